@@ -1,0 +1,33 @@
+import type { BrokerConfig } from './types.js';
+
+/** Defaults for every option. Listeners bind to loopback unless authentication is configured. */
+export const DEFAULT_CONFIG: BrokerConfig = {
+  listen: ['mqtt://127.0.0.1:1883', 'ws://127.0.0.1:8080/mqtt'],
+  tls: {},
+  mqtt: {
+    maxPacketSize: 1024 * 1024, // 1 MiB
+    receiveMaximum: 100,
+    maxInflight: 64,
+    topicAliasMaximum: 64,
+    serverTopicAliases: 0,
+    maxKeepAlive: 0, // no cap
+    maxSessionExpiry: 7 * 24 * 3600, // 7 days
+    maxQoS: 2,
+    retainAvailable: true,
+    wildcardSubscriptions: true,
+    sharedSubscriptions: true,
+    subscriptionIdentifiers: true,
+    connectTimeoutMs: 10_000,
+    maxTopicLength: 65_535,
+    maxTopicLevels: 128,
+  },
+  limits: {
+    maxConnections: 1_000_000,
+    maxQueuedMessages: 1000,
+    maxQueuedBytes: 16 * 1024 * 1024, // 16 MiB
+    slowConsumerBytes: 8 * 1024 * 1024, // 8 MiB unflushed
+    maxRetained: 1_000_000,
+  },
+  sys: { interval: 10 },
+  log: { level: 'info', pretty: false },
+};

@@ -1,0 +1,77 @@
+/**
+ * The resolved broker configuration: what `createBroker` takes after defaults are applied.
+ * The schema (schema.ts) validates user input (file, env, flags) into this shape.
+ * Units are in the names or comments; every limit has a safe default (defaults.ts).
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface TlsConfig {
+  /** PEM file paths. Required when any mqtts:// or wss:// listener is configured. */
+  cert?: string;
+  key?: string;
+  ca?: string;
+  passphrase?: string;
+}
+
+export interface MqttConfig {
+  /** Largest packet accepted from a client, bytes (whole packet). Advertised in v5 CONNACK. */
+  maxPacketSize: number;
+  /** Server Receive Maximum: inbound QoS 1/2 publishes in flight per client. */
+  receiveMaximum: number;
+  /** Upper bound on the outbound in-flight window per client (min'ed with the client's Receive Maximum). */
+  maxInflight: number;
+  /** Topic Alias Maximum the server accepts from clients (0 disables). */
+  topicAliasMaximum: number;
+  /** Topic aliases the server uses towards v5 clients that allow them (0 disables). */
+  serverTopicAliases: number;
+  /** Largest keepalive a client may ask for, seconds; above it v5 clients get Server Keep Alive. 0 = no cap. */
+  maxKeepAlive: number;
+  /** Cap on a v5 Session Expiry Interval, seconds. 3.1.1 persistent sessions use this too. */
+  maxSessionExpiry: number;
+  /** Highest QoS granted (0, 1 or 2). */
+  maxQoS: 0 | 1 | 2;
+  retainAvailable: boolean;
+  wildcardSubscriptions: boolean;
+  sharedSubscriptions: boolean;
+  subscriptionIdentifiers: boolean;
+  /** Close a connection that sends no CONNECT within this many ms. */
+  connectTimeoutMs: number;
+  /** Longest topic name or filter accepted, bytes of UTF-8. */
+  maxTopicLength: number;
+  maxTopicLevels: number;
+}
+
+export interface LimitsConfig {
+  /** Concurrent connections across all listeners; more are refused (v5 CONNACK 0x97 / close). */
+  maxConnections: number;
+  /** Per-session queue of messages waiting for delivery (offline, or past the in-flight window). */
+  maxQueuedMessages: number;
+  /** Same queue, bounded in payload bytes. */
+  maxQueuedBytes: number;
+  /** Socket backlog (bytes written but not yet flushed) above which QoS 0 is dropped for that client. */
+  slowConsumerBytes: number;
+  /** Retained messages kept broker-wide. */
+  maxRetained: number;
+}
+
+export interface SysConfig {
+  /** Publish $SYS statistics every N seconds; 0 disables. */
+  interval: number;
+}
+
+export interface LogConfig {
+  level: LogLevel;
+  /** Human-readable output; default: true when stderr is a TTY. */
+  pretty: boolean;
+}
+
+export interface BrokerConfig {
+  /** Listener URLs: mqtt://, mqtts://, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH (stomp://, stomps:// later). */
+  listen: string[];
+  tls: TlsConfig;
+  mqtt: MqttConfig;
+  limits: LimitsConfig;
+  sys: SysConfig;
+  log: LogConfig;
+}

@@ -1,0 +1,121 @@
+/**
+ * Composition root: config -> stores -> core router -> protocols -> transports.
+ * `createBroker(config).start()` binds every listener and returns the real addresses.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import type { BrokerConfig } from './config/types.js';
+import { Router } from './core/router.js';
+import { SysPublisher } from './core/sys.js';
+import { MqttConnection } from './protocols/mqtt/connection.js';
+import type { MqttContext, MqttCounters } from './protocols/mqtt/context.js';
+import type { Connection } from './transports/connection.js';
+import { Listeners } from './transports/listeners.js';
+import type { ListenerAddress, ProtocolName } from './transports/listeners.js';
+
+export type { ListenerAddress } from './transports/listeners.js';
+
+export interface Broker {
+  /** Bind all listeners; resolves with their real addresses (port 0 resolved). */
+  start(): Promise<ListenerAddress[]>;
+  /** Graceful: stop accepting, DISCONNECT 0x8B to v5 clients, flush, close. */
+  stop(): Promise<void>;
+  readonly router: Router;
+  readonly addresses: ListenerAddress[];
+}
+
+export interface BrokerOptions {
+  logger?: Logger;
+}
+
+export function brokerVersion(): string {
+  try {
+    const pkgPath = fileURLToPath(new URL('../../package.json', import.meta.url));
+    return (JSON.parse(readFileSync(pkgPath, 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Broker {
+  const logger = opts.logger ?? pino({ level: config.log.level }, pino.destination(2));
+  const router = new Router({ limits: config.limits });
+  const mqttConnections = new Set<MqttConnection>();
+  const counters: MqttCounters = { connectionsAccepted: 0, protocolErrors: 0, packetsIn: 0, packetsOut: 0 };
+  let stopping = false;
+  let open = 0;
+
+  const mqttCtx: MqttContext = {
+    router,
+    mqtt: config.mqtt,
+    limits: config.limits,
+    logger,
+    connections: mqttConnections as Set<{ shutdown(): void }>,
+    counters,
+    assignClientId: () => `sb-${randomBytes(9).toString('base64url')}`,
+    stopping: () => stopping,
+  };
+
+  const onConnection = (conn: Connection, protocol: ProtocolName): void => {
+    if (stopping || open >= config.limits.maxConnections) {
+      logger.warn({ remote: conn.remoteAddress, open }, 'connection refused: limit reached or stopping');
+      conn.destroy();
+      return;
+    }
+    open++;
+    if (protocol === 'mqtt') {
+      const c = new MqttConnection(mqttCtx, conn);
+      // Count the connection down exactly once, whatever closes it.
+      conn.setHandler({
+        onData: (chunk) => c.onData(chunk),
+        onClose: () => {
+          open--;
+          c.onClose();
+        },
+      });
+      return;
+    }
+    open--;
+    logger.warn({ remote: conn.remoteAddress }, 'STOMP is not available yet');
+    conn.destroy();
+  };
+
+  const listeners = new Listeners({
+    tls: config.tls,
+    onConnection,
+    maxWsPayload: config.mqtt.maxPacketSize + 16,
+  });
+
+  const sys = new SysPublisher(router, {
+    version: brokerVersion(),
+    startedAt: Date.now(),
+    connectedClients: () => open,
+  });
+
+  const broker: Broker = {
+    router,
+    addresses: [],
+    async start() {
+      const addrs = await listeners.listen(config.listen);
+      broker.addresses.push(...addrs);
+      sys.start(config.sys.interval);
+      for (const a of addrs) logger.info({ url: a.url }, 'listening');
+      return addrs;
+    },
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      sys.stop();
+      const closing = listeners.close();
+      for (const c of [...mqttConnections]) c.shutdown();
+      await new Promise((r) => setImmediate(r));
+      listeners.destroyAll();
+      await closing;
+      logger.info('stopped');
+    },
+  };
+  return broker;
+}

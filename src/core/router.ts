@@ -1,0 +1,242 @@
+/**
+ * The router: sessions by client id, the subscription trie, retained messages, wills.
+ * Protocol-neutral: MQTT and STOMP connections call in with core types only.
+ *
+ * Hot path (publish): one cached trie lookup, then one `deliver` call per target; no
+ * allocation per subscriber except what a link queues.
+ */
+import type { Message, QoS } from './message.js';
+import { withRetain } from './message.js';
+import { Session } from './session.js';
+import type { DropListener, DropReason, SessionLimits, SessionLink } from './session.js';
+import { TopicTrie } from './topic-trie.js';
+import type { MatchResult, SharedGroup, Subscription } from './topic-trie.js';
+import type { RetainedStore } from '../stores/types.js';
+import { MemoryRetainedStore } from '../stores/memory/retained.js';
+
+export interface RouterOptions {
+  limits: SessionLimits & { maxRetained: number };
+  retained?: RetainedStore;
+  /** Injected clock (ms since epoch). */
+  now?: () => number;
+  onDrop?: DropListener;
+}
+
+export interface RouterStats {
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  dropped: number;
+  droppedByReason: Record<DropReason, number>;
+}
+
+export interface AttachResult {
+  session: Session;
+  /** True when an existing session was resumed [MQTT-3.2.2-2]. */
+  present: boolean;
+}
+
+/** Whether a (re)subscription should get retained messages (MQTT 5 Retain Handling). */
+export interface SubscribeResult {
+  existed: boolean;
+}
+
+export class Router {
+  readonly sessions = new Map<string, Session>();
+  readonly trie = new TopicTrie<Session>();
+  readonly retained: RetainedStore;
+  readonly now: () => number;
+  readonly stats: RouterStats = {
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    dropped: 0,
+    droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0 },
+  };
+  private readonly dropListener: DropListener;
+
+  constructor(private readonly opts: RouterOptions) {
+    this.retained = opts.retained ?? new MemoryRetainedStore();
+    this.now = opts.now ?? Date.now;
+    const external = opts.onDrop;
+    this.dropListener = (session, msg, reason) => {
+      this.stats.dropped++;
+      this.stats.droppedByReason[reason]++;
+      external?.(session, msg, reason);
+    };
+  }
+
+  /** Report a drop decided outside a session (e.g. a link's slow-consumer policy). */
+  reportDrop(session: Session | null, msg: Message, reason: DropReason): void {
+    this.dropListener(session, msg, reason);
+  }
+
+  /**
+   * Attach a link to the session for `clientId`. An existing live link is closed first
+   * (takeover, [MQTT-3.1.4-3]). With `cleanStart` any previous session state is discarded
+   * [MQTT-3.1.2-4]; otherwise it is resumed [MQTT-3.1.2-5].
+   */
+  attach(clientId: string, link: SessionLink, cleanStart: boolean): AttachResult {
+    let session = this.sessions.get(clientId);
+    if (session?.link) {
+      const old = session.link;
+      session.link = null;
+      old.close('takeover');
+    }
+    let present = false;
+    if (session && cleanStart) {
+      this.destroy(session, false);
+      session = undefined;
+    }
+    if (session) {
+      present = true;
+      session.clearTimers();
+    } else {
+      session = new Session(clientId, this.opts.limits, this.dropListener);
+      this.sessions.set(clientId, session);
+    }
+    session.link = link;
+    session.connectedAt = this.now();
+    return { session, present };
+  }
+
+  /**
+   * The link is gone. The session lives on for `session.expiryInterval` seconds
+   * [MQTT-3.1.2-23], then its subscriptions and state are removed.
+   */
+  detach(session: Session, link: SessionLink): void {
+    if (session.link !== link) return; // already taken over
+    session.link = null;
+    session.disconnectedAt = this.now();
+    const expiry = session.expiryInterval;
+    if (expiry === 0) {
+      this.destroy(session, true);
+      return;
+    }
+    if (expiry >= 0xffffffff) return; // never expires
+    session.expiryTimer = setTimeout(() => {
+      session.expiryTimer = null;
+      if (session.link === null && this.sessions.get(session.clientId) === session) this.destroy(session, true);
+    }, expiry * 1000);
+    session.expiryTimer.unref?.();
+  }
+
+  /** End a session: drop its subscriptions and state; publish a pending will now [MQTT-3.1.3-9]. */
+  destroy(session: Session, publishPendingWill: boolean): void {
+    if (publishPendingWill && session.willTimer && session.will) {
+      const w = session.will;
+      session.will = null;
+      this.publish(w.msg);
+    }
+    session.clearTimers();
+    session.will = null;
+    for (const sub of session.subscriptions.values()) this.trie.remove(session, sub.filter, sub.group);
+    session.subscriptions.clear();
+    for (const d of session.inflight.values()) this.dropListener(session, d.msg, 'offline');
+    for (const d of session.queue) this.dropListener(session, d.msg, 'offline');
+    session.reset();
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+  }
+
+  /** Add or replace a subscription. */
+  subscribe(session: Session, sub: Subscription<Session>): SubscribeResult {
+    const prev = this.trie.add(sub);
+    session.subscriptions.set(sub.raw, sub);
+    return { existed: prev !== undefined };
+  }
+
+  unsubscribe(session: Session, raw: string): boolean {
+    const sub = session.subscriptions.get(raw);
+    if (!sub) return false;
+    session.subscriptions.delete(raw);
+    this.trie.remove(session, sub.filter, sub.group);
+    return true;
+  }
+
+  /**
+   * Route a message to every matching subscription; store it if retained.
+   * Returns the number of sessions it was delivered or queued to.
+   */
+  publish(msg: Message): number {
+    this.stats.messagesIn++;
+    this.stats.bytesIn += msg.payload.length;
+    if (msg.retain) this.retained.set(msg);
+    const m: MatchResult<Session> = this.trie.match(msg.topic);
+    const targets = m.targets;
+    let n = 0;
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      const s = t.subscriber;
+      if (t.noLocal && s === msg.origin) continue; // [MQTT-3.8.3-3]
+      const qos: QoS = msg.qos < t.qos ? msg.qos : t.qos; // [MQTT-3.8.4-8]
+      // Retain As Published = 0: the flag is cleared on normal deliveries [MQTT-3.3.1-12].
+      s.deliver(msg, qos, t.retainAsPublished ? msg.retain : false, t.subscriptionIds);
+      n++;
+    }
+    const groups = m.groups;
+    for (let i = 0; i < groups.length; i++) {
+      if (this.deliverShared(groups[i]!, msg)) n++;
+    }
+    this.stats.messagesOut += n;
+    return n;
+  }
+
+  /** One member of a shared group gets the message: round robin, online members first [MQTT-4.8.2-3]. */
+  private deliverShared(g: SharedGroup<Session>, msg: Message): boolean {
+    const members = g.members;
+    const n = members.length;
+    if (n === 0) return false;
+    let pick: Subscription<Session> | undefined;
+    for (let k = 0; k < n; k++) {
+      const sub = members[(g.cursor + k) % n]!;
+      if (sub.subscriber.link !== null) {
+        pick = sub;
+        g.cursor = (g.cursor + k + 1) % n;
+        break;
+      }
+    }
+    if (!pick) {
+      pick = members[g.cursor % n]!;
+      g.cursor = (g.cursor + 1) % n;
+    }
+    const qos: QoS = msg.qos < pick.qos ? msg.qos : pick.qos;
+    pick.subscriber.deliver(msg, qos, pick.retainAsPublished ? msg.retain : false, pick.subscriptionId > 0 ? [pick.subscriptionId] : null);
+    return true;
+  }
+
+  /** Retained messages for a new subscription, retain flag set [MQTT-3.3.1-8]; expired ones skipped. */
+  retainedFor(filter: string): Message[] {
+    const now = this.now();
+    const out: Message[] = [];
+    for (const m of this.retained.match(filter)) {
+      if (m.expiresAt !== 0 && m.expiresAt <= now) continue;
+      out.push(withRetain(m, true));
+    }
+    return out;
+  }
+
+  /** Publish a will now, or after its delay (cancelled if the client reconnects) [MQTT-3.1.3-9]. */
+  scheduleWill(session: Session): void {
+    const will = session.will;
+    if (!will) return;
+    const delay = Math.min(will.delay, session.expiryInterval);
+    if (delay <= 0 || session.expiryInterval === 0) {
+      session.will = null;
+      this.publish(will.msg);
+      return;
+    }
+    session.willTimer = setTimeout(() => {
+      session.willTimer = null;
+      if (session.link === null && session.will === will) {
+        session.will = null;
+        this.publish(will.msg);
+      }
+    }, delay * 1000);
+    session.willTimer.unref?.();
+  }
+
+  /** Publish a message generated by the broker itself ($SYS, presence). */
+  publishSystem(msg: Message): number {
+    return this.publish(msg);
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * A client session: what survives a connection (subscriptions, in-flight and queued
+ * deliveries, received-but-unreleased QoS 2 ids) for as long as its expiry allows.
+ *
+ * Invariants:
+ * - At most one live link (connection) per session; attaching a new one first closes the old
+ *   one (takeover).
+ * - `inflight` holds outbound QoS 1/2 messages sent and not yet fully acknowledged, keyed by
+ *   packet id; `queue` holds deliveries not yet sent (offline, or past the in-flight window).
+ *   Both are bounded by the limits; overflow is dropped and reported, never silent.
+ */
+import type { Message, QoS } from './message.js';
+import type { Subscriber, Subscription } from './topic-trie.js';
+
+/** Why a link is being closed by the broker. */
+export type CloseReason = 'takeover' | 'shutdown' | 'kicked' | 'session-expired';
+
+/** The protocol side of a session: an MQTT or STOMP connection. */
+export interface SessionLink {
+  /** Send now, or queue in the session when the window is full. Never throws. */
+  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void;
+  /** Broker-initiated close; the link detaches itself from the session. */
+  close(reason: CloseReason): void;
+}
+
+export interface Delivery {
+  msg: Message;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIds: readonly number[] | null;
+}
+
+export interface InflightEntry extends Delivery {
+  /** 'ack': waiting PUBACK/PUBREC; 'comp': PUBREL sent, waiting PUBCOMP. */
+  state: 'ack' | 'comp';
+}
+
+/** Why a message could not be delivered (the dead-letter reasons). */
+export type DropReason = 'queue-full' | 'expired' | 'slow-consumer' | 'offline' | 'no-subscribers';
+
+export interface SessionLimits {
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+}
+
+export type DropListener = (session: Session | null, msg: Message, reason: DropReason) => void;
+
+/** FIFO with O(1) shift. */
+export class Deque<T> {
+  private items: Array<T | undefined> = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(x: T): void {
+    this.items.push(x);
+  }
+  unshift(x: T): void {
+    if (this.head > 0) this.items[--this.head] = x;
+    else this.items.unshift(x);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return x;
+  }
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+  clear(): T[] {
+    const out = this.items.slice(this.head) as T[];
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+  *[Symbol.iterator](): Generator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
+  }
+}
+
+export interface WillMessage {
+  msg: Message;
+  /** Seconds to wait after the connection ends before publishing [MQTT-3.1.3-9]. */
+  delay: number;
+}
+
+export class Session implements Subscriber {
+  link: SessionLink | null = null;
+  /** Subscriptions keyed by raw filter (including "$share/GROUP/"). */
+  readonly subscriptions = new Map<string, Subscription<Session>>();
+  /** Seconds the session outlives its connection; 0 = ends with it; 0xFFFFFFFF = never expires. */
+  expiryInterval = 0;
+  readonly inflight = new Map<number, InflightEntry>();
+  readonly queue = new Deque<Delivery>();
+  queuedBytes = 0;
+  /** Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received [MQTT-4.3.3-9]. */
+  readonly inboundQos2 = new Set<number>();
+  private nextId = 1;
+  /** Timer ending the session after disconnect, or publishing a delayed will. */
+  expiryTimer: NodeJS.Timeout | null = null;
+  willTimer: NodeJS.Timeout | null = null;
+  will: WillMessage | null = null;
+  /** Protocol name for listings ('mqtt' | 'stomp'). */
+  protocol = 'mqtt';
+  connectedAt = 0;
+  disconnectedAt = 0;
+  dropped = 0;
+
+  constructor(
+    readonly clientId: string,
+    private readonly limits: SessionLimits,
+    private readonly onDrop: DropListener,
+  ) {}
+
+  get online(): boolean {
+    return this.link !== null;
+  }
+
+  /** Entry point for the router. */
+  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void {
+    const link = this.link;
+    if (link !== null) {
+      link.deliver(msg, qos, retain, subscriptionIds);
+      return;
+    }
+    if (qos === 0) {
+      // QoS 0 is not queued for offline sessions (MQTT 5 section 3.1.2.4 permits either).
+      this.onDrop(this, msg, 'offline');
+      return;
+    }
+    this.enqueue({ msg, qos, retain, subscriptionIds });
+  }
+
+  /** Queue a delivery; false (and a drop report) when the bounds are reached. */
+  enqueue(d: Delivery): boolean {
+    const size = d.msg.payload.length;
+    if (this.queue.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes) {
+      this.dropped++;
+      this.onDrop(this, d.msg, 'queue-full');
+      return false;
+    }
+    this.queue.push(d);
+    this.queuedBytes += size;
+    return true;
+  }
+
+  /** Next queued delivery that has not expired (expired ones are reported and skipped). */
+  dequeue(now: number): Delivery | undefined {
+    for (;;) {
+      const d = this.queue.shift();
+      if (!d) return undefined;
+      this.queuedBytes -= d.msg.payload.length;
+      if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
+        this.onDrop(this, d.msg, 'expired');
+        continue;
+      }
+      return d;
+    }
+  }
+
+  /** Allocate an unused outbound packet id (1..65535) [MQTT-2.2.1-3]; 0 when all are in use. */
+  allocatePacketId(): number {
+    if (this.inflight.size >= 65535) return 0;
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** Forget all delivery state (clean start / session end). */
+  reset(): void {
+    this.inflight.clear();
+    this.queue.clear();
+    this.queuedBytes = 0;
+    this.inboundQos2.clear();
+    this.nextId = 1;
+  }
+
+  clearTimers(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    if (this.willTimer) clearTimeout(this.willTimer);
+    this.expiryTimer = null;
+    this.willTimer = null;
+  }
+}

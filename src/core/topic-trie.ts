@@ -1,0 +1,278 @@
+/**
+ * Subscription trie with a match cache.
+ *
+ * Filters are stored level by level. Matching "sport/tennis/player1" walks, at each level,
+ * the exact child, the '+' child, and collects the '#' child's subscribers:
+ *
+ *   filter              matches "sport/tennis/player1"?
+ *   sport/tennis/player1   yes (exact)
+ *   sport/+/player1        yes ('+' = one level)
+ *   sport/#                yes ('#' = this level and all below, also "sport" itself)
+ *   +/tennis/#             yes
+ *   sport/+                no  (one level short)
+ *   #                      yes, but not for "$SYS/..." topics [MQTT-4.7.2-1]
+ *
+ * Several subscriptions of one session that match the same topic produce one delivery with
+ * the highest granted QoS and all subscription identifiers [MQTT-3.3.4-2, MQTT-3.3.4-3].
+ * Shared subscriptions ($share/GROUP/FILTER) are returned as groups; the router picks one
+ * member per message.
+ *
+ * The result for a topic is cached until the next subscribe/unsubscribe (any change clears the
+ * cache: subscription churn is rare next to publishes; the cache is bounded in entries).
+ */
+import type { QoS } from './message.js';
+
+/** The subscriber side of a subscription: a core Session. Kept abstract to avoid a cycle. */
+export interface Subscriber {
+  readonly clientId: string;
+}
+
+export interface Subscription<S extends Subscriber = Subscriber> {
+  readonly subscriber: S;
+  /** The filter as subscribed, including any "$share/GROUP/" prefix. */
+  readonly raw: string;
+  /** The filter used for matching. */
+  readonly filter: string;
+  readonly group: string | null;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier, 0 = none. */
+  subscriptionId: number;
+}
+
+/** One delivery target after merging a session's overlapping subscriptions. */
+export interface Target<S extends Subscriber = Subscriber> {
+  readonly subscriber: S;
+  readonly qos: QoS;
+  readonly noLocal: boolean;
+  readonly retainAsPublished: boolean;
+  /** Subscription identifiers to send, or null when none. */
+  readonly subscriptionIds: readonly number[] | null;
+}
+
+export interface SharedGroup<S extends Subscriber = Subscriber> {
+  readonly name: string;
+  readonly filter: string;
+  readonly members: Array<Subscription<S>>;
+  /** Round-robin cursor, owned by the router. */
+  cursor: number;
+}
+
+export interface MatchResult<S extends Subscriber = Subscriber> {
+  readonly targets: ReadonlyArray<Target<S>>;
+  readonly groups: ReadonlyArray<SharedGroup<S>>;
+}
+
+interface Node<S extends Subscriber> {
+  children: Map<string, Node<S>> | null;
+  plus: Node<S> | null;
+  hash: Node<S> | null;
+  subs: Map<S, Subscription<S>> | null;
+  groups: Map<string, SharedGroup<S>> | null;
+}
+
+function newNode<S extends Subscriber>(): Node<S> {
+  return { children: null, plus: null, hash: null, subs: null, groups: null };
+}
+
+const EMPTY: MatchResult<never> = Object.freeze({ targets: [], groups: [] });
+
+export class TopicTrie<S extends Subscriber = Subscriber> {
+  private readonly root: Node<S> = newNode();
+  private readonly cache = new Map<string, MatchResult<S>>();
+  private count = 0;
+
+  constructor(private readonly maxCacheEntries = 100_000) {}
+
+  /** Number of subscriptions stored. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Add or replace a subscription. Returns the previous one for the same subscriber+raw filter. */
+  add(sub: Subscription<S>): Subscription<S> | undefined {
+    const node = this.nodeFor(sub.filter, true)!;
+    this.cache.clear();
+    if (sub.group === null) {
+      node.subs ??= new Map();
+      const prev = node.subs.get(sub.subscriber);
+      node.subs.set(sub.subscriber, sub);
+      if (!prev) this.count++;
+      return prev;
+    }
+    node.groups ??= new Map();
+    let g = node.groups.get(sub.group);
+    if (!g) {
+      g = { name: sub.group, filter: sub.filter, members: [], cursor: 0 };
+      node.groups.set(sub.group, g);
+    }
+    const i = g.members.findIndex((m) => m.subscriber === sub.subscriber);
+    if (i >= 0) {
+      const prev = g.members[i];
+      g.members[i] = sub;
+      return prev;
+    }
+    g.members.push(sub);
+    this.count++;
+    return undefined;
+  }
+
+  /** Remove a subscriber's subscription to `filter` (in `group`). Returns it if it existed. */
+  remove(subscriber: S, filter: string, group: string | null): Subscription<S> | undefined {
+    const path: Array<[Node<S>, string]> = [];
+    let node: Node<S> | null | undefined = this.root;
+    for (const level of filter.split('/')) {
+      const next: Node<S> | null | undefined =
+        level === '+' ? node.plus : level === '#' ? node.hash : node.children?.get(level);
+      if (!next) return undefined;
+      path.push([node, level]);
+      node = next;
+    }
+    let removed: Subscription<S> | undefined;
+    if (group === null) {
+      removed = node.subs?.get(subscriber);
+      if (removed) node.subs!.delete(subscriber);
+    } else {
+      const g = node.groups?.get(group);
+      if (g) {
+        const i = g.members.findIndex((m) => m.subscriber === subscriber);
+        if (i >= 0) {
+          removed = g.members[i];
+          g.members.splice(i, 1);
+          if (g.cursor > i) g.cursor--;
+          if (g.members.length === 0) node.groups!.delete(group);
+        }
+      }
+    }
+    if (!removed) return undefined;
+    this.count--;
+    this.cache.clear();
+    // Prune empty nodes bottom-up so churn does not leak memory.
+    for (let i = path.length - 1; i >= 0; i--) {
+      const [parent, level] = path[i]!;
+      const child = level === '+' ? parent.plus : level === '#' ? parent.hash : parent.children?.get(level);
+      if (!child || !isEmpty(child)) break;
+      if (level === '+') parent.plus = null;
+      else if (level === '#') parent.hash = null;
+      else {
+        parent.children!.delete(level);
+        if (parent.children!.size === 0) parent.children = null;
+      }
+    }
+    return removed;
+  }
+
+  /** Subscriptions matching `topic`, merged per subscriber. The result is shared: do not mutate. */
+  match(topic: string): MatchResult<S> {
+    const hit = this.cache.get(topic);
+    if (hit) return hit;
+    const subs: Array<Subscription<S>> = [];
+    const groups: Array<SharedGroup<S>> = [];
+    const levels = topic.split('/');
+    const dollar = topic.charCodeAt(0) === 0x24;
+    this.collect(this.root, levels, 0, dollar, subs, groups);
+    const result = subs.length === 0 && groups.length === 0 ? (EMPTY as MatchResult<S>) : { targets: merge(subs), groups };
+    if (this.cache.size >= this.maxCacheEntries) this.cache.clear();
+    this.cache.set(topic, result);
+    return result;
+  }
+
+  /** Every subscription (for listing and persistence). */
+  *all(): Generator<Subscription<S>> {
+    const stack: Array<Node<S>> = [this.root];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n.subs) yield* n.subs.values();
+      if (n.groups) for (const g of n.groups.values()) yield* g.members;
+      if (n.children) stack.push(...n.children.values());
+      if (n.plus) stack.push(n.plus);
+      if (n.hash) stack.push(n.hash);
+    }
+  }
+
+  private collect(
+    node: Node<S>,
+    levels: string[],
+    i: number,
+    dollar: boolean,
+    subs: Array<Subscription<S>>,
+    groups: Array<SharedGroup<S>>,
+  ): void {
+    // '#' at this depth matches the remaining levels (zero or more), except $-topics at the root.
+    if (node.hash && !(dollar && i === 0)) addAll(node.hash, subs, groups);
+    if (i === levels.length) {
+      addAll(node, subs, groups);
+      return;
+    }
+    const level = levels[i]!;
+    const exact = node.children?.get(level);
+    if (exact) this.collect(exact, levels, i + 1, dollar, subs, groups);
+    if (node.plus && !(dollar && i === 0)) this.collect(node.plus, levels, i + 1, dollar, subs, groups);
+  }
+
+  private nodeFor(filter: string, create: boolean): Node<S> | undefined {
+    let node = this.root;
+    for (const level of filter.split('/')) {
+      let next: Node<S> | null | undefined;
+      if (level === '+') {
+        next = node.plus;
+        if (!next && create) next = node.plus = newNode();
+      } else if (level === '#') {
+        next = node.hash;
+        if (!next && create) next = node.hash = newNode();
+      } else {
+        next = node.children?.get(level);
+        if (!next && create) {
+          next = newNode();
+          (node.children ??= new Map()).set(level, next);
+        }
+      }
+      if (!next) return undefined;
+      node = next;
+    }
+    return node;
+  }
+}
+
+function isEmpty<S extends Subscriber>(n: Node<S>): boolean {
+  return (
+    (n.subs === null || n.subs.size === 0) &&
+    (n.groups === null || n.groups.size === 0) &&
+    n.children === null &&
+    n.plus === null &&
+    n.hash === null
+  );
+}
+
+function addAll<S extends Subscriber>(n: Node<S>, subs: Array<Subscription<S>>, groups: Array<SharedGroup<S>>): void {
+  if (n.subs) for (const s of n.subs.values()) subs.push(s);
+  if (n.groups) for (const g of n.groups.values()) groups.push(g);
+}
+
+/** Merge overlapping subscriptions of one subscriber into one target [MQTT-3.3.4-2, MQTT-3.3.4-3]. */
+function merge<S extends Subscriber>(subs: Array<Subscription<S>>): Array<Target<S>> {
+  const out: Array<Target<S>> = [];
+  let index: Map<S, number> | null = null;
+  if (subs.length > 1) index = new Map();
+  for (const s of subs) {
+    const ids = s.subscriptionId > 0 ? [s.subscriptionId] : null;
+    const at = index?.get(s.subscriber);
+    if (at === undefined) {
+      index?.set(s.subscriber, out.length);
+      out.push({ subscriber: s.subscriber, qos: s.qos, noLocal: s.noLocal, retainAsPublished: s.retainAsPublished, subscriptionIds: ids });
+      continue;
+    }
+    const t = out[at]!;
+    const mergedIds = t.subscriptionIds && ids ? [...t.subscriptionIds, ...ids] : (t.subscriptionIds ?? ids);
+    out[at] = {
+      subscriber: s.subscriber,
+      qos: (s.qos > t.qos ? s.qos : t.qos),
+      noLocal: t.noLocal && s.noLocal,
+      retainAsPublished: t.retainAsPublished || s.retainAsPublished,
+      subscriptionIds: mergedIds,
+    };
+  }
+  return out;
+}

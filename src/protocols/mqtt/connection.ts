@@ -1,0 +1,463 @@
+/**
+ * One MQTT network connection: the state machine that turns decoded packets into core calls
+ * and core deliveries into packets. Inbound packets are dispatched to handlers/<packet>.ts;
+ * this file owns connection state, keepalive, the outbound in-flight window and encoding.
+ *
+ * States: awaiting CONNECT -> connected -> closed. Before CONNECT only CONNECT is accepted
+ * [MQTT-3.1.0-1]; a second CONNECT is a protocol error [MQTT-3.1.0-2].
+ */
+import type { Connection, ConnectionHandler } from '../../transports/connection.js';
+import type { Message, QoS } from '../../core/message.js';
+import type { CloseReason, Session, SessionLink } from '../../core/session.js';
+import { MqttDecoder } from './codec/decoder.js';
+import { encodePacket, encodePublish } from './codec/encoder.js';
+import { DecodeError, PacketType, Reason } from './codec/packets.js';
+import type { Packet, ProtocolLevel, Properties } from './codec/packets.js';
+import type { MqttContext } from './context.js';
+import { handleConnect } from './handlers/connect.js';
+import { handlePublish } from './handlers/publish.js';
+import { handlePuback } from './handlers/puback.js';
+import { handlePubrec } from './handlers/pubrec.js';
+import { handlePubrel } from './handlers/pubrel.js';
+import { handlePubcomp } from './handlers/pubcomp.js';
+import { handleSubscribe } from './handlers/subscribe.js';
+import { handleUnsubscribe } from './handlers/unsubscribe.js';
+import { handleDisconnect } from './handlers/disconnect.js';
+import { handleAuth } from './handlers/auth.js';
+
+const enum State {
+  AwaitingConnect,
+  Connected,
+  Closed,
+}
+
+const NO_PROPS: Properties = Object.freeze({}) as Properties;
+
+export class MqttConnection implements SessionLink, ConnectionHandler {
+  private state = State.AwaitingConnect;
+  readonly decoder: MqttDecoder;
+  level: ProtocolLevel = 4;
+  clientId = '';
+  session: Session | null = null;
+  /** Outbound QoS 1/2 window: min(client Receive Maximum, config maxInflight). */
+  sendWindow = 65535;
+  /** Largest packet the client accepts (v5 Maximum Packet Size); 0 = no limit. */
+  clientMaxPacket = 0;
+  keepAlive = 0;
+  lastActivity = 0;
+  /** v5 Request Problem Information: send reason strings / user properties on errors. */
+  problemInfo = true;
+  /** Inbound topic aliases (client -> server) [MQTT-3.3.2-8..12]. */
+  readonly aliases = new Map<number, string>();
+  /** Outbound topic aliases (server -> client). */
+  outAliases: Map<string, number> | null = null;
+  outAliasMax = 0;
+  /** A DISCONNECT (normal) was received: do not publish the will [MQTT-3.1.2-10]. */
+  cleanDisconnect = false;
+  private keepAliveTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly ctx: MqttContext,
+    readonly conn: Connection,
+  ) {
+    this.decoder = new MqttDecoder({ maxPacketSize: ctx.mqtt.maxPacketSize });
+    this.lastActivity = Date.now();
+    conn.setHandler(this);
+    ctx.connections.add(this);
+    ctx.counters.connectionsAccepted++;
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null;
+      if (this.state === State.AwaitingConnect) this.destroy('no CONNECT within the connect timeout');
+    }, ctx.mqtt.connectTimeoutMs);
+    this.connectTimer.unref();
+  }
+
+  get connected(): boolean {
+    return this.state === State.Connected;
+  }
+
+  get isV5(): boolean {
+    return this.level === 5;
+  }
+
+  // ---- inbound ---------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    if (this.state === State.Closed) return;
+    this.lastActivity = Date.now();
+    try {
+      this.decoder.push(chunk, this.onPacket);
+    } catch (err) {
+      this.onDecodeError(err);
+    }
+  }
+
+  private readonly onPacket = (p: Packet): void => {
+    if (this.state === State.Closed) return;
+    this.ctx.counters.packetsIn++;
+    if (this.state === State.AwaitingConnect) {
+      if (p.type !== PacketType.CONNECT) {
+        this.destroy('first packet was not CONNECT'); // [MQTT-3.1.0-1]
+        return;
+      }
+      if (this.connectTimer) clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+      this.level = p.protocolLevel;
+      handleConnect(this, p);
+      return;
+    }
+    switch (p.type) {
+      case PacketType.PUBLISH:
+        handlePublish(this, p);
+        return;
+      case PacketType.PUBACK:
+        handlePuback(this, p);
+        return;
+      case PacketType.PUBREC:
+        handlePubrec(this, p);
+        return;
+      case PacketType.PUBREL:
+        handlePubrel(this, p);
+        return;
+      case PacketType.PUBCOMP:
+        handlePubcomp(this, p);
+        return;
+      case PacketType.SUBSCRIBE:
+        handleSubscribe(this, p);
+        return;
+      case PacketType.UNSUBSCRIBE:
+        handleUnsubscribe(this, p);
+        return;
+      case PacketType.PINGREQ:
+        this.send({ type: PacketType.PINGRESP }); // [MQTT-3.12.4-1]
+        return;
+      case PacketType.DISCONNECT:
+        handleDisconnect(this, p);
+        return;
+      case PacketType.AUTH:
+        handleAuth(this, p);
+        return;
+      case PacketType.CONNECT:
+        this.protocolError(Reason.ProtocolError, 'second CONNECT'); // [MQTT-3.1.0-2]
+        return;
+      default:
+        // CONNACK, SUBACK, UNSUBACK, PINGRESP are server-to-client only.
+        this.protocolError(Reason.ProtocolError, `unexpected packet type ${p.type}`);
+    }
+  };
+
+  private onDecodeError(err: unknown): void {
+    if (!(err instanceof DecodeError)) {
+      this.ctx.logger.error({ err, clientId: this.clientId }, 'internal error while decoding');
+      this.protocolError(Reason.ImplementationSpecificError, 'internal error');
+      return;
+    }
+    if (this.state === State.AwaitingConnect) {
+      this.connectError(err);
+      return;
+    }
+    this.protocolError(err.reason, err.message, err.rule);
+  }
+
+  /** A bad CONNECT: answer with a CONNACK where the protocol allows it, then close. */
+  private connectError(err: DecodeError): void {
+    const level = this.decoder.connectLevel ?? 0;
+    this.ctx.counters.protocolErrors++;
+    this.ctx.logger.info({ remote: this.conn.remoteAddress, reason: err.reason, rule: err.rule }, `bad CONNECT: ${err.message}`);
+    if (err.reason === Reason.UnsupportedProtocolVersion) {
+      // [MQTT-3.1.2-2]: CONNACK 0x84 (v5 format) or return code 1 (3.1.1 format), then close.
+      this.level = level === 5 ? 5 : 4;
+      this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: level === 5 ? 0x84 : 1, properties: NO_PROPS });
+      this.end();
+      return;
+    }
+    if (level === 5) {
+      this.level = 5;
+      this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: err.reason, properties: NO_PROPS });
+      this.end();
+      return;
+    }
+    this.destroy(err.message);
+  }
+
+  onClose(): void {
+    if (this.state === State.Closed) {
+      this.cleanup();
+      return;
+    }
+    this.state = State.Closed;
+    this.gone();
+    this.cleanup();
+  }
+
+  // ---- session lifecycle -----------------------------------------------------------------
+
+  /** Called by handleConnect once the CONNACK is decided. */
+  markConnected(session: Session): void {
+    this.session = session;
+    this.state = State.Connected;
+    this.armKeepAlive();
+  }
+
+  /** The network connection ended (any cause): will, session detach. */
+  private gone(): void {
+    const session = this.session;
+    if (!session) return;
+    const router = this.ctx.router;
+    if (session.link === this) {
+      if (!this.cleanDisconnect) router.scheduleWill(session);
+      else session.will = null;
+      router.detach(session, this);
+    }
+    this.session = null;
+  }
+
+  private cleanup(): void {
+    if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.keepAliveTimer = null;
+    this.connectTimer = null;
+    this.ctx.connections.delete(this);
+  }
+
+  private armKeepAlive(): void {
+    if (this.keepAlive === 0) return;
+    // Close after 1.5 x keepalive without a packet [MQTT-3.1.2-24].
+    const limit = this.keepAlive * 1500;
+    const check = (): void => {
+      if (this.state !== State.Connected) return;
+      const idle = Date.now() - this.lastActivity;
+      if (idle >= limit) {
+        this.ctx.logger.debug({ clientId: this.clientId }, 'keepalive timeout');
+        this.disconnectWith(Reason.KeepAliveTimeout);
+        return;
+      }
+      this.keepAliveTimer = setTimeout(check, limit - idle);
+      this.keepAliveTimer.unref();
+    };
+    this.keepAliveTimer = setTimeout(check, limit);
+    this.keepAliveTimer.unref();
+  }
+
+  /** SessionLink: the broker closes this connection. */
+  close(reason: CloseReason): void {
+    if (this.state === State.Closed) return;
+    const code =
+      reason === 'takeover'
+        ? Reason.SessionTakenOver // [MQTT-3.1.4-3]
+        : reason === 'shutdown'
+          ? Reason.ServerShuttingDown
+          : Reason.AdministrativeAction;
+    if (reason === 'takeover' && this.session) {
+      // The session moves to the new connection: publish this connection's will now
+      // (or schedule it with its delay) but do not end the session.
+      const session = this.session;
+      if (!this.cleanDisconnect) this.ctx.router.scheduleWill(session);
+      this.session = null;
+    }
+    this.disconnectWith(code);
+  }
+
+  /** Graceful shutdown: DISCONNECT 0x8B to v5 clients, flush, close. */
+  shutdown(): void {
+    if (this.state === State.AwaitingConnect) {
+      this.destroy('shutdown');
+      return;
+    }
+    this.close('shutdown');
+  }
+
+  /** Send DISCONNECT with `reason` (v5 only) and close. The will is published unless the client disconnected cleanly. */
+  disconnectWith(reason: number, reasonString?: string): void {
+    if (this.state === State.Closed) return;
+    if (this.isV5 && this.state === State.Connected) {
+      const properties: Properties = reasonString && this.problemInfo ? { reasonString } : NO_PROPS;
+      this.send({ type: PacketType.DISCONNECT, reasonCode: reason, properties });
+    }
+    this.end();
+  }
+
+  /** A protocol violation: log once, DISCONNECT with the reason (v5), close [MQTT-4.13.1-1]. */
+  protocolError(reason: number, message: string, rule?: string): void {
+    if (this.state === State.Closed) return;
+    this.ctx.counters.protocolErrors++;
+    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress, reason, rule }, `protocol error: ${message}`);
+    if (this.state === State.AwaitingConnect) {
+      this.destroy(message);
+      return;
+    }
+    this.disconnectWith(reason);
+  }
+
+  /** Flush what was written and close (after a refused CONNACK, or a DISCONNECT). */
+  end(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.gone();
+    this.conn.end();
+    this.cleanup();
+  }
+
+  destroy(why: string): void {
+    if (this.state === State.Closed) return;
+    this.ctx.logger.debug({ clientId: this.clientId, remote: this.conn.remoteAddress }, `closing: ${why}`);
+    this.state = State.Closed;
+    this.gone();
+    this.conn.destroy();
+    this.cleanup();
+  }
+
+  // ---- outbound --------------------------------------------------------------------------
+
+  send(p: Packet): void {
+    if (this.state === State.Closed) return;
+    this.ctx.counters.packetsOut++;
+    this.conn.write(encodePacket(p, this.level));
+  }
+
+  /** SessionLink: deliver a routed message. */
+  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void {
+    const session = this.session;
+    if (session === null || this.state !== State.Connected) return;
+    if (qos === 0) {
+      if (this.conn.backlog > this.ctx.limits.slowConsumerBytes) {
+        this.ctx.router.reportDrop(session, msg, 'slow-consumer');
+        return;
+      }
+      if (msg.expiresAt !== 0 && msg.expiresAt <= this.ctx.router.now()) {
+        this.ctx.router.reportDrop(session, msg, 'expired');
+        return;
+      }
+      this.writePublish(msg, 0, retain, subscriptionIds, 0, false);
+      return;
+    }
+    if (session.inflight.size >= this.sendWindow || session.queue.length > 0) {
+      session.enqueue({ msg, qos, retain, subscriptionIds });
+      return;
+    }
+    this.sendInflight(msg, qos, retain, subscriptionIds);
+  }
+
+  private sendInflight(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void {
+    const session = this.session!;
+    if (msg.expiresAt !== 0 && msg.expiresAt <= this.ctx.router.now()) {
+      this.ctx.router.reportDrop(session, msg, 'expired'); // [MQTT-3.3.2-5]
+      return;
+    }
+    const pid = session.allocatePacketId();
+    if (pid === 0) {
+      session.enqueue({ msg, qos, retain, subscriptionIds });
+      return;
+    }
+    session.inflight.set(pid, { msg, qos, retain, subscriptionIds, state: 'ack' });
+    if (!this.writePublish(msg, qos, retain, subscriptionIds, pid, false)) {
+      // Too large for this client: treated as delivered [MQTT-3.1.2-25].
+      session.inflight.delete(pid);
+    }
+  }
+
+  /** Fill the in-flight window from the session queue (after an ack, or on resume). */
+  pump(): void {
+    const session = this.session;
+    if (session === null || this.state !== State.Connected) return;
+    const now = this.ctx.router.now();
+    while (session.inflight.size < this.sendWindow) {
+      const d = session.dequeue(now);
+      if (!d) return;
+      if (d.qos === 0) this.writePublish(d.msg, 0, d.retain, d.subscriptionIds, 0, false);
+      else this.sendInflight(d.msg, d.qos, d.retain, d.subscriptionIds);
+    }
+  }
+
+  /** On session resume: resend unacknowledged PUBLISH with DUP=1 and PUBREL, in order [MQTT-4.4.0-1]. */
+  resumeInflight(): void {
+    const session = this.session!;
+    for (const [pid, e] of session.inflight) {
+      if (e.state === 'comp') this.send({ type: PacketType.PUBREL, packetId: pid, reasonCode: 0, properties: NO_PROPS });
+      else this.writePublish(e.msg, e.qos, e.retain, e.subscriptionIds, pid, true);
+    }
+    this.pump();
+  }
+
+  /**
+   * Encode and write one PUBLISH. The common case (no per-subscriber properties) reuses the
+   * bytes cached on the message: QoS 0 shares the Buffer itself; QoS 1/2 copy it and patch the
+   * packet id. Returns false when the packet exceeds the client's Maximum Packet Size.
+   */
+  writePublish(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, pid: number, dup: boolean): boolean {
+    const v5 = this.level === 5;
+    let buf: Buffer;
+    if (subscriptionIds === null && !dup && msg.expiresAt === 0 && this.outAliases === null) {
+      const slot = (v5 ? 6 : 0) + (retain ? 3 : 0) + qos;
+      const wire = (msg.wire ??= []);
+      let cached: Buffer | undefined = wire[slot];
+      if (cached === undefined) {
+        cached = encodePublish(this.level, msg.topic, msg.payload, qos, retain, false, qos > 0 ? 1 : 0, v5 ? publishProperties(msg, null, 0) : undefined);
+        wire[slot] = cached;
+      }
+      if (qos === 0) buf = cached as Buffer;
+      else {
+        buf = Buffer.allocUnsafe(cached.length);
+        cached.copy(buf);
+        buf.writeUInt16BE(pid, packetIdOffset(buf));
+      }
+    } else {
+      let topic = msg.topic;
+      let props: Properties | undefined;
+      if (v5) {
+        props = publishProperties(msg, subscriptionIds, this.ctx.router.now());
+        if (this.outAliases !== null) topic = this.applyOutAlias(topic, props);
+      }
+      buf = encodePublish(this.level, topic, msg.payload, qos, retain, dup, pid, props);
+    }
+    if (this.clientMaxPacket !== 0 && buf.length > this.clientMaxPacket) return false;
+    this.ctx.counters.packetsOut++;
+    this.conn.write(buf);
+    return true;
+  }
+
+  /** Server -> client topic alias: first use sends topic + alias, later uses send "" + alias. */
+  private applyOutAlias(topic: string, props: Properties): string {
+    const aliases = this.outAliases!;
+    const known = aliases.get(topic);
+    if (known !== undefined) {
+      props.topicAlias = known;
+      return '';
+    }
+    if (aliases.size < this.outAliasMax) {
+      const alias = aliases.size + 1;
+      aliases.set(topic, alias);
+      props.topicAlias = alias;
+    }
+    return topic;
+  }
+}
+
+/** Offset of the packet id in an encoded QoS>0 PUBLISH: fixed header + topic length + topic. */
+function packetIdOffset(buf: Buffer): number {
+  let i = 1;
+  while ((buf[i]! & 0x80) !== 0) i++;
+  i++;
+  return i + 2 + buf.readUInt16BE(i);
+}
+
+/** MQTT 5 PUBLISH properties forwarded from the message [MQTT-3.3.2-4, 3.3.2-15..20]. */
+export function publishProperties(msg: Message, subscriptionIds: readonly number[] | null, now: number): Properties {
+  const meta = msg.meta;
+  if (meta === null && subscriptionIds === null && msg.expiresAt === 0) return NO_PROPS;
+  const p: Properties = {};
+  if (meta !== null) {
+    if (meta.payloadFormatIndicator !== undefined) p.payloadFormatIndicator = meta.payloadFormatIndicator;
+    if (meta.contentType !== undefined) p.contentType = meta.contentType;
+    if (meta.responseTopic !== undefined) p.responseTopic = meta.responseTopic;
+    if (meta.correlationData !== undefined) p.correlationData = meta.correlationData;
+    if (meta.userProperties !== undefined) p.userProperties = meta.userProperties;
+  }
+  if (msg.expiresAt !== 0) {
+    // Remaining lifetime, rounded up [MQTT-3.3.2-6].
+    p.messageExpiryInterval = Math.max(0, Math.ceil((msg.expiresAt - now) / 1000));
+  }
+  if (subscriptionIds !== null) p.subscriptionIdentifiers = subscriptionIds as number[];
+  return p;
+}

@@ -1,0 +1,26 @@
+/** What an MQTT connection needs from the broker (composition root fills it in). */
+import type { Logger } from 'pino';
+import type { LimitsConfig, MqttConfig } from '../../config/types.js';
+import type { Router } from '../../core/router.js';
+
+export interface MqttContext {
+  readonly router: Router;
+  readonly mqtt: MqttConfig;
+  readonly limits: LimitsConfig;
+  readonly logger: Logger;
+  /** Live MQTT connections (for shutdown and $SYS). */
+  readonly connections: Set<{ shutdown(): void }>;
+  /** Monotonic counters for $SYS and metrics. */
+  readonly counters: MqttCounters;
+  /** Generates a client identifier for clients that send an empty one [MQTT-3.1.3-6]. */
+  assignClientId(): string;
+  /** True while the broker is stopping: new CONNECTs get 0x8B / server unavailable. */
+  stopping(): boolean;
+}
+
+export interface MqttCounters {
+  connectionsAccepted: number;
+  protocolErrors: number;
+  packetsIn: number;
+  packetsOut: number;
+}

@@ -1,0 +1,148 @@
+/** CONNECT -> CONNACK (MQTT 5.0 section 3.1, 3.1.1 section 3.1). */
+import { isUtf8 } from 'node:buffer';
+import { createMessage } from '../../../core/message.js';
+import type { MessageMeta } from '../../../core/message.js';
+import { isValidTopicName } from '../../../core/topic.js';
+import { PacketType, Reason } from '../codec/packets.js';
+import type { ConnectPacket, Properties } from '../codec/packets.js';
+import type { MqttConnection } from '../connection.js';
+import { metaFromProperties } from './publish.js';
+
+/** 3.1.1 CONNACK return codes. */
+const RC_IDENTIFIER_REJECTED = 2;
+const RC_SERVER_UNAVAILABLE = 3;
+
+export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
+  const ctx = c.ctx;
+  const cfg = ctx.mqtt;
+  const v5 = p.protocolLevel === 5;
+  const props = p.properties;
+
+  const refuse = (v5Reason: number, v311Code: number, why: string): void => {
+    ctx.logger.info({ clientId: p.clientId, remote: c.conn.remoteAddress, reason: v5 ? v5Reason : v311Code }, `CONNECT refused: ${why}`);
+    c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? v5Reason : v311Code, properties: {} });
+    c.end();
+  };
+  c.level = p.protocolLevel;
+  c.clientId = p.clientId;
+
+  if (ctx.stopping()) {
+    refuse(Reason.ServerUnavailable, RC_SERVER_UNAVAILABLE, 'broker is shutting down');
+    return;
+  }
+  if (v5 && props.authenticationMethod !== undefined) {
+    // No enhanced authentication method is configured [MQTT-4.12.0-1].
+    refuse(Reason.BadAuthenticationMethod, RC_SERVER_UNAVAILABLE, `unsupported authentication method "${props.authenticationMethod}"`);
+    return;
+  }
+
+  let clientId = p.clientId;
+  let assigned: string | undefined;
+  if (clientId.length === 0) {
+    // [MQTT-3.1.3-8]: 3.1.1 rejects an empty id with clean session 0; 3.1 requires an id.
+    if ((!v5 && !p.cleanStart) || p.protocolLevel === 3) {
+      refuse(Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'empty client identifier');
+      return;
+    }
+    clientId = ctx.assignClientId(); // [MQTT-3.1.3-6]
+    if (v5) assigned = clientId; // [MQTT-3.2.2-16]
+  } else if (p.protocolLevel === 3 && clientId.length > 23) {
+    refuse(Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'MQTT 3.1 client identifier longer than 23 characters');
+    return;
+  }
+  c.clientId = clientId;
+
+  // Will [MQTT-3.1.2-9].
+  let will = null;
+  if (p.will) {
+    const w = p.will;
+    if (!isValidTopicName(w.topic, cfg)) {
+      refuse(Reason.TopicNameInvalid, RC_SERVER_UNAVAILABLE, 'invalid will topic');
+      return;
+    }
+    if (w.qos > cfg.maxQoS) {
+      refuse(Reason.QoSNotSupported, RC_SERVER_UNAVAILABLE, 'will QoS not supported'); // [MQTT-3.2.2-12]
+      return;
+    }
+    if (w.retain && !cfg.retainAvailable) {
+      refuse(Reason.RetainNotSupported, RC_SERVER_UNAVAILABLE, 'retain not supported'); // [MQTT-3.2.2-13]
+      return;
+    }
+    if (w.properties.payloadFormatIndicator === 1 && !isUtf8(w.payload)) {
+      refuse(Reason.PayloadFormatInvalid, RC_SERVER_UNAVAILABLE, 'will payload is not UTF-8'); // [MQTT-3.1.3-11]
+      return;
+    }
+    const wp = w.properties;
+    const expiry = wp.messageExpiryInterval;
+    const meta: MessageMeta | null = v5 ? metaFromProperties(wp) : null;
+    const msg = createMessage(
+      w.topic,
+      Buffer.from(w.payload),
+      w.qos,
+      w.retain,
+      meta,
+      expiry !== undefined && expiry > 0 ? Date.now() + expiry * 1000 : 0,
+      clientId,
+      null,
+    );
+    will = { msg, delay: wp.willDelayInterval ?? 0 };
+  }
+
+  // Session expiry: v5 property (default 0); 3.1.1 clean session 0 = persistent [MQTT-3.1.2-23].
+  let expiry: number;
+  let expiryCapped = false;
+  if (v5) {
+    expiry = props.sessionExpiryInterval ?? 0;
+  } else {
+    expiry = p.cleanStart ? 0 : 0xffffffff;
+  }
+  if (expiry > cfg.maxSessionExpiry) {
+    expiry = cfg.maxSessionExpiry;
+    expiryCapped = v5;
+  }
+
+  const { session, present } = ctx.router.attach(clientId, c, p.cleanStart);
+  session.expiryInterval = expiry;
+  session.protocol = 'mqtt';
+  session.will = will;
+  if (will) (will.msg as { origin: object | null }).origin = session;
+
+  // Negotiated limits.
+  c.sendWindow = Math.min(props.receiveMaximum ?? 65535, cfg.maxInflight);
+  c.clientMaxPacket = props.maximumPacketSize ?? 0;
+  c.problemInfo = props.requestProblemInformation !== 0;
+  c.keepAlive = p.keepAlive;
+  let serverKeepAlive: number | undefined;
+  if (cfg.maxKeepAlive > 0 && (p.keepAlive === 0 || p.keepAlive > cfg.maxKeepAlive)) {
+    if (v5) {
+      serverKeepAlive = cfg.maxKeepAlive; // [MQTT-3.2.2-21]
+      c.keepAlive = cfg.maxKeepAlive;
+    }
+  }
+  const clientAliasMax = props.topicAliasMaximum ?? 0;
+  if (v5 && cfg.serverTopicAliases > 0 && clientAliasMax > 0) {
+    c.outAliasMax = Math.min(clientAliasMax, cfg.serverTopicAliases);
+    c.outAliases = new Map();
+  }
+
+  const ack: Properties = {};
+  if (v5) {
+    if (assigned !== undefined) ack.assignedClientIdentifier = assigned;
+    if (expiryCapped) ack.sessionExpiryInterval = expiry;
+    if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive;
+    ack.receiveMaximum = cfg.receiveMaximum;
+    ack.maximumPacketSize = cfg.maxPacketSize;
+    if (cfg.topicAliasMaximum > 0) ack.topicAliasMaximum = cfg.topicAliasMaximum;
+    if (cfg.maxQoS < 2) ack.maximumQoS = cfg.maxQoS;
+    if (!cfg.retainAvailable) ack.retainAvailable = 0;
+    if (!cfg.wildcardSubscriptions) ack.wildcardSubscriptionAvailable = 0;
+    if (!cfg.subscriptionIdentifiers) ack.subscriptionIdentifierAvailable = 0;
+    if (!cfg.sharedSubscriptions) ack.sharedSubscriptionAvailable = 0;
+    if (props.requestResponseInformation === 1) ack.responseInformation = `$inbox/${clientId}`;
+  }
+  c.send({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack }); // [MQTT-3.2.2-1]
+  c.markConnected(session);
+  ctx.logger.debug({ clientId, level: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
+  if (present) c.resumeInflight();
+}
+

@@ -1,0 +1,12 @@
+/** PUBACK: the client acknowledged a QoS 1 delivery (MQTT 5.0 section 3.4, 4.3.2). */
+import type { AckPacket } from '../codec/packets.js';
+import type { MqttConnection } from '../connection.js';
+
+export function handlePuback(c: MqttConnection, p: AckPacket): void {
+  const session = c.session!;
+  const e = session.inflight.get(p.packetId);
+  // Unknown ids are ignored: a late ack after a resend is harmless.
+  if (e === undefined || e.qos !== 1) return;
+  session.inflight.delete(p.packetId); // [MQTT-4.3.2-4]
+  c.pump();
+}

@@ -1,0 +1,112 @@
+/** Inbound PUBLISH (MQTT 5.0 section 3.3, 4.3). */
+import { isUtf8 } from 'node:buffer';
+import { createMessage } from '../../../core/message.js';
+import type { MessageMeta } from '../../../core/message.js';
+import { PacketType, Reason } from '../codec/packets.js';
+import type { Properties, PublishPacket } from '../codec/packets.js';
+import type { MqttConnection } from '../connection.js';
+
+const NO_PROPS: Properties = Object.freeze({}) as Properties;
+
+export function handlePublish(c: MqttConnection, p: PublishPacket): void {
+  const ctx = c.ctx;
+  const cfg = ctx.mqtt;
+  const session = c.session!;
+  const props = p.properties;
+  let topic = p.topic;
+
+  if (p.qos > cfg.maxQoS) {
+    c.protocolError(Reason.QoSNotSupported, `QoS ${p.qos} not supported`); // [MQTT-3.2.2-11]
+    return;
+  }
+  if (p.retain && !cfg.retainAvailable) {
+    c.protocolError(Reason.RetainNotSupported, 'retain not supported'); // [MQTT-3.2.2-14]
+    return;
+  }
+
+  // Topic alias (v5) [MQTT-3.3.2-7..12].
+  const alias = props.topicAlias;
+  if (alias !== undefined) {
+    if (alias === 0 || alias > cfg.topicAliasMaximum) {
+      c.protocolError(Reason.TopicAliasInvalid, `topic alias ${alias} out of range`);
+      return;
+    }
+    if (topic.length > 0) c.aliases.set(alias, topic);
+    else {
+      const known = c.aliases.get(alias);
+      if (known === undefined) {
+        c.protocolError(Reason.ProtocolError, `unknown topic alias ${alias}`);
+        return;
+      }
+      topic = known;
+    }
+  } else if (topic.length === 0) {
+    c.protocolError(Reason.ProtocolError, 'empty topic without topic alias'); // [MQTT-4.7.3-1]
+    return;
+  }
+  if (topic.length > cfg.maxTopicLength) {
+    c.protocolError(Reason.TopicNameInvalid, 'topic too long');
+    return;
+  }
+
+  const pid = p.packetId;
+  if (p.qos === 2) {
+    if (session.inboundQos2.has(pid)) {
+      // A retransmission of a message we already own: acknowledge again, do not route twice [MQTT-4.3.3-10].
+      c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode: 0, properties: NO_PROPS });
+      return;
+    }
+    if (session.inboundQos2.size >= cfg.receiveMaximum) {
+      c.protocolError(Reason.ReceiveMaximumExceeded, 'receive maximum exceeded'); // [MQTT-3.3.4-9]
+      return;
+    }
+  }
+
+  if (props.payloadFormatIndicator === 1 && !isUtf8(p.payload)) {
+    // [MQTT-3.3.2-4]: the receiver may check the payload format.
+    if (p.qos === 0) c.protocolError(Reason.PayloadFormatInvalid, 'payload is not valid UTF-8');
+    else c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: Reason.PayloadFormatInvalid, properties: NO_PROPS });
+    return;
+  }
+
+  let delivered = 0;
+  if (topic.startsWith('$SYS')) {
+    // Clients do not publish into the broker's own statistics [MQTT-4.7.2-1 note].
+    delivered = -1;
+  } else {
+    const expiry = props.messageExpiryInterval;
+    const meta = c.isV5 && props !== NO_PROPS ? metaFromProperties(props) : null;
+    const msg = createMessage(
+      topic,
+      p.retain ? Buffer.from(p.payload) : p.payload,
+      p.qos,
+      p.retain,
+      meta,
+      expiry !== undefined && expiry > 0 ? ctx.router.now() + expiry * 1000 : 0,
+      c.clientId,
+      session,
+    );
+    delivered = ctx.router.publish(msg);
+  }
+
+  if (p.qos === 0) return;
+  // v5: 0x10 tells the publisher nobody received it [MQTT-3.4.2-1 table].
+  const reasonCode = c.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : 0;
+  if (p.qos === 1) {
+    c.send({ type: PacketType.PUBACK, packetId: pid, reasonCode, properties: NO_PROPS }); // [MQTT-4.3.2-2]
+  } else {
+    session.inboundQos2.add(pid);
+    c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode, properties: NO_PROPS }); // [MQTT-4.3.3-8]
+  }
+}
+
+/** MQTT 5 properties that travel with a message [MQTT-3.3.2-17..20]. */
+export function metaFromProperties(props: Properties): MessageMeta | null {
+  let meta: MessageMeta | null = null;
+  if (props.payloadFormatIndicator !== undefined) (meta ??= {}).payloadFormatIndicator = props.payloadFormatIndicator;
+  if (props.contentType !== undefined) (meta ??= {}).contentType = props.contentType;
+  if (props.responseTopic !== undefined) (meta ??= {}).responseTopic = props.responseTopic;
+  if (props.correlationData !== undefined) (meta ??= {}).correlationData = Buffer.from(props.correlationData);
+  if (props.userProperties !== undefined) (meta ??= {}).userProperties = props.userProperties;
+  return meta;
+}

@@ -1,0 +1,24 @@
+/** PUBREC: first acknowledgement of a QoS 2 delivery (MQTT 5.0 section 3.5, 4.3.3). */
+import { PacketType, Reason } from '../codec/packets.js';
+import type { AckPacket, Properties } from '../codec/packets.js';
+import type { MqttConnection } from '../connection.js';
+
+const NO_PROPS: Properties = Object.freeze({}) as Properties;
+
+export function handlePubrec(c: MqttConnection, p: AckPacket): void {
+  const session = c.session!;
+  const e = session.inflight.get(p.packetId);
+  if (e === undefined || e.qos !== 2) {
+    // Answer PUBREL "packet identifier not found" so the client can move on.
+    c.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: c.isV5 ? Reason.PacketIdentifierNotFound : 0, properties: NO_PROPS });
+    return;
+  }
+  if (p.reasonCode >= 0x80) {
+    // The receiver refused the message: the exchange ends here [MQTT-4.3.3-4 note].
+    session.inflight.delete(p.packetId);
+    c.pump();
+    return;
+  }
+  e.state = 'comp';
+  c.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-4]
+}

@@ -1,0 +1,73 @@
+/** SUBSCRIBE -> SUBACK, then retained messages (MQTT 5.0 section 3.8, 3.9). */
+import type { Session } from '../../../core/session.js';
+import type { Subscription } from '../../../core/topic-trie.js';
+import { hasWildcard, isValidTopicFilter, parseFilter } from '../../../core/topic.js';
+import { PacketType, Reason } from '../codec/packets.js';
+import type { Properties, SubscribePacket } from '../codec/packets.js';
+import type { MqttConnection } from '../connection.js';
+
+const NO_PROPS: Properties = Object.freeze({}) as Properties;
+
+export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
+  const ctx = c.ctx;
+  const cfg = ctx.mqtt;
+  const session = c.session!;
+  const router = ctx.router;
+  const subId = p.properties.subscriptionIdentifiers?.[0] ?? 0;
+  const v5 = c.isV5;
+
+  if (subId > 0 && !cfg.subscriptionIdentifiers) {
+    c.protocolError(Reason.SubscriptionIdentifiersNotSupported, 'subscription identifiers not supported');
+    return;
+  }
+
+  const codes: number[] = [];
+  const retainedToSend: Array<{ sub: Subscription<Session>; existed: boolean }> = [];
+  for (const req of p.subscriptions) {
+    const parsed = parseFilter(req.filter);
+    if (parsed === null || !isValidTopicFilter(parsed.filter, cfg)) {
+      codes.push(v5 ? Reason.TopicFilterInvalid : 0x80); // [MQTT-3.8.3-1]
+      continue;
+    }
+    if (parsed.group !== null) {
+      if (!cfg.sharedSubscriptions) {
+        codes.push(v5 ? Reason.SharedSubscriptionsNotSupported : 0x80);
+        continue;
+      }
+      if (req.noLocal) {
+        c.protocolError(Reason.ProtocolError, 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
+        return;
+      }
+    }
+    if (!cfg.wildcardSubscriptions && hasWildcard(parsed.filter)) {
+      codes.push(v5 ? Reason.WildcardSubscriptionsNotSupported : 0x80);
+      continue;
+    }
+    const qos = req.qos > cfg.maxQoS ? cfg.maxQoS : req.qos; // grant at most the server maximum [MQTT-3.2.2-9]
+    const sub: Subscription<Session> = {
+      subscriber: session,
+      raw: req.filter,
+      filter: parsed.filter,
+      group: parsed.group,
+      qos,
+      noLocal: req.noLocal,
+      retainAsPublished: req.retainAsPublished,
+      retainHandling: req.retainHandling,
+      subscriptionId: subId,
+    };
+    const { existed } = router.subscribe(session, sub); // replaces an identical filter [MQTT-3.8.4-3]
+    codes.push(qos);
+    // Shared subscriptions get no retained messages (MQTT 5.0 section 4.8.2).
+    if (parsed.group === null) retainedToSend.push({ sub, existed });
+  }
+  c.send({ type: PacketType.SUBACK, packetId: p.packetId, reasonCodes: codes, properties: NO_PROPS }); // [MQTT-3.8.4-1]
+
+  // Retained messages after the SUBACK; Retain Handling 0 = always, 1 = new subscriptions only, 2 = never [MQTT-3.3.1-9..11].
+  for (const { sub, existed } of retainedToSend) {
+    if (sub.retainHandling === 2 || (sub.retainHandling === 1 && existed)) continue;
+    for (const msg of router.retainedFor(sub.filter)) {
+      const qos = msg.qos < sub.qos ? msg.qos : sub.qos;
+      c.deliver(msg, qos, true, sub.subscriptionId > 0 ? [sub.subscriptionId] : null);
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * A byte stream to one client, whatever carries it (TCP, TLS, WebSocket).
+ *
+ * Writes are coalesced: `write` appends to a per-connection list and the connection is
+ * flushed once per event-loop turn (setImmediate), so a burst of deliveries to one socket
+ * costs one syscall / one WebSocket frame. Protocols that need one frame per message on
+ * WebSocket (STOMP) turn coalescing off.
+ */
+
+export type TransportName = 'tcp' | 'tls' | 'ws' | 'wss';
+
+export interface ConnectionHandler {
+  onData(chunk: Buffer): void;
+  /** Called once, after the underlying stream is closed. */
+  onClose(hadError: boolean): void;
+}
+
+export abstract class Connection {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  protected handler: ConnectionHandler | null = null;
+  closed = false;
+  /** Coalesce writes into one flush per event-loop turn. */
+  coalesce = true;
+
+  constructor(
+    readonly transport: TransportName,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    /** The listener URL this connection came in on. */
+    readonly listener: string,
+  ) {}
+
+  setHandler(h: ConnectionHandler): void {
+    this.handler = h;
+  }
+
+  /** Bytes accepted but not yet on the wire (pending + transport buffer). */
+  get backlog(): number {
+    return this.pendingBytes + this.transportBacklog();
+  }
+
+  write(buf: Buffer): void {
+    if (this.closed) return;
+    if (!this.coalesce) {
+      this.send(buf);
+      return;
+    }
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      flushQueue.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushAll);
+      }
+    }
+  }
+
+  /** Write everything pending now. */
+  flush(): void {
+    this.scheduled = false;
+    const n = this.pending.length;
+    if (n === 0 || this.closed) {
+      this.pending.length = 0;
+      this.pendingBytes = 0;
+      return;
+    }
+    const buf = n === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.send(buf);
+  }
+
+  /** Flush, then close gracefully (FIN / WebSocket close). */
+  end(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.endTransport();
+  }
+
+  /** Close immediately, dropping anything unsent. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.destroyTransport();
+  }
+
+  protected emitData(chunk: Buffer): void {
+    this.handler?.onData(chunk);
+  }
+
+  protected emitClose(hadError: boolean): void {
+    this.closed = true;
+    const h = this.handler;
+    this.handler = null;
+    h?.onClose(hadError);
+  }
+
+  abstract pause(): void;
+  abstract resume(): void;
+  protected abstract send(buf: Buffer): void;
+  protected abstract transportBacklog(): number;
+  protected abstract endTransport(): void;
+  protected abstract destroyTransport(): void;
+}
+
+// One flush pass for all dirty connections per event-loop turn (no closure per write).
+let flushQueue: Connection[] = [];
+let flushScheduled = false;
+function flushAll(): void {
+  flushScheduled = false;
+  const q = flushQueue;
+  flushQueue = [];
+  for (let i = 0; i < q.length; i++) q[i]!.flush();
+}

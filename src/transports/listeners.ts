@@ -1,0 +1,227 @@
+/**
+ * Listener URLs -> servers. TCP and TLS listeners get a server each; every ws:// or wss://
+ * URL on the same host:port shares one HTTP(S) server whose upgrade handler dispatches by
+ * path (ws `noServer` mode), so one port can carry /mqtt, /stomp and later the HTTP API.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import type { TlsConfig } from '../config/types.js';
+import type { Connection } from './connection.js';
+import { SocketConnection } from './tcp.js';
+import { WsConnection } from './ws.js';
+
+export type Scheme = 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'stomp' | 'stomps';
+export type ProtocolName = 'mqtt' | 'stomp';
+
+export interface ListenerAddress {
+  url: string;
+  protocol: Scheme;
+  host: string;
+  port: number;
+  path?: string;
+}
+
+export interface ListenerSpec {
+  scheme: Scheme;
+  host: string;
+  port: number;
+  path: string;
+}
+
+const DEFAULT_PORTS: Record<Scheme, number> = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8443, stomp: 61613, stomps: 61614 };
+
+export function parseListenUrl(raw: string): ListenerSpec {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`invalid listener URL "${raw}"`);
+  }
+  const scheme = u.protocol.slice(0, -1) as Scheme;
+  if (!(scheme in DEFAULT_PORTS)) throw new Error(`unsupported listener scheme "${u.protocol}" in "${raw}"`);
+  let host = u.hostname;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host === '') host = '127.0.0.1';
+  const port = u.port === '' ? DEFAULT_PORTS[scheme] : Number(u.port);
+  let path = u.pathname || '/';
+  if ((scheme === 'ws' || scheme === 'wss') && (path === '/' || path === '')) path = '/mqtt';
+  return { scheme, host, port, path };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export type ConnectionAcceptor = (conn: Connection, protocol: ProtocolName) => void;
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+export interface ListenersOptions {
+  tls: TlsConfig;
+  onConnection: ConnectionAcceptor;
+  /** Plain HTTP requests on ws/wss ports (API, metrics, console). Default: 404. */
+  httpHandler?: HttpHandler;
+  /** Largest WebSocket message accepted, bytes. */
+  maxWsPayload: number;
+}
+
+const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
+const STOMP_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
+
+interface WsRoute {
+  path: string;
+  wss: WebSocketServer;
+  url: string;
+}
+
+export class Listeners {
+  private readonly servers: Array<net.Server | http.Server> = [];
+  private readonly sockets = new Set<Duplex>();
+
+  constructor(private readonly opts: ListenersOptions) {}
+
+  async listen(urls: string[]): Promise<ListenerAddress[]> {
+    const specs = urls.map(parseListenUrl);
+    const out: ListenerAddress[] = [];
+    const httpGroups = new Map<string, ListenerSpec[]>();
+    for (const spec of specs) {
+      if (spec.scheme === 'ws' || spec.scheme === 'wss') {
+        const key = `${spec.scheme}|${spec.host}|${spec.port}`;
+        const g = httpGroups.get(key);
+        if (g) g.push(spec);
+        else httpGroups.set(key, [spec]);
+        continue;
+      }
+      out.push(await this.listenStream(spec));
+    }
+    for (const group of httpGroups.values()) out.push(...(await this.listenHttp(group)));
+    return out;
+  }
+
+  /** Stop accepting new connections; existing ones are left to the caller. */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            if (s instanceof http.Server) s.closeIdleConnections();
+          }),
+      ),
+    );
+  }
+
+  /** Destroy sockets that are still open after close (HTTP keep-alive, half-open). */
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private tlsOptions(): tls.TlsOptions {
+    const t = this.opts.tls;
+    if (!t.cert || !t.key) throw new Error('tls.cert and tls.key are required for mqtts://, wss:// and stomps:// listeners');
+    return {
+      cert: readFileSync(t.cert),
+      key: readFileSync(t.key),
+      ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
+      ...(t.passphrase ? { passphrase: t.passphrase } : {}),
+    };
+  }
+
+  private track(s: Duplex): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+  }
+
+  private async listenStream(spec: ListenerSpec): Promise<ListenerAddress> {
+    const secure = spec.scheme === 'mqtts' || spec.scheme === 'stomps';
+    const protocol: ProtocolName = spec.scheme.startsWith('stomp') ? 'stomp' : 'mqtt';
+    const transport = secure ? 'tls' : 'tcp';
+    let url = '';
+    const onSocket = (socket: net.Socket): void => {
+      this.track(socket);
+      this.opts.onConnection(new SocketConnection(socket, transport, url), protocol);
+    };
+    const server = secure
+      ? tls.createServer(this.tlsOptions(), onSocket)
+      : net.createServer({ noDelay: true }, onSocket);
+    if (secure) server.on('tlsClientError', () => {}); // failed handshakes are the client's problem
+    const port = await listenOn(server, spec.host, spec.port);
+    this.servers.push(server);
+    url = `${spec.scheme}://${formatHost(spec.host)}:${port}`;
+    return { url, protocol: spec.scheme, host: spec.host, port };
+  }
+
+  private async listenHttp(group: ListenerSpec[]): Promise<ListenerAddress[]> {
+    const first = group[0]!;
+    const secure = first.scheme === 'wss';
+    const handler: HttpHandler =
+      this.opts.httpHandler ??
+      ((_req, res) => {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found\n');
+      });
+    const server = secure ? https.createServer(this.tlsOptions(), handler) : http.createServer(handler);
+    server.on('connection', (s: net.Socket) => this.track(s));
+    if (secure) server.on('tlsClientError', () => {});
+    const routes: WsRoute[] = [];
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const route = routes.find((r) => r.path === path);
+      if (!route) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      route.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        const sub = ws.protocol;
+        const protocol: ProtocolName = STOMP_SUBPROTOCOLS.includes(sub)
+          ? 'stomp'
+          : MQTT_SUBPROTOCOLS.includes(sub)
+            ? 'mqtt'
+            : route.path.includes('stomp')
+              ? 'stomp'
+              : 'mqtt';
+        const conn = new WsConnection(ws, secure ? 'wss' : 'ws', req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0, route.url, sub);
+        this.opts.onConnection(conn, protocol);
+      });
+    });
+    const port = await listenOn(server, first.host, first.port);
+    this.servers.push(server);
+    const out: ListenerAddress[] = [];
+    for (const spec of group) {
+      const url = `${spec.scheme}://${formatHost(spec.host)}:${port}${spec.path}`;
+      const wss = new WebSocketServer({
+        noServer: true,
+        maxPayload: this.opts.maxWsPayload,
+        perMessageDeflate: false,
+        handleProtocols: (offered: Set<string>) => {
+          for (const p of [...MQTT_SUBPROTOCOLS, ...STOMP_SUBPROTOCOLS]) if (offered.has(p)) return p;
+          return false;
+        },
+      });
+      routes.push({ path: spec.path, wss, url });
+      out.push({ url, protocol: spec.scheme, host: spec.host, port, path: spec.path });
+    }
+    return out;
+  }
+}
+
+function listenOn(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${formatHost(host)}:${port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen({ host, port, backlog: 4096 }, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

@@ -1,0 +1,46 @@
+/** TCP and TLS connections: a net.Socket (tls.TLSSocket is one) behind the Connection interface. */
+import type { Socket } from 'node:net';
+import { Connection } from './connection.js';
+import type { TransportName } from './connection.js';
+
+export class SocketConnection extends Connection {
+  constructor(
+    private readonly socket: Socket,
+    transport: TransportName,
+    listener: string,
+  ) {
+    super(transport, socket.remoteAddress ?? '', socket.remotePort ?? 0, listener);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.emitData(chunk));
+    socket.on('error', () => {
+      /* reported through 'close' */
+    });
+    socket.on('close', (hadError: boolean) => this.emitClose(hadError));
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  protected send(buf: Buffer): void {
+    this.socket.write(buf);
+  }
+
+  protected transportBacklog(): number {
+    return this.socket.writableLength;
+  }
+
+  protected endTransport(): void {
+    this.socket.end();
+    // A peer that never reads must not hold the socket open forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  protected destroyTransport(): void {
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Contract suite every store implementation must pass. Call it from a test file with a
+ * factory: `retainedStoreContract('memory', () => new MemoryRetainedStore())`.
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { createMessage } from '../core/message.js';
+import type { RetainedStore } from './types.js';
+
+const msg = (topic: string, payload: string) => createMessage(topic, Buffer.from(payload), 1, true, null, 0, 'c', null);
+
+export function retainedStoreContract(name: string, make: () => RetainedStore | Promise<RetainedStore>): void {
+  test(`${name} retained store: set, replace, clear [MQTT-3.3.1-5..7]`, async () => {
+    const s = await make();
+    s.set(msg('a/b', '1'));
+    s.set(msg('a/b', '2'));
+    assert.equal(s.size, 1);
+    assert.equal(s.get('a/b')!.payload.toString(), '2');
+    s.set(msg('a/b', ''));
+    assert.equal(s.size, 0);
+    assert.equal(s.get('a/b'), undefined);
+    s.set(msg('a/b', '')); // clearing twice is harmless
+    assert.equal(s.size, 0);
+  });
+
+  test(`${name} retained store: wildcard lookups`, async () => {
+    const s = await make();
+    for (const t of ['a', 'a/b', 'a/b/c', 'a/x/c', 'b', '$SYS/x', '/lead']) s.set(msg(t, t));
+    const m = (f: string): string[] => s.match(f).map((x) => x.topic).sort();
+    assert.deepEqual(m('a/#'), ['a', 'a/b', 'a/b/c', 'a/x/c']);
+    assert.deepEqual(m('a/+/c'), ['a/b/c', 'a/x/c']);
+    assert.deepEqual(m('#'), ['/lead', 'a', 'a/b', 'a/b/c', 'a/x/c', 'b']);
+    assert.deepEqual(m('+'), ['a', 'b']);
+    assert.deepEqual(m('$SYS/#'), ['$SYS/x']);
+    assert.deepEqual(m('+/lead'), ['/lead']);
+    assert.deepEqual(m('a/b'), ['a/b']);
+    assert.deepEqual(m('nothing/#'), []);
+  });
+}

@@ -1,0 +1,4 @@
+import { retainedStoreContract } from '../contract.js';
+import { MemoryRetainedStore } from './retained.js';
+
+retainedStoreContract('memory', () => new MemoryRetainedStore());

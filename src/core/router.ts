@@ -5,6 +5,7 @@
  * Hot path (publish): one cached trie lookup, then one `deliver` call per target; no
  * allocation per subscriber except what a link queues.
  */
+import { EventEmitter } from 'node:events';
 import type { Message, QoS } from './message.js';
 import { withRetain } from './message.js';
 import { Session } from './session.js';
@@ -54,6 +55,11 @@ export class Router {
     droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0 },
   };
   private readonly dropListener: DropListener;
+  /**
+   * Lifecycle events (never per message): 'subscribe' (session, sub), 'unsubscribe' (session, sub),
+   * 'session-end' (session). Presence, hooks and tests listen here.
+   */
+  readonly events = new EventEmitter();
 
   constructor(private readonly opts: RouterOptions) {
     this.retained = opts.retained ?? new MemoryRetainedStore();
@@ -136,12 +142,14 @@ export class Router {
     for (const d of session.queue) this.dropListener(session, d.msg, 'offline');
     session.reset();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    this.events.emit('session-end', session);
   }
 
   /** Add or replace a subscription. */
   subscribe(session: Session, sub: Subscription<Session>): SubscribeResult {
     const prev = this.trie.add(sub);
     session.subscriptions.set(sub.raw, sub);
+    this.events.emit('subscribe', session, sub);
     return { existed: prev !== undefined };
   }
 
@@ -150,6 +158,7 @@ export class Router {
     if (!sub) return false;
     session.subscriptions.delete(raw);
     this.trie.remove(session, sub.filter, sub.group);
+    this.events.emit('unsubscribe', session, sub);
     return true;
   }
 

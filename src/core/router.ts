@@ -17,6 +17,8 @@ import { MemoryRetainedStore } from '../stores/memory/retained.js';
 
 export interface RouterOptions {
   limits: SessionLimits & { maxRetained: number };
+  /** Deliveries of one message to a queue before it goes to the dead letters. */
+  maxRedeliveries?: number;
   retained?: RetainedStore;
   /** Injected clock (ms since epoch). */
   now?: () => number;
@@ -52,7 +54,7 @@ export class Router {
     messagesOut: 0,
     bytesIn: 0,
     dropped: 0,
-    droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0 },
+    droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0, 'nack-limit': 0 },
   };
   private readonly dropListener: DropListener;
   /**
@@ -138,9 +140,13 @@ export class Router {
     session.will = null;
     for (const sub of session.subscriptions.values()) this.trie.remove(session, sub.filter, sub.group);
     session.subscriptions.clear();
-    for (const d of session.inflight.values()) this.dropListener(session, d.msg, 'offline');
-    for (const d of session.queue) this.dropListener(session, d.msg, 'offline');
+    // Unfinished deliveries: queue messages go back to their queue, the rest are dead letters.
+    const unfinished = [...session.inflight.values(), ...session.queue];
     session.reset();
+    for (const d of unfinished) {
+      if (d.group !== null && this.trie.group(d.group.filter, d.group.name) === d.group) this.redeliver(d.group, d.msg, session, false);
+      else this.dropListener(session, d.msg, 'offline');
+    }
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     this.events.emit('session-end', session);
   }
@@ -150,6 +156,11 @@ export class Router {
     const prev = this.trie.add(sub);
     session.subscriptions.set(sub.raw, sub);
     this.events.emit('subscribe', session, sub);
+    if (sub.group !== null) {
+      // A consumer attached to a queue: hand it what waited.
+      const g = this.trie.group(sub.filter, sub.group);
+      if (g && g.backlog.length > 0) this.drainBacklog(g);
+    }
     return { existed: prev !== undefined };
   }
 
@@ -179,7 +190,7 @@ export class Router {
       if (t.noLocal && s === msg.origin) continue; // [MQTT-3.8.3-3]
       const qos: QoS = msg.qos < t.qos ? msg.qos : t.qos; // [MQTT-3.8.4-8]
       // Retain As Published = 0: the flag is cleared on normal deliveries [MQTT-3.3.1-12].
-      s.deliver(msg, qos, t.retainAsPublished ? msg.retain : false, t.subscriptionIds);
+      s.deliver(msg, qos, t.retainAsPublished ? msg.retain : false, t.subscriptionIds, null);
       n++;
     }
     const groups = m.groups;
@@ -190,28 +201,87 @@ export class Router {
     return n;
   }
 
-  /** One member of a shared group gets the message: round robin, online members first [MQTT-4.8.2-3]. */
-  private deliverShared(g: SharedGroup<Session>, msg: Message): boolean {
+  /**
+   * One member of a shared group gets the message: round robin, online members first
+   * [MQTT-4.8.2-3]. A queue (durable group) with no online member holds it in its backlog.
+   * `exclude` skips the member that just gave the message back (NACK), if another exists.
+   */
+  deliverShared(g: SharedGroup<Session>, msg: Message, exclude: Session | null = null): boolean {
     const members = g.members;
     const n = members.length;
-    if (n === 0) return false;
     let pick: Subscription<Session> | undefined;
+    let fallback: Subscription<Session> | undefined;
     for (let k = 0; k < n; k++) {
       const sub = members[(g.cursor + k) % n]!;
       if (sub.subscriber.link !== null) {
+        if (sub.subscriber === exclude) {
+          fallback ??= sub;
+          continue;
+        }
         pick = sub;
         g.cursor = (g.cursor + k + 1) % n;
         break;
       }
     }
+    pick ??= fallback;
     if (!pick) {
+      if (g.durable) return this.hold(g, msg);
+      if (n === 0) return false;
+      // Only offline members: queue in one of their sessions.
       pick = members[g.cursor % n]!;
       g.cursor = (g.cursor + 1) % n;
     }
     const qos: QoS = msg.qos < pick.qos ? msg.qos : pick.qos;
-    pick.subscriber.deliver(msg, qos, pick.retainAsPublished ? msg.retain : false, pick.subscriptionId > 0 ? [pick.subscriptionId] : null);
+    pick.subscriber.deliver(msg, qos, pick.retainAsPublished ? msg.retain : false, pick.subscriptionId > 0 ? [pick.subscriptionId] : null, g);
     return true;
   }
+
+  /** Keep a message in a queue's backlog until a consumer attaches; bounded like a session queue. */
+  private hold(g: SharedGroup<Session>, msg: Message): boolean {
+    if (g.backlog.length >= this.opts.limits.maxQueuedMessages) {
+      this.dropListener(null, msg, 'queue-full');
+      return false;
+    }
+    g.backlog.push(msg);
+    return true;
+  }
+
+  private drainBacklog(g: SharedGroup<Session>): void {
+    const now = this.now();
+    while (g.backlog.length > 0 && g.members.some((m) => m.subscriber.link !== null)) {
+      const msg = g.backlog.shift()!;
+      if (msg.expiresAt !== 0 && msg.expiresAt <= now) {
+        this.dropListener(null, msg, 'expired');
+        continue;
+      }
+      this.deliverShared(g, msg);
+    }
+  }
+
+  /** Declare the queue `name` (STOMP /queue/name; MQTT `$share/name/$queue/name`). */
+  declareQueue(name: string): SharedGroup<Session> {
+    return this.trie.declareGroup(`$queue/${name}`, name);
+  }
+
+  /**
+   * A consumer gave a queued message back (NACK, or closed with it unacknowledged).
+   * Counts the attempt; past `maxRedeliveries` the message goes to the dead letters.
+   */
+  redeliver(g: SharedGroup<Session>, msg: Message, from: Session | null, countAttempt: boolean): void {
+    if (countAttempt) {
+      const attempts = (this.attempts.get(msg) ?? 0) + 1;
+      if (attempts >= (this.opts.maxRedeliveries ?? 5)) {
+        this.attempts.delete(msg);
+        this.dropListener(from, msg, 'nack-limit');
+        return;
+      }
+      this.attempts.set(msg, attempts);
+    }
+    this.deliverShared(g, msg, from);
+  }
+
+  /** Delivery attempts per queued message (weak: forgotten with the message). */
+  private readonly attempts = new WeakMap<Message, number>();
 
   /** Retained messages for a new subscription, retain flag set [MQTT-3.3.1-8]; expired ones skipped. */
   retainedFor(filter: string): Message[] {

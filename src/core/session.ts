@@ -10,15 +10,22 @@
  *   Both are bounded by the limits; overflow is dropped and reported, never silent.
  */
 import type { Message, QoS } from './message.js';
-import type { Subscriber, Subscription } from './topic-trie.js';
+import type { SharedGroup, Subscriber, Subscription } from './topic-trie.js';
+import { Deque } from './deque.js';
+
+export { Deque };
 
 /** Why a link is being closed by the broker. */
 export type CloseReason = 'takeover' | 'shutdown' | 'kicked' | 'session-expired';
 
 /** The protocol side of a session: an MQTT or STOMP connection. */
 export interface SessionLink {
-  /** Send now, or queue in the session when the window is full. Never throws. */
-  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void;
+  /**
+   * Send now, or queue in the session when the window is full. Never throws.
+   * `group` is the shared group / queue the message came through (null for ordinary
+   * subscriptions): a link that gives a message back (STOMP NACK, unacked on close) returns it there.
+   */
+  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void;
   /** Broker-initiated close; the link detaches itself from the session. */
   close(reason: CloseReason): void;
 }
@@ -28,6 +35,7 @@ export interface Delivery {
   qos: QoS;
   retain: boolean;
   subscriptionIds: readonly number[] | null;
+  group: SharedGroup<Session> | null;
 }
 
 export interface InflightEntry extends Delivery {
@@ -36,7 +44,7 @@ export interface InflightEntry extends Delivery {
 }
 
 /** Why a message could not be delivered (the dead-letter reasons). */
-export type DropReason = 'queue-full' | 'expired' | 'slow-consumer' | 'offline' | 'no-subscribers';
+export type DropReason = 'queue-full' | 'expired' | 'slow-consumer' | 'offline' | 'no-subscribers' | 'nack-limit';
 
 export interface SessionLimits {
   maxQueuedMessages: number;
@@ -44,44 +52,6 @@ export interface SessionLimits {
 }
 
 export type DropListener = (session: Session | null, msg: Message, reason: DropReason) => void;
-
-/** FIFO with O(1) shift. */
-export class Deque<T> {
-  private items: Array<T | undefined> = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(x: T): void {
-    this.items.push(x);
-  }
-  unshift(x: T): void {
-    if (this.head > 0) this.items[--this.head] = x;
-    else this.items.unshift(x);
-  }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const x = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return x;
-  }
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-  clear(): T[] {
-    const out = this.items.slice(this.head) as T[];
-    this.items = [];
-    this.head = 0;
-    return out;
-  }
-  *[Symbol.iterator](): Generator<T> {
-    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
-  }
-}
 
 export interface WillMessage {
   msg: Message;
@@ -122,10 +92,10 @@ export class Session implements Subscriber {
   }
 
   /** Entry point for the router. */
-  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void {
+  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
     const link = this.link;
     if (link !== null) {
-      link.deliver(msg, qos, retain, subscriptionIds);
+      link.deliver(msg, qos, retain, subscriptionIds, group);
       return;
     }
     if (qos === 0) {
@@ -133,7 +103,7 @@ export class Session implements Subscriber {
       this.onDrop(this, msg, 'offline');
       return;
     }
-    this.enqueue({ msg, qos, retain, subscriptionIds });
+    this.enqueue({ msg, qos, retain, subscriptionIds, group });
   }
 
   /** Queue a delivery; false (and a drop report) when the bounds are reached. */

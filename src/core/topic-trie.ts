@@ -20,7 +20,8 @@
  * The result for a topic is cached until the next subscribe/unsubscribe (any change clears the
  * cache: subscription churn is rare next to publishes; the cache is bounded in entries).
  */
-import type { QoS } from './message.js';
+import type { Message, QoS } from './message.js';
+import { Deque } from './deque.js';
 
 /** The subscriber side of a subscription: a core Session. Kept abstract to avoid a cycle. */
 export interface Subscriber {
@@ -58,6 +59,12 @@ export interface SharedGroup<S extends Subscriber = Subscriber> {
   readonly members: Array<Subscription<S>>;
   /** Round-robin cursor, owned by the router. */
   cursor: number;
+  /**
+   * A durable group is a queue: it exists without members and holds messages (bounded) in
+   * `backlog` until a consumer attaches. Ordinary shared subscriptions are not durable.
+   */
+  durable: boolean;
+  readonly backlog: Deque<Message>;
 }
 
 export interface MatchResult<S extends Subscriber = Subscriber> {
@@ -105,7 +112,7 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     node.groups ??= new Map();
     let g = node.groups.get(sub.group);
     if (!g) {
-      g = { name: sub.group, filter: sub.filter, members: [], cursor: 0 };
+      g = newGroup(sub.group, sub.filter, false);
       node.groups.set(sub.group, g);
     }
     const i = g.members.findIndex((m) => m.subscriber === sub.subscriber);
@@ -142,7 +149,7 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
           removed = g.members[i];
           g.members.splice(i, 1);
           if (g.cursor > i) g.cursor--;
-          if (g.members.length === 0) node.groups!.delete(group);
+          if (g.members.length === 0 && !g.durable) node.groups!.delete(group);
         }
       }
     }
@@ -162,6 +169,25 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
       }
     }
     return removed;
+  }
+
+  /** Create (or find) the durable group `name` on `filter`: a queue. */
+  declareGroup(filter: string, name: string): SharedGroup<S> {
+    const node = this.nodeFor(filter, true)!;
+    node.groups ??= new Map();
+    let g = node.groups.get(name);
+    if (!g) {
+      g = newGroup(name, filter, true);
+      node.groups.set(name, g);
+      this.cache.clear();
+    }
+    g.durable = true;
+    return g;
+  }
+
+  /** The group `name` on exactly `filter`, if any. */
+  group(filter: string, name: string): SharedGroup<S> | undefined {
+    return this.nodeFor(filter, false)?.groups?.get(name);
   }
 
   /** Subscriptions matching `topic`, merged per subscriber. The result is shared: do not mutate. */
@@ -234,6 +260,10 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     }
     return node;
   }
+}
+
+function newGroup<S extends Subscriber>(name: string, filter: string, durable: boolean): SharedGroup<S> {
+  return { name, filter, members: [], cursor: 0, durable, backlog: new Deque<Message>() };
 }
 
 function isEmpty<S extends Subscriber>(n: Node<S>): boolean {

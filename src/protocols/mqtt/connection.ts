@@ -9,6 +9,7 @@
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
+import type { SharedGroup } from '../../core/topic-trie.js';
 import { MqttDecoder } from './codec/decoder.js';
 import { encodePacket, encodePublish } from './codec/encoder.js';
 import { DecodeError, PacketType, Reason } from './codec/packets.js';
@@ -317,7 +318,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   }
 
   /** SessionLink: deliver a routed message. */
-  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void {
+  deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
     const session = this.session;
     if (session === null || this.state !== State.Connected) return;
     if (qos === 0) {
@@ -333,13 +334,13 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       return;
     }
     if (session.inflight.size >= this.sendWindow || session.queue.length > 0) {
-      session.enqueue({ msg, qos, retain, subscriptionIds });
+      session.enqueue({ msg, qos, retain, subscriptionIds, group });
       return;
     }
-    this.sendInflight(msg, qos, retain, subscriptionIds);
+    this.sendInflight(msg, qos, retain, subscriptionIds, group);
   }
 
-  private sendInflight(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null): void {
+  private sendInflight(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
     const session = this.session!;
     if (msg.expiresAt !== 0 && msg.expiresAt <= this.ctx.router.now()) {
       this.ctx.router.reportDrop(session, msg, 'expired'); // [MQTT-3.3.2-5]
@@ -347,10 +348,10 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     }
     const pid = session.allocatePacketId();
     if (pid === 0) {
-      session.enqueue({ msg, qos, retain, subscriptionIds });
+      session.enqueue({ msg, qos, retain, subscriptionIds, group });
       return;
     }
-    session.inflight.set(pid, { msg, qos, retain, subscriptionIds, state: 'ack' });
+    session.inflight.set(pid, { msg, qos, retain, subscriptionIds, group, state: 'ack' });
     if (!this.writePublish(msg, qos, retain, subscriptionIds, pid, false)) {
       // Too large for this client: treated as delivered [MQTT-3.1.2-25].
       session.inflight.delete(pid);
@@ -366,7 +367,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       const d = session.dequeue(now);
       if (!d) return;
       if (d.qos === 0) this.writePublish(d.msg, 0, d.retain, d.subscriptionIds, 0, false);
-      else this.sendInflight(d.msg, d.qos, d.retain, d.subscriptionIds);
+      else this.sendInflight(d.msg, d.qos, d.retain, d.subscriptionIds, d.group);
     }
   }
 

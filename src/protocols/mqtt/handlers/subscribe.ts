@@ -67,7 +67,7 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
     if (sub.retainHandling === 2 || (sub.retainHandling === 1 && existed)) continue;
     for (const msg of router.retainedFor(sub.filter)) {
       const qos = msg.qos < sub.qos ? msg.qos : sub.qos;
-      c.deliver(msg, qos, true, sub.subscriptionId > 0 ? [sub.subscriptionId] : null);
+      c.deliver(msg, qos, true, sub.subscriptionId > 0 ? [sub.subscriptionId] : null, null);
     }
   }
 }

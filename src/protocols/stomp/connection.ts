@@ -1,0 +1,362 @@
+/**
+ * One STOMP 1.0/1.1/1.2 connection: frames in -> core calls; core deliveries -> MESSAGE frames.
+ * Frame handlers live in handlers/<frame>.ts; this file owns state, heart-beats, acks and output.
+ *
+ * Delivery and acknowledgement: every subscription is a core subscription at QoS 1. With
+ * `ack:auto` a MESSAGE is done once written. With `client` / `client-individual` it stays
+ * pending until ACKed (STOMP 1.2 section "SUBSCRIBE ack Header"); at most `window` messages
+ * are pending per connection, the rest wait in the session queue. Pending messages from a
+ * queue go back to the queue on NACK (counted) or when the connection ends (not counted).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Connection, ConnectionHandler } from '../../transports/connection.js';
+import type { Message, QoS } from '../../core/message.js';
+import type { CloseReason, Session, SessionLink } from '../../core/session.js';
+import type { SharedGroup } from '../../core/topic-trie.js';
+import type { StompContext } from './context.js';
+import { StompParser, StompFrameError } from './parser.js';
+import { encodeFrame } from './encoder.js';
+import type { StompFrame } from './frame.js';
+import { header } from './frame.js';
+import { destinationOf } from './destinations.js';
+import { handleConnect } from './handlers/connect.js';
+import { handleSend } from './handlers/send.js';
+import { handleSubscribe } from './handlers/subscribe.js';
+import { handleUnsubscribe } from './handlers/unsubscribe.js';
+import { handleAck } from './handlers/ack.js';
+import { handleBegin, handleCommit, handleAbort } from './handlers/transaction.js';
+import { handleDisconnect } from './handlers/disconnect.js';
+
+export type StompVersion = '1.0' | '1.1' | '1.2';
+export type AckMode = 'auto' | 'client' | 'client-individual';
+
+export interface StompSubscription {
+  id: string;
+  /** Core subscription key (raw filter) in the session. */
+  raw: string;
+  destination: string;
+  ack: AckMode;
+  /** Numeric id carried through the core as the subscription identifier. */
+  num: number;
+}
+
+export interface PendingAck {
+  ackId: string;
+  sub: StompSubscription;
+  msg: Message;
+  group: SharedGroup<Session> | null;
+}
+
+/** Headers a MESSAGE frame sets itself; never copied from user properties. */
+const RESERVED = new Set(['from', 'subscription', 'message-id', 'destination', 'ack', 'content-length', 'content-type', 'reply-to', 'correlation-id', 'receipt', 'transaction']);
+
+const enum State {
+  AwaitingConnect,
+  Connected,
+  Closed,
+}
+
+export class StompConnection implements SessionLink, ConnectionHandler {
+  private state = State.AwaitingConnect;
+  readonly parser: StompParser;
+  version: StompVersion = '1.2';
+  sessionId = randomBytes(6).toString('hex');
+  clientId = '';
+  session: Session | null = null;
+  readonly subs = new Map<string, StompSubscription>();
+  readonly subsByNum = new Map<number, StompSubscription>();
+  private nextSubNum = 1;
+  /** Unacknowledged MESSAGEs in client / client-individual mode, in send order. */
+  readonly pending = new Map<string, PendingAck>();
+  readonly transactions = new Map<string, StompFrame[]>();
+  private nextMessageId = 1;
+  /** Heart-beat intervals in ms after negotiation (0 = off). */
+  sendEvery = 0;
+  expectEvery = 0;
+  lastReceived = Date.now();
+  private lastSent = Date.now();
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly ctx: StompContext,
+    readonly conn: Connection,
+  ) {
+    this.parser = new StompParser(ctx.stomp);
+    // One STOMP frame per WebSocket message: browser clients expect whole frames.
+    if (conn.transport === 'ws' || conn.transport === 'wss') conn.coalesce = false;
+    conn.setHandler(this);
+    ctx.connections.add(this);
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null;
+      if (this.state === State.AwaitingConnect) this.fail('no CONNECT frame in time', 'the server waited for a CONNECT frame');
+    }, ctx.connectTimeoutMs);
+    this.connectTimer.unref();
+  }
+
+  get connected(): boolean {
+    return this.state === State.Connected;
+  }
+
+  allocateSubscriptionNumber(): number {
+    return this.nextSubNum++;
+  }
+
+  // ---- inbound ---------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    if (this.state === State.Closed) return;
+    this.lastReceived = Date.now();
+    try {
+      this.parser.push(chunk, this.onFrame, this.onHeartbeat);
+    } catch (err) {
+      if (err instanceof StompFrameError) this.fail(err.message, err.detail, err.receipt);
+      else {
+        this.ctx.logger.error({ err }, 'internal error in STOMP frame handling');
+        this.fail('internal error', 'the server could not process the frame');
+      }
+    }
+  }
+
+  private readonly onHeartbeat = (): void => {
+    /* lastReceived already updated */
+  };
+
+  private readonly onFrame = (f: StompFrame): void => {
+    if (this.state === State.Closed) return;
+    if (this.state === State.AwaitingConnect) {
+      if (f.command !== 'CONNECT' && f.command !== 'STOMP') {
+        this.fail('expected CONNECT', `the first frame must be CONNECT or STOMP, got ${f.command}`);
+        return;
+      }
+      if (this.connectTimer) clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+      handleConnect(this, f);
+      return;
+    }
+    this.dispatch(f, false);
+  };
+
+  /** Run a frame; `inTx` is true when COMMIT replays a transaction's frames. */
+  dispatch(f: StompFrame, inTx: boolean): void {
+    const tx = inTx ? undefined : header(f, 'transaction');
+    if (tx !== undefined && (f.command === 'SEND' || f.command === 'ACK' || f.command === 'NACK')) {
+      // Transactional frames wait for COMMIT (STOMP 1.2 "BEGIN").
+      const list = this.transactions.get(tx);
+      if (!list) {
+        this.fail('unknown transaction', `transaction "${tx}" was not begun`, header(f, 'receipt'));
+        return;
+      }
+      list.push(f);
+      this.receipt(f);
+      return;
+    }
+    switch (f.command) {
+      case 'SEND':
+        handleSend(this, f);
+        break;
+      case 'SUBSCRIBE':
+        handleSubscribe(this, f);
+        break;
+      case 'UNSUBSCRIBE':
+        handleUnsubscribe(this, f);
+        break;
+      case 'ACK':
+        handleAck(this, f, true);
+        break;
+      case 'NACK':
+        handleAck(this, f, false);
+        break;
+      case 'BEGIN':
+        handleBegin(this, f);
+        break;
+      case 'COMMIT':
+        handleCommit(this, f);
+        break;
+      case 'ABORT':
+        handleAbort(this, f);
+        break;
+      case 'DISCONNECT':
+        handleDisconnect(this, f);
+        return;
+      case 'CONNECT':
+      case 'STOMP':
+        this.fail('already connected', 'a second CONNECT frame is not allowed', header(f, 'receipt'));
+        return;
+      default:
+        this.fail('unknown command', `unknown command ${f.command}`, header(f, 'receipt'));
+        return;
+    }
+    if (!inTx && this.state === State.Connected) this.receipt(f);
+  }
+
+  /** Send RECEIPT when the frame asked for one (any client frame, STOMP 1.2 "Header receipt"). */
+  receipt(f: StompFrame): void {
+    const r = header(f, 'receipt');
+    if (r !== undefined && this.state !== State.Closed) this.sendFrame('RECEIPT', [['receipt-id', r]]);
+  }
+
+  onClose(): void {
+    if (this.state !== State.Closed) {
+      this.state = State.Closed;
+      this.gone();
+    }
+    this.cleanup();
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  markConnected(session: Session): void {
+    this.session = session;
+    this.state = State.Connected;
+    if (this.sendEvery > 0 || this.expectEvery > 0) this.armHeartbeats();
+  }
+
+  private armHeartbeats(): void {
+    const tick = Math.max(100, Math.min(this.sendEvery || Infinity, this.expectEvery || Infinity) / 2);
+    this.heartbeatTimer = setInterval(() => {
+      if (this.state !== State.Connected) return;
+      const now = Date.now();
+      // Tolerate a late peer: close after twice the negotiated interval of silence.
+      if (this.expectEvery > 0 && now - this.lastReceived > this.expectEvery * 2) {
+        this.fail('heart-beat timeout', `no frame or heart-beat for ${now - this.lastReceived} ms`);
+        return;
+      }
+      if (this.sendEvery > 0 && now - this.lastSent >= this.sendEvery) {
+        this.lastSent = now;
+        this.conn.write(EOL);
+      }
+    }, tick);
+    this.heartbeatTimer.unref();
+  }
+
+  /** The network connection is gone: give back unacknowledged queue messages, detach. */
+  private gone(): void {
+    const session = this.session;
+    this.session = null;
+    if (!session) return;
+    const router = this.ctx.router;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    if (session.link === this) router.detach(session, this);
+    for (const p of pending) {
+      if (p.group !== null) router.redeliver(p.group, p.msg, null, false);
+      else router.reportDrop(null, p.msg, 'offline');
+    }
+  }
+
+  private cleanup(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.heartbeatTimer = null;
+    this.connectTimer = null;
+    this.ctx.connections.delete(this);
+  }
+
+  /** SessionLink: the broker closes this connection. */
+  close(reason: CloseReason): void {
+    if (this.state === State.Closed) return;
+    const text = reason === 'takeover' ? 'session taken over' : reason === 'shutdown' ? 'server shutting down' : 'disconnected by the server';
+    this.fail(text, text);
+  }
+
+  shutdown(): void {
+    this.close('shutdown');
+  }
+
+  /** Send an ERROR frame (message header, explanatory body, receipt-id if asked) and close. */
+  fail(message: string, detail: string, receiptId?: string): void {
+    if (this.state === State.Closed) return;
+    this.ctx.counters.protocolErrors++;
+    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress }, `STOMP error: ${message}: ${detail}`);
+    const headers: Array<[string, string]> = [['message', message], ['content-type', 'text/plain']];
+    if (receiptId !== undefined) headers.push(['receipt-id', receiptId]);
+    this.sendFrame('ERROR', headers, Buffer.from(detail + '\n'));
+    this.end();
+  }
+
+  /** Flush and close. */
+  end(): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.gone();
+    this.conn.end();
+    this.cleanup();
+  }
+
+  // ---- outbound --------------------------------------------------------------------------
+
+  sendFrame(command: string, headers: Array<[string, string]>, body?: Buffer): void {
+    if (this.conn.closed) return;
+    this.lastSent = Date.now();
+    this.conn.write(encodeFrame(command, headers, body, { version: this.version }));
+  }
+
+  /** SessionLink: a routed message for one or more of this connection's subscriptions. */
+  deliver(msg: Message, qos: QoS, _retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
+    const session = this.session;
+    if (session === null || this.state !== State.Connected || subscriptionIds === null) return;
+    if (this.conn.backlog > this.ctx.limits.slowConsumerBytes) {
+      if (group !== null) this.ctx.router.redeliver(group, msg, session, false);
+      else this.ctx.router.reportDrop(session, msg, 'slow-consumer');
+      return;
+    }
+    if (msg.expiresAt !== 0 && msg.expiresAt <= this.ctx.router.now()) {
+      this.ctx.router.reportDrop(session, msg, 'expired');
+      return;
+    }
+    for (const num of subscriptionIds) {
+      const sub = this.subsByNum.get(num);
+      if (!sub) continue;
+      if (sub.ack !== 'auto' && this.pending.size >= this.ctx.window) {
+        session.enqueue({ msg, qos, retain: false, subscriptionIds: [num], group });
+        continue;
+      }
+      this.writeMessage(msg, sub, group);
+    }
+  }
+
+  /** After ACK/NACK: send what waited for the window. */
+  pump(): void {
+    const session = this.session;
+    if (session === null) return;
+    const now = this.ctx.router.now();
+    while (this.pending.size < this.ctx.window) {
+      const d = session.dequeue(now);
+      if (!d) return;
+      const sub = d.subscriptionIds ? this.subsByNum.get(d.subscriptionIds[0]!) : undefined;
+      if (!sub) {
+        if (d.group !== null) this.ctx.router.redeliver(d.group, d.msg, session, false);
+        continue;
+      }
+      this.writeMessage(d.msg, sub, d.group);
+    }
+  }
+
+  private writeMessage(msg: Message, sub: StompSubscription, group: SharedGroup<Session> | null): void {
+    const messageId = `${this.sessionId}-${this.nextMessageId++}`;
+    const headers: Array<[string, string]> = [
+      ['subscription', sub.id],
+      ['message-id', messageId],
+      ['destination', destinationOf(msg.topic)],
+    ];
+    if (sub.ack !== 'auto') {
+      if (this.version === '1.2') headers.push(['ack', messageId]);
+      this.pending.set(messageId, { ackId: messageId, sub, msg, group });
+    }
+    // The sender, stamped by the broker (never taken from the client).
+    if (msg.senderId !== '') headers.push(['from', msg.senderId]);
+    const meta = msg.meta;
+    if (meta !== null) {
+      if (meta.contentType !== undefined) headers.push(['content-type', meta.contentType]);
+      if (meta.responseTopic !== undefined) headers.push(['reply-to', destinationOf(meta.responseTopic)]);
+      if (meta.correlationData !== undefined) headers.push(['correlation-id', meta.correlationData.toString('utf8')]);
+      if (meta.userProperties !== undefined) {
+        for (const [k, v] of meta.userProperties) if (!RESERVED.has(k)) headers.push([k, v]);
+      }
+    }
+    this.sendFrame('MESSAGE', headers, msg.payload);
+  }
+}
+
+const EOL = Buffer.from('\n');

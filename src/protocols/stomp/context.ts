@@ -1,0 +1,26 @@
+/** What a STOMP connection needs from the broker. */
+import type { Logger } from 'pino';
+import type { LimitsConfig } from '../../config/types.js';
+import type { Router } from '../../core/router.js';
+
+export interface StompLimits {
+  maxHeaderCount: number;
+  maxHeaderLineBytes: number;
+  maxBodyBytes: number;
+}
+
+export interface StompContext {
+  readonly router: Router;
+  readonly limits: LimitsConfig;
+  readonly stomp: StompLimits;
+  readonly logger: Logger;
+  readonly connections: Set<{ shutdown(): void }>;
+  readonly counters: { protocolErrors: number };
+  /** Heart-beat the server offers: [can send every ms, wants to receive every ms]. */
+  readonly heartbeat: [number, number];
+  /** Unacknowledged MESSAGEs per connection in client ack modes (prefetch). */
+  readonly window: number;
+  readonly connectTimeoutMs: number;
+  readonly serverName: string;
+  stopping(): boolean;
+}

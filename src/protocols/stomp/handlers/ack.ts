@@ -1,0 +1,32 @@
+/** ACK / NACK (STOMP 1.2 "ACK", "NACK"; 1.1 uses message-id + subscription). */
+import type { StompConnection } from '../connection.js';
+import type { StompFrame } from '../frame.js';
+import { header } from '../frame.js';
+
+export function handleAck(c: StompConnection, f: StompFrame, ack: boolean): void {
+  const id = c.version === '1.2' ? header(f, 'id') : header(f, 'message-id');
+  const p = id === undefined ? undefined : c.pending.get(id);
+  if (!p) {
+    c.fail(ack ? 'unknown ack id' : 'unknown nack id', `no unacknowledged message with id "${id ?? ''}"`, header(f, 'receipt'));
+    return;
+  }
+  // `client` mode is cumulative: everything sent earlier on that subscription is covered too.
+  const covered = [];
+  if (p.sub.ack === 'client') {
+    for (const [k, q] of c.pending) {
+      if (q.sub === p.sub) covered.push(k);
+      if (k === id) break;
+    }
+  } else covered.push(id!);
+  const router = c.ctx.router;
+  for (const k of covered) {
+    const q = c.pending.get(k)!;
+    c.pending.delete(k);
+    if (!ack) {
+      // Queue messages go to another consumer; after too many attempts, to the dead letters.
+      if (q.group !== null) router.redeliver(q.group, q.msg, c.session, true);
+      else router.reportDrop(c.session, q.msg, 'nack-limit');
+    }
+  }
+  c.pump();
+}

@@ -1,0 +1,8 @@
+/** DISCONNECT (STOMP 1.2 "DISCONNECT"): RECEIPT if asked, then close. */
+import type { StompConnection } from '../connection.js';
+import type { StompFrame } from '../frame.js';
+
+export function handleDisconnect(c: StompConnection, f: StompFrame): void {
+  c.receipt(f);
+  c.end();
+}

@@ -1,0 +1,42 @@
+/** SEND (STOMP 1.2 "SEND"): publish into the shared topic space. */
+import { isValidTopicName } from '../../../core/topic.js';
+import { createMessage } from '../../../core/message.js';
+import type { MessageMeta } from '../../../core/message.js';
+import type { StompConnection } from '../connection.js';
+import type { StompFrame } from '../frame.js';
+import { header } from '../frame.js';
+import { parseDestination, topicOfReplyTo } from '../destinations.js';
+
+/** Headers with a meaning of their own; every other header travels as an MQTT 5 user property. */
+const STANDARD = new Set(['destination', 'content-length', 'content-type', 'receipt', 'transaction', 'reply-to', 'correlation-id', 'from', 'expires', 'persistent', 'priority']);
+
+export function handleSend(c: StompConnection, f: StompFrame): void {
+  const destination = header(f, 'destination');
+  if (destination === undefined) {
+    c.fail('missing destination', 'SEND requires a destination header', header(f, 'receipt'));
+    return;
+  }
+  const dest = parseDestination(destination);
+  if (dest === null || !isValidTopicName(dest.topic)) {
+    c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<name> or /queue/<name>`, header(f, 'receipt'));
+    return;
+  }
+  const router = c.ctx.router;
+  if (dest.kind === 'queue') router.declareQueue(dest.name);
+
+  let meta: MessageMeta | null = null;
+  const contentType = header(f, 'content-type');
+  if (contentType !== undefined) (meta ??= {}).contentType = contentType;
+  const replyTo = header(f, 'reply-to');
+  if (replyTo !== undefined) (meta ??= {}).responseTopic = topicOfReplyTo(replyTo);
+  const correlation = header(f, 'correlation-id');
+  if (correlation !== undefined) (meta ??= {}).correlationData = Buffer.from(correlation);
+  const seen = new Set<string>();
+  for (const [k, v] of f.headers) {
+    if (STANDARD.has(k) || seen.has(k)) continue; // repeated headers: the first wins (STOMP 1.2)
+    seen.add(k);
+    ((meta ??= {}).userProperties ??= []).push([k, v]);
+  }
+  const session = c.session!;
+  router.publish(createMessage(dest.topic, f.body, 1, false, meta, 0, c.clientId, session));
+}

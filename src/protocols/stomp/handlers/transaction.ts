@@ -1,0 +1,32 @@
+/** BEGIN / COMMIT / ABORT (STOMP 1.2 "BEGIN", "COMMIT", "ABORT"): SEND and ACK/NACK wait for COMMIT. */
+import type { StompConnection } from '../connection.js';
+import type { StompFrame } from '../frame.js';
+import { header } from '../frame.js';
+
+const MAX_TRANSACTIONS = 64;
+
+export function handleBegin(c: StompConnection, f: StompFrame): void {
+  const tx = header(f, 'transaction');
+  if (tx === undefined) return c.fail('missing transaction', 'BEGIN requires a transaction header', header(f, 'receipt'));
+  if (c.transactions.has(tx)) return c.fail('duplicate transaction', `transaction "${tx}" is already open`, header(f, 'receipt'));
+  if (c.transactions.size >= MAX_TRANSACTIONS) return c.fail('too many transactions', `at most ${MAX_TRANSACTIONS} open transactions`, header(f, 'receipt'));
+  c.transactions.set(tx, []);
+}
+
+export function handleCommit(c: StompConnection, f: StompFrame): void {
+  const tx = header(f, 'transaction');
+  const frames = tx === undefined ? undefined : c.transactions.get(tx);
+  if (!frames) return c.fail('unknown transaction', `transaction "${tx ?? ''}" was not begun`, header(f, 'receipt'));
+  c.transactions.delete(tx!);
+  for (const inner of frames) {
+    if (!c.connected) return;
+    c.dispatch(inner, true);
+  }
+}
+
+export function handleAbort(c: StompConnection, f: StompFrame): void {
+  const tx = header(f, 'transaction');
+  if (tx === undefined || !c.transactions.delete(tx)) {
+    c.fail('unknown transaction', `transaction "${tx ?? ''}" was not begun`, header(f, 'receipt'));
+  }
+}

@@ -1,0 +1,23 @@
+/** UNSUBSCRIBE (STOMP 1.2 "UNSUBSCRIBE"). */
+import type { StompConnection } from '../connection.js';
+import type { StompFrame } from '../frame.js';
+import { header } from '../frame.js';
+
+export function handleUnsubscribe(c: StompConnection, f: StompFrame): void {
+  const id = header(f, 'id') ?? (c.version === '1.0' ? header(f, 'destination') : undefined);
+  const sub = id === undefined ? undefined : c.subs.get(id);
+  if (!sub) {
+    c.fail('unknown subscription', `no subscription with id "${id ?? ''}"`, header(f, 'receipt'));
+    return;
+  }
+  c.subs.delete(sub.id);
+  c.subsByNum.delete(sub.num);
+  c.ctx.router.unsubscribe(c.session!, sub.raw);
+  // Messages still pending for it: queue messages return to their queue.
+  for (const [k, p] of c.pending) {
+    if (p.sub !== sub) continue;
+    c.pending.delete(k);
+    if (p.group !== null) c.ctx.router.redeliver(p.group, p.msg, null, false);
+  }
+  c.pump();
+}

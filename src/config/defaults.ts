@@ -2,7 +2,7 @@ import type { BrokerConfig } from './types.js';
 
 /** Defaults for every option. Listeners bind to loopback unless authentication is configured. */
 export const DEFAULT_CONFIG: BrokerConfig = {
-  listen: ['mqtt://127.0.0.1:1883', 'ws://127.0.0.1:8080/mqtt'],
+  listen: ['mqtt://127.0.0.1:1883', 'ws://127.0.0.1:8080/mqtt', 'stomp://127.0.0.1:61613', 'ws://127.0.0.1:8080/stomp'],
   tls: {},
   mqtt: {
     maxPacketSize: 1024 * 1024, // 1 MiB
@@ -20,6 +20,15 @@ export const DEFAULT_CONFIG: BrokerConfig = {
     connectTimeoutMs: 10_000,
     maxTopicLength: 65_535,
     maxTopicLevels: 128,
+  },
+  stomp: {
+    heartbeatSendMs: 10_000,
+    heartbeatReceiveMs: 10_000,
+    maxHeaderCount: 64,
+    maxHeaderLineBytes: 8192,
+    maxBodyBytes: 1024 * 1024, // 1 MiB
+    window: 64,
+    maxRedeliveries: 5,
   },
   limits: {
     maxConnections: 1_000_000,

@@ -55,6 +55,21 @@ export interface LimitsConfig {
   maxRetained: number;
 }
 
+export interface StompConfig {
+  /** Heart-beat the server offers, ms: [sends at least every, wants to receive every]; 0 = off. */
+  heartbeatSendMs: number;
+  heartbeatReceiveMs: number;
+  maxHeaderCount: number;
+  /** Longest header line, bytes. */
+  maxHeaderLineBytes: number;
+  /** Largest frame body, bytes. */
+  maxBodyBytes: number;
+  /** Unacknowledged MESSAGEs per connection in client ack modes (prefetch). */
+  window: number;
+  /** Deliveries of one queue message (first + redeliveries after NACK) before it is dead-lettered. */
+  maxRedeliveries: number;
+}
+
 export interface SysConfig {
   /** Publish $SYS statistics every N seconds; 0 disables. */
   interval: number;
@@ -71,6 +86,7 @@ export interface BrokerConfig {
   listen: string[];
   tls: TlsConfig;
   mqtt: MqttConfig;
+  stomp: StompConfig;
   limits: LimitsConfig;
   sys: SysConfig;
   log: LogConfig;

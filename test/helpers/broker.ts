@@ -13,6 +13,7 @@ export interface TestConfig {
   listen?: string[];
   tls?: BrokerConfig['tls'];
   mqtt?: Partial<BrokerConfig['mqtt']>;
+  stomp?: Partial<BrokerConfig['stomp']>;
   limits?: Partial<BrokerConfig['limits']>;
   sys?: Partial<BrokerConfig['sys']>;
 }
@@ -32,6 +33,7 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
     listen: o.listen ?? ['mqtt://127.0.0.1:0', 'ws://127.0.0.1:0/mqtt'],
     tls: o.tls ?? {},
     mqtt: { ...base.mqtt, ...o.mqtt },
+    stomp: { ...base.stomp, ...o.stomp },
     limits: { ...base.limits, ...o.limits },
     sys: { ...base.sys, interval: 0, ...o.sys },
     log: { level: 'silent', pretty: false },

@@ -12,6 +12,8 @@ import { Router } from './core/router.js';
 import { SysPublisher } from './core/sys.js';
 import { MqttConnection } from './protocols/mqtt/connection.js';
 import type { MqttContext, MqttCounters } from './protocols/mqtt/context.js';
+import { StompConnection } from './protocols/stomp/connection.js';
+import type { StompContext } from './protocols/stomp/context.js';
 import type { Connection } from './transports/connection.js';
 import { Listeners } from './transports/listeners.js';
 import type { ListenerAddress, ProtocolName } from './transports/listeners.js';
@@ -42,8 +44,9 @@ export function brokerVersion(): string {
 
 export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Broker {
   const logger = opts.logger ?? pino({ level: config.log.level }, pino.destination(2));
-  const router = new Router({ limits: config.limits });
+  const router = new Router({ limits: config.limits, maxRedeliveries: config.stomp.maxRedeliveries });
   const mqttConnections = new Set<MqttConnection>();
+  const stompConnections = new Set<StompConnection>();
   const counters: MqttCounters = { connectionsAccepted: 0, protocolErrors: 0, packetsIn: 0, packetsOut: 0 };
   let stopping = false;
   let open = 0;
@@ -59,6 +62,21 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     stopping: () => stopping,
   };
 
+  const version = brokerVersion();
+  const stompCtx: StompContext = {
+    router,
+    limits: config.limits,
+    stomp: config.stomp,
+    logger,
+    connections: stompConnections as Set<{ shutdown(): void }>,
+    counters,
+    heartbeat: [config.stomp.heartbeatSendMs, config.stomp.heartbeatReceiveMs],
+    window: config.stomp.window,
+    connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    serverName: `switchboard/${version}`,
+    stopping: () => stopping,
+  };
+
   const onConnection = (conn: Connection, protocol: ProtocolName): void => {
     if (stopping || open >= config.limits.maxConnections) {
       logger.warn({ remote: conn.remoteAddress, open }, 'connection refused: limit reached or stopping');
@@ -66,31 +84,25 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       return;
     }
     open++;
-    if (protocol === 'mqtt') {
-      const c = new MqttConnection(mqttCtx, conn);
-      // Count the connection down exactly once, whatever closes it.
-      conn.setHandler({
-        onData: (chunk) => c.onData(chunk),
-        onClose: () => {
-          open--;
-          c.onClose();
-        },
-      });
-      return;
-    }
-    open--;
-    logger.warn({ remote: conn.remoteAddress }, 'STOMP is not available yet');
-    conn.destroy();
+    const c = protocol === 'mqtt' ? new MqttConnection(mqttCtx, conn) : new StompConnection(stompCtx, conn);
+    // Count the connection down exactly once, whatever closes it.
+    conn.setHandler({
+      onData: (chunk) => c.onData(chunk),
+      onClose: () => {
+        open--;
+        c.onClose();
+      },
+    });
   };
 
   const listeners = new Listeners({
     tls: config.tls,
     onConnection,
-    maxWsPayload: config.mqtt.maxPacketSize + 16,
+    maxWsPayload: Math.max(config.mqtt.maxPacketSize, config.stomp.maxBodyBytes + 64 * 1024),
   });
 
   const sys = new SysPublisher(router, {
-    version: brokerVersion(),
+    version,
     startedAt: Date.now(),
     connectedClients: () => open,
   });
@@ -111,6 +123,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       sys.stop();
       const closing = listeners.close();
       for (const c of [...mqttConnections]) c.shutdown();
+      for (const c of [...stompConnections]) c.shutdown();
       await new Promise((r) => setImmediate(r));
       listeners.destroyAll();
       await closing;

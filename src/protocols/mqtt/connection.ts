@@ -8,6 +8,7 @@
  */
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import type { Message, QoS } from '../../core/message.js';
+import type { Router } from '../../core/router.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import { MqttDecoder } from './codec/decoder.js';
@@ -40,6 +41,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   level: ProtocolLevel = 4;
   clientId = '';
   session: Session | null = null;
+  /** The application's router, chosen at CONNECT (one namespace per application). */
+  router: Router;
   /** Outbound QoS 1/2 window: min(client Receive Maximum, config maxInflight). */
   sendWindow = 65535;
   /** Largest packet the client accepts (v5 Maximum Packet Size); 0 = no limit. */
@@ -63,6 +66,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     readonly conn: Connection,
   ) {
     this.decoder = new MqttDecoder({ maxPacketSize: ctx.mqtt.maxPacketSize });
+    this.router = ctx.router;
     this.lastActivity = Date.now();
     conn.setHandler(this);
     ctx.connections.add(this);
@@ -205,7 +209,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   private gone(): void {
     const session = this.session;
     if (!session) return;
-    const router = this.ctx.router;
+    const router = this.router;
     if (session.link === this) {
       if (!this.cleanDisconnect) router.scheduleWill(session);
       else session.will = null;
@@ -254,7 +258,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       // The session moves to the new connection: publish this connection's will now
       // (or schedule it with its delay) but do not end the session.
       const session = this.session;
-      if (!this.cleanDisconnect) this.ctx.router.scheduleWill(session);
+      if (!this.cleanDisconnect) this.router.scheduleWill(session);
       this.session = null;
     }
     this.disconnectWith(code);
@@ -323,11 +327,11 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     if (session === null || this.state !== State.Connected) return;
     if (qos === 0) {
       if (this.conn.backlog > this.ctx.limits.slowConsumerBytes) {
-        this.ctx.router.reportDrop(session, msg, 'slow-consumer');
+        this.router.reportDrop(session, msg, 'slow-consumer');
         return;
       }
-      if (msg.expiresAt !== 0 && msg.expiresAt <= this.ctx.router.now()) {
-        this.ctx.router.reportDrop(session, msg, 'expired');
+      if (msg.expiresAt !== 0 && msg.expiresAt <= this.router.now()) {
+        this.router.reportDrop(session, msg, 'expired');
         return;
       }
       this.writePublish(msg, 0, retain, subscriptionIds, 0, false);
@@ -342,8 +346,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
 
   private sendInflight(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
     const session = this.session!;
-    if (msg.expiresAt !== 0 && msg.expiresAt <= this.ctx.router.now()) {
-      this.ctx.router.reportDrop(session, msg, 'expired'); // [MQTT-3.3.2-5]
+    if (msg.expiresAt !== 0 && msg.expiresAt <= this.router.now()) {
+      this.router.reportDrop(session, msg, 'expired'); // [MQTT-3.3.2-5]
       return;
     }
     const pid = session.allocatePacketId();
@@ -362,7 +366,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   pump(): void {
     const session = this.session;
     if (session === null || this.state !== State.Connected) return;
-    const now = this.ctx.router.now();
+    const now = this.router.now();
     while (session.inflight.size < this.sendWindow) {
       const d = session.dequeue(now);
       if (!d) return;
@@ -407,7 +411,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       let topic = msg.topic;
       let props: Properties | undefined;
       if (v5) {
-        props = publishProperties(msg, subscriptionIds, this.ctx.router.now());
+        props = publishProperties(msg, subscriptionIds, this.router.now());
         if (this.outAliases !== null) topic = this.applyOutAlias(topic, props);
       }
       buf = encodePublish(this.level, topic, msg.payload, qos, retain, dup, pid, props);

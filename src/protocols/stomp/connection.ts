@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import type { Message, QoS } from '../../core/message.js';
+import type { Router } from '../../core/router.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import type { StompContext } from './context.js';
@@ -63,6 +64,8 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   sessionId = randomBytes(6).toString('hex');
   clientId = '';
   session: Session | null = null;
+  /** The application's router, chosen at CONNECT (one namespace per application). */
+  router: Router;
   readonly subs = new Map<string, StompSubscription>();
   readonly subsByNum = new Map<number, StompSubscription>();
   private nextSubNum = 1;
@@ -83,6 +86,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     readonly conn: Connection,
   ) {
     this.parser = new StompParser(ctx.stomp);
+    this.router = ctx.router;
     // One STOMP frame per WebSocket message: browser clients expect whole frames.
     if (conn.transport === 'ws' || conn.transport === 'wss') conn.coalesce = false;
     conn.setHandler(this);
@@ -235,7 +239,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     const session = this.session;
     this.session = null;
     if (!session) return;
-    const router = this.ctx.router;
+    const router = this.router;
     const pending = [...this.pending.values()];
     this.pending.clear();
     if (session.link === this) router.detach(session, this);
@@ -297,12 +301,12 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     const session = this.session;
     if (session === null || this.state !== State.Connected || subscriptionIds === null) return;
     if (this.conn.backlog > this.ctx.limits.slowConsumerBytes) {
-      if (group !== null) this.ctx.router.redeliver(group, msg, session, false);
-      else this.ctx.router.reportDrop(session, msg, 'slow-consumer');
+      if (group !== null) this.router.redeliver(group, msg, session, false);
+      else this.router.reportDrop(session, msg, 'slow-consumer');
       return;
     }
-    if (msg.expiresAt !== 0 && msg.expiresAt <= this.ctx.router.now()) {
-      this.ctx.router.reportDrop(session, msg, 'expired');
+    if (msg.expiresAt !== 0 && msg.expiresAt <= this.router.now()) {
+      this.router.reportDrop(session, msg, 'expired');
       return;
     }
     for (const num of subscriptionIds) {
@@ -320,13 +324,13 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   pump(): void {
     const session = this.session;
     if (session === null) return;
-    const now = this.ctx.router.now();
+    const now = this.router.now();
     while (this.pending.size < this.ctx.window) {
       const d = session.dequeue(now);
       if (!d) return;
       const sub = d.subscriptionIds ? this.subsByNum.get(d.subscriptionIds[0]!) : undefined;
       if (!sub) {
-        if (d.group !== null) this.ctx.router.redeliver(d.group, d.msg, session, false);
+        if (d.group !== null) this.router.redeliver(d.group, d.msg, session, false);
         continue;
       }
       this.writeMessage(d.msg, sub, d.group);

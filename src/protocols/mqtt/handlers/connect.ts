@@ -101,7 +101,7 @@ export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
     expiryCapped = v5;
   }
 
-  const { session, present } = ctx.router.attach(clientId, c, p.cleanStart);
+  const { session, present } = c.router.attach(clientId, c, p.cleanStart);
   session.expiryInterval = expiry;
   session.protocol = 'mqtt';
   session.will = will;

@@ -82,11 +82,11 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
       p.qos,
       p.retain,
       meta,
-      expiry !== undefined && expiry > 0 ? ctx.router.now() + expiry * 1000 : 0,
+      expiry !== undefined && expiry > 0 ? c.router.now() + expiry * 1000 : 0,
       c.clientId,
       session,
     );
-    delivered = ctx.router.publish(msg);
+    delivered = c.router.publish(msg);
   }
 
   if (p.qos === 0) return;

@@ -12,7 +12,7 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
   const ctx = c.ctx;
   const cfg = ctx.mqtt;
   const session = c.session!;
-  const router = ctx.router;
+  const router = c.router;
   const subId = p.properties.subscriptionIdentifiers?.[0] ?? 0;
   const v5 = c.isV5;
 

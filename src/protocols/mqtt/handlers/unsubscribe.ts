@@ -9,7 +9,7 @@ export function handleUnsubscribe(c: MqttConnection, p: UnsubscribePacket): void
   const session = c.session!;
   const codes: number[] = [];
   for (const filter of p.filters) {
-    const existed = c.ctx.router.unsubscribe(session, filter); // [MQTT-3.10.4-1]
+    const existed = c.router.unsubscribe(session, filter); // [MQTT-3.10.4-1]
     codes.push(existed ? Reason.Success : Reason.NoSubscriptionExisted);
   }
   // Sent even when nothing matched [MQTT-3.10.4-5]; one code per filter [MQTT-3.11.3-1].

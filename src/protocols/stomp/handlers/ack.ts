@@ -18,7 +18,7 @@ export function handleAck(c: StompConnection, f: StompFrame, ack: boolean): void
       if (k === id) break;
     }
   } else covered.push(id!);
-  const router = c.ctx.router;
+  const router = c.router;
   for (const k of covered) {
     const q = c.pending.get(k)!;
     c.pending.delete(k);

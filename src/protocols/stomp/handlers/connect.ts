@@ -36,7 +36,7 @@ export function handleConnect(c: StompConnection, f: StompFrame): void {
 
   const login = header(f, 'login');
   c.clientId = login !== undefined && login.length > 0 ? `${login}-${c.sessionId}` : `stomp-${c.sessionId}`;
-  const { session } = ctx.router.attach(c.clientId, c, true);
+  const { session } = c.router.attach(c.clientId, c, true);
   session.expiryInterval = 0;
   session.protocol = 'stomp';
 

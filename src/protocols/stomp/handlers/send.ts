@@ -21,7 +21,7 @@ export function handleSend(c: StompConnection, f: StompFrame): void {
     c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<name> or /queue/<name>`, header(f, 'receipt'));
     return;
   }
-  const router = c.ctx.router;
+  const router = c.router;
   if (dest.kind === 'queue') router.declareQueue(dest.name);
 
   let meta: MessageMeta | null = null;

@@ -36,7 +36,7 @@ export function handleSubscribe(c: StompConnection, f: StompFrame): void {
     c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<filter> or /queue/<name>`, receipt);
     return;
   }
-  const router = c.ctx.router;
+  const router = c.router;
   const session = c.session!;
   const raw = dest.kind === 'queue' ? `$share/${dest.name}/${dest.topic}` : dest.topic;
   if (session.subscriptions.has(raw)) {

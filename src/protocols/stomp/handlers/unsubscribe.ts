@@ -12,12 +12,12 @@ export function handleUnsubscribe(c: StompConnection, f: StompFrame): void {
   }
   c.subs.delete(sub.id);
   c.subsByNum.delete(sub.num);
-  c.ctx.router.unsubscribe(c.session!, sub.raw);
+  c.router.unsubscribe(c.session!, sub.raw);
   // Messages still pending for it: queue messages return to their queue.
   for (const [k, p] of c.pending) {
     if (p.sub !== sub) continue;
     c.pending.delete(k);
-    if (p.group !== null) c.ctx.router.redeliver(p.group, p.msg, null, false);
+    if (p.group !== null) c.router.redeliver(p.group, p.msg, null, false);
   }
   c.pump();
 }

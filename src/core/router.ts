@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Message, QoS } from './message.js';
 import { withRetain } from './message.js';
 import { Session } from './session.js';
-import type { DropListener, DropReason, SessionLimits, SessionLink } from './session.js';
+import type { DropListener, DropReason, SessionLimits, SessionLink, TapListener } from './session.js';
 import { TopicTrie } from './topic-trie.js';
 import type { MatchResult, SharedGroup, Subscription } from './topic-trie.js';
 import type { RetainedStore } from '../stores/types.js';
@@ -24,6 +24,18 @@ export interface RouterOptions {
   now?: () => number;
   onDrop?: DropListener;
 }
+
+/**
+ * A broker-owned `$` namespace ($monitor/, $presence/) whose subscriptions are not trie
+ * entries: the owner decides per subscriber what it may see.
+ */
+export interface SystemTopic {
+  subscribe(session: Session, sub: Subscription<Session>): void;
+  unsubscribe(session: Session, sub: Subscription<Session>): void;
+}
+
+/** Intercepts publishes to `$` topics ($inbox/, $request/); returns deliveries, or null to route normally. */
+export type SystemPublish = (msg: Message) => number | null;
 
 export interface RouterStats {
   messagesIn: number;
@@ -57,6 +69,13 @@ export class Router {
     droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0, 'nack-limit': 0 },
   };
   private readonly dropListener: DropListener;
+  /** `$`-prefix -> owner (see SystemTopic). */
+  readonly systemTopics = new Map<string, SystemTopic>();
+  systemPublish: SystemPublish | null = null;
+  /** Copies of messages to and from monitored sessions. */
+  tap: TapListener | null = null;
+  /** Called with a message published by a monitored session. */
+  publishTap: ((session: Session, msg: Message) => void) | null = null;
   /**
    * Lifecycle events (never per message): 'subscribe' (session, sub), 'unsubscribe' (session, sub),
    * 'session-end' (session). Presence, hooks and tests listen here.
@@ -100,7 +119,7 @@ export class Router {
       present = true;
       session.clearTimers();
     } else {
-      session = new Session(clientId, this.opts.limits, this.dropListener);
+      session = new Session(clientId, this.opts.limits, this.dropListener, (x, m, q) => this.tap?.(x, m, q));
       this.sessions.set(clientId, session);
     }
     session.link = link;
@@ -138,7 +157,11 @@ export class Router {
     }
     session.clearTimers();
     session.will = null;
-    for (const sub of session.subscriptions.values()) this.trie.remove(session, sub.filter, sub.group);
+    for (const sub of session.subscriptions.values()) {
+      const sys = this.systemTopicFor(sub.filter);
+      if (sys) sys.unsubscribe(session, sub);
+      else this.trie.remove(session, sub.filter, sub.group);
+    }
     session.subscriptions.clear();
     // Unfinished deliveries: queue messages go back to their queue, the rest are dead letters.
     const unfinished = [...session.inflight.values(), ...session.queue];
@@ -153,6 +176,14 @@ export class Router {
 
   /** Add or replace a subscription. */
   subscribe(session: Session, sub: Subscription<Session>): SubscribeResult {
+    const sys = this.systemTopicFor(sub.filter);
+    if (sys) {
+      const existed = session.subscriptions.has(sub.raw);
+      session.subscriptions.set(sub.raw, sub);
+      sys.subscribe(session, sub);
+      this.events.emit('subscribe', session, sub);
+      return { existed };
+    }
     const prev = this.trie.add(sub);
     session.subscriptions.set(sub.raw, sub);
     this.events.emit('subscribe', session, sub);
@@ -168,18 +199,27 @@ export class Router {
     const sub = session.subscriptions.get(raw);
     if (!sub) return false;
     session.subscriptions.delete(raw);
-    this.trie.remove(session, sub.filter, sub.group);
+    const sys = this.systemTopicFor(sub.filter);
+    if (sys) sys.unsubscribe(session, sub);
+    else this.trie.remove(session, sub.filter, sub.group);
     this.events.emit('unsubscribe', session, sub);
     return true;
   }
 
   /**
    * Route a message to every matching subscription; store it if retained.
-   * Returns the number of sessions it was delivered or queued to.
+   * Returns the number of sessions it was delivered or queued to. `intercept` = false skips
+   * the $-topic intercepts (used by the intercepts themselves).
    */
-  publish(msg: Message): number {
+  publish(msg: Message, intercept = true): number {
     this.stats.messagesIn++;
     this.stats.bytesIn += msg.payload.length;
+    const origin = msg.origin as Session | null;
+    if (origin !== null && origin.monitored) this.publishTap?.(origin, msg);
+    if (intercept && this.systemPublish !== null && msg.topic.charCodeAt(0) === 0x24) {
+      const n = this.systemPublish(msg);
+      if (n !== null) return n;
+    }
     if (msg.retain) this.retained.set(msg);
     const m: MatchResult<Session> = this.trie.match(msg.topic);
     const targets = m.targets;
@@ -314,8 +354,9 @@ export class Router {
     session.willTimer.unref?.();
   }
 
-  /** Publish a message generated by the broker itself ($SYS, presence). */
-  publishSystem(msg: Message): number {
-    return this.publish(msg);
+  systemTopicFor(filter: string): SystemTopic | undefined {
+    if (filter.charCodeAt(0) !== 0x24 || this.systemTopics.size === 0) return undefined;
+    const slash = filter.indexOf('/');
+    return this.systemTopics.get(slash < 0 ? filter : filter.slice(0, slash + 1));
   }
 }

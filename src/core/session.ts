@@ -12,6 +12,7 @@
 import type { Message, QoS } from './message.js';
 import type { SharedGroup, Subscriber, Subscription } from './topic-trie.js';
 import { Deque } from './deque.js';
+import type { Profile } from './permissions.js';
 
 export { Deque };
 
@@ -52,6 +53,17 @@ export interface SessionLimits {
 }
 
 export type DropListener = (session: Session | null, msg: Message, reason: DropReason) => void;
+/** Called for every message delivered to a monitored session (see core/monitor.ts). */
+export type TapListener = (session: Session, msg: Message, qos: QoS) => void;
+
+/** Who is behind a session (set at CONNECT; development mode uses a default identity). */
+export interface SessionIdentity {
+  login: string;
+  profile: Profile;
+  protocol: 'mqtt' | 'stomp';
+  transport: string;
+  remoteAddress: string;
+}
 
 export interface WillMessage {
   msg: Message;
@@ -80,12 +92,22 @@ export class Session implements Subscriber {
   connectedAt = 0;
   disconnectedAt = 0;
   dropped = 0;
+  identity: SessionIdentity | null = null;
+  /** Someone monitors this session: deliveries and publishes are copied to the monitor. */
+  monitored = false;
+  /** Why the last connection ended (presence). */
+  endReason = '';
 
   constructor(
     readonly clientId: string,
     private readonly limits: SessionLimits,
     private readonly onDrop: DropListener,
+    private readonly onTap: TapListener | null = null,
   ) {}
+
+  get profile(): Profile {
+    return this.identity?.profile ?? 'AGENT';
+  }
 
   get online(): boolean {
     return this.link !== null;
@@ -93,6 +115,7 @@ export class Session implements Subscriber {
 
   /** Entry point for the router. */
   deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
+    if (this.monitored) this.onTap?.(this, msg, qos);
     const link = this.link;
     if (link !== null) {
       link.deliver(msg, qos, retain, subscriptionIds, group);

@@ -157,12 +157,14 @@ export class Router {
     }
     session.clearTimers();
     session.will = null;
-    for (const sub of session.subscriptions.values()) {
+    const subs = [...session.subscriptions.values()];
+    session.subscriptions.clear();
+    for (const sub of subs) {
       const sys = this.systemTopicFor(sub.filter);
       if (sys) sys.unsubscribe(session, sub);
       else this.trie.remove(session, sub.filter, sub.group);
+      this.events.emit('unsubscribe', session, sub);
     }
-    session.subscriptions.clear();
     // Unfinished deliveries: queue messages go back to their queue, the rest are dead letters.
     const unfinished = [...session.inflight.values(), ...session.queue];
     session.reset();

@@ -1,0 +1,137 @@
+/**
+ * Presence: `$presence/<client-id>` carries the client's state as JSON (online/offline,
+ * profile, since, protocol, transport; on disconnect, why). Subscribing to `$presence/<id>`
+ * or `$presence/+` first delivers the current states (like retained messages), then follows
+ * changes. A subscriber sees every client except ADMINs, which only ADMINs see.
+ *
+ * Per-topic presence: for filters matching the configured patterns, `$members/<filter>`
+ * carries join/leave events of subscribers with the current count (ordinary topic, routed).
+ */
+import { createMessage } from './message.js';
+import type { Message } from './message.js';
+import type { Router, SystemTopic } from './router.js';
+import type { Session } from './session.js';
+import type { Subscription } from './topic-trie.js';
+import { topicMatches } from './topic.js';
+import { jsonPayload } from './envelope.js';
+
+export type DisconnectReason = 'clean' | 'dropped' | 'keepalive-timeout' | 'taken-over' | 'kicked' | 'shutdown' | 'protocol-error';
+
+export interface PresenceState {
+  client: string;
+  online: boolean;
+  profile: string;
+  since: string;
+  protocol: string;
+  transport: string;
+  reason?: DisconnectReason;
+}
+
+const MAX_OFFLINE = 10_000;
+
+export class Presence implements SystemTopic {
+  private readonly states = new Map<string, PresenceState>();
+  private readonly subs = new Set<Subscription<Session>>();
+  private memberPatterns: readonly string[];
+
+  constructor(
+    private readonly router: Router,
+    memberPatterns: readonly string[],
+  ) {
+    this.memberPatterns = memberPatterns;
+    router.systemTopics.set('$presence/', this);
+    router.events.on('subscribe', (s: Session, sub: Subscription<Session>) => this.member(s, sub, 'join'));
+    router.events.on('unsubscribe', (s: Session, sub: Subscription<Session>) => this.member(s, sub, 'leave'));
+  }
+
+  setMemberPatterns(p: readonly string[]): void {
+    this.memberPatterns = p;
+  }
+
+  online(s: Session): void {
+    const id = s.identity;
+    this.set({
+      client: s.clientId,
+      online: true,
+      profile: s.profile,
+      since: new Date(this.router.now()).toISOString(),
+      protocol: id?.protocol ?? 'mqtt',
+      transport: id?.transport ?? 'tcp',
+    }, s);
+  }
+
+  offline(s: Session, reason: DisconnectReason): void {
+    const prev = this.states.get(s.clientId);
+    this.set({
+      client: s.clientId,
+      online: false,
+      profile: s.profile,
+      since: new Date(this.router.now()).toISOString(),
+      protocol: prev?.protocol ?? s.identity?.protocol ?? 'mqtt',
+      transport: prev?.transport ?? s.identity?.transport ?? 'tcp',
+      reason,
+    }, s);
+  }
+
+  /** Current states visible to `viewer`. */
+  list(viewer: Session): PresenceState[] {
+    return [...this.states.values()].filter((st) => visible(viewer, st));
+  }
+
+  subscribe(session: Session, sub: Subscription<Session>): void {
+    this.subs.add(sub);
+    const target = sub.filter.slice('$presence/'.length);
+    for (const st of this.states.values()) {
+      if ((target === '+' || target === '#' || target === st.client) && visible(session, st)) {
+        session.deliver(this.message(st, true), sub.qos, true, ids(sub), null);
+      }
+    }
+  }
+
+  unsubscribe(_session: Session, sub: Subscription<Session>): void {
+    this.subs.delete(sub);
+  }
+
+  private set(st: PresenceState, s: Session): void {
+    this.states.set(st.client, st);
+    if (!st.online && this.states.size > MAX_OFFLINE) this.evictOffline();
+    let msg: Message | null = null;
+    for (const sub of this.subs) {
+      const target = sub.filter.slice('$presence/'.length);
+      if (target !== '+' && target !== '#' && target !== st.client) continue;
+      if (sub.subscriber === s || !visible(sub.subscriber, st)) continue;
+      msg ??= this.message(st, false);
+      sub.subscriber.deliver(msg, sub.qos, false, ids(sub), null);
+    }
+  }
+
+  private evictOffline(): void {
+    for (const [k, v] of this.states) {
+      if (this.states.size <= MAX_OFFLINE) return;
+      if (!v.online) this.states.delete(k);
+    }
+  }
+
+  private message(st: PresenceState, retain: boolean): Message {
+    return createMessage(`$presence/${st.client}`, jsonPayload(st), 1, retain, null, 0, '', null);
+  }
+
+  private member(s: Session, sub: Subscription<Session>, event: 'join' | 'leave'): void {
+    if (this.memberPatterns.length === 0 || sub.filter.startsWith('$')) return;
+    if (!this.memberPatterns.some((p) => topicMatches(p, sub.filter) || p === sub.filter)) return;
+    let count = 0;
+    for (const x of this.router.sessions.values()) if (x.subscriptions.has(sub.raw)) count++;
+    this.router.publish(
+      createMessage(`$members/${sub.filter}`, jsonPayload({ event, client: s.clientId, count }), 1, false, null, 0, '', null),
+      false,
+    );
+  }
+}
+
+function visible(viewer: Session, st: PresenceState): boolean {
+  return st.profile !== 'ADMIN' || viewer.profile === 'ADMIN';
+}
+
+function ids(sub: Subscription<Session>): readonly number[] | null {
+  return sub.subscriptionId > 0 ? [sub.subscriptionId] : null;
+}

@@ -39,4 +39,5 @@ export const DEFAULT_CONFIG: BrokerConfig = {
   },
   sys: { interval: 10 },
   log: { level: 'info', pretty: false },
+  applications: [],
 };

@@ -4,6 +4,8 @@
  * Units are in the names or comments; every limit has a safe default (defaults.ts).
  */
 
+import type { AclRule, Grants, Profile } from '../core/permissions.js';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface TlsConfig {
@@ -81,6 +83,52 @@ export interface LogConfig {
   pretty: boolean;
 }
 
+export type DuplicateLoginPolicy = 'takeover' | 'reject';
+
+export interface HttpAuthConfig {
+  /** The broker POSTs {app, login, password, protocol, remoteAddress} here; answer {allow, profile, grants}. */
+  url: string;
+  timeoutMs: number;
+  retries: number;
+  cacheTtlMs: number;
+  /** Deny when the hook cannot be reached (default true). */
+  denyOnError: boolean;
+}
+
+export interface JwtConfig {
+  /** HS256 secret (the "app secret"). */
+  hs256Secret?: string;
+  /** PEM public key file for RS256 / ES256. */
+  publicKeyFile?: string;
+  /** JWKS file (JSON) for RS256 / ES256. */
+  jwksFile?: string;
+}
+
+/**
+ * An application: its own namespace of topics, clients, presence and dead letters.
+ * Login: MQTT client id = login id, username = appKey, password = a profile key, a JWT or a
+ * password; STOMP host = appKey, login = login id, passcode = the same.
+ */
+export interface ApplicationConfig {
+  id: string;
+  appKey: string;
+  /** Static profile keys; a client presenting one gets that profile. */
+  profileKeys: Partial<Record<Profile, string>>;
+  jwt?: JwtConfig;
+  /** File of `login:PROFILE:scrypt-hash` lines (see `switchboard passwd`). */
+  passwordFile?: string;
+  httpAuth?: HttpAuthConfig;
+  /** TLS client certificates: the certificate subject CN is the login, with this profile. */
+  mtls?: { profile: Profile };
+  duplicateLogin: Record<Profile, DuplicateLoginPolicy>;
+  /** Ordered allow/deny rules, checked before the profile defaults. */
+  acl: AclRule[];
+  /** Extra topics per profile. */
+  grants: Partial<Record<Profile, Grants>>;
+  /** Topic filters whose subscribers are announced on `$members/<filter>`. */
+  presenceTopics: string[];
+}
+
 export interface BrokerConfig {
   /** Listener URLs: mqtt://, mqtts://, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH (stomp://, stomps:// later). */
   listen: string[];
@@ -90,4 +138,6 @@ export interface BrokerConfig {
   limits: LimitsConfig;
   sys: SysConfig;
   log: LogConfig;
+  /** Empty = development mode: one default application, any login accepted. */
+  applications: ApplicationConfig[];
 }

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from './config/types.js';
-import { Router } from './core/router.js';
+import type { Router } from './core/router.js';
+import { Application } from './core/application.js';
+import { Authenticator } from './auth/authenticate.js';
 import { SysPublisher } from './core/sys.js';
 import { MqttConnection } from './protocols/mqtt/connection.js';
 import type { MqttContext, MqttCounters } from './protocols/mqtt/context.js';
@@ -25,7 +27,9 @@ export interface Broker {
   start(): Promise<ListenerAddress[]>;
   /** Graceful: stop accepting, DISCONNECT 0x8B to v5 clients, flush, close. */
   stop(): Promise<void>;
+  /** The first (or development) application's router. */
   readonly router: Router;
+  readonly applications: ReadonlyMap<string, Application>;
   readonly addresses: ListenerAddress[];
 }
 
@@ -44,7 +48,14 @@ export function brokerVersion(): string {
 
 export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Broker {
   const logger = opts.logger ?? pino({ level: config.log.level }, pino.destination(2));
-  const router = new Router({ limits: config.limits, maxRedeliveries: config.stomp.maxRedeliveries });
+  const appOpts = { limits: config.limits, maxRedeliveries: config.stomp.maxRedeliveries };
+  const dev = config.applications.length === 0 ? new Application(null, appOpts) : null;
+  const apps = new Map<string, Application>();
+  if (dev) apps.set(dev.id, dev);
+  for (const a of config.applications) apps.set(a.id, new Application(a, appOpts));
+  const auth = new Authenticator(dev ? [] : [...apps.values()], dev);
+  // Connections start on the first application's router until CONNECT picks theirs.
+  const router = [...apps.values()][0]!.router;
   const mqttConnections = new Set<MqttConnection>();
   const stompConnections = new Set<StompConnection>();
   const counters: MqttCounters = { connectionsAccepted: 0, protocolErrors: 0, packetsIn: 0, packetsOut: 0 };
@@ -53,6 +64,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
 
   const mqttCtx: MqttContext = {
     router,
+    auth,
     mqtt: config.mqtt,
     limits: config.limits,
     logger,
@@ -65,6 +77,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const version = brokerVersion();
   const stompCtx: StompContext = {
     router,
+    auth,
     limits: config.limits,
     stomp: config.stomp,
     logger,
@@ -101,26 +114,24 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     maxWsPayload: Math.max(config.mqtt.maxPacketSize, config.stomp.maxBodyBytes + 64 * 1024),
   });
 
-  const sys = new SysPublisher(router, {
-    version,
-    startedAt: Date.now(),
-    connectedClients: () => open,
-  });
+  const startedAt = Date.now();
+  const sysPublishers = [...apps.values()].map((a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open }));
 
   const broker: Broker = {
     router,
+    applications: apps,
     addresses: [],
     async start() {
       const addrs = await listeners.listen(config.listen);
       broker.addresses.push(...addrs);
-      sys.start(config.sys.interval);
+      for (const s of sysPublishers) s.start(config.sys.interval);
       for (const a of addrs) logger.info({ url: a.url }, 'listening');
       return addrs;
     },
     async stop() {
       if (stopping) return;
       stopping = true;
-      sys.stop();
+      for (const s of sysPublishers) s.stop();
       const closing = listeners.close();
       for (const c of [...mqttConnections]) c.shutdown();
       for (const c of [...stompConnections]) c.shutdown();

@@ -9,7 +9,8 @@ import type { Message } from './message.js';
 import { Router } from './router.js';
 import type { DropListener } from './session.js';
 import { Permissions } from './permissions.js';
-import type { Profile } from './permissions.js';
+import { PROFILE_RANK } from './permissions.js';
+import type { Principal, Profile } from './permissions.js';
 import { Monitor } from './monitor.js';
 import { Presence } from './presence.js';
 import { DeadLetters } from './dead-letters.js';
@@ -59,6 +60,31 @@ export class Application {
   /** Development mode: no keys, every login accepted, every action allowed. */
   get open(): boolean {
     return this.config === null;
+  }
+
+  /**
+   * May `p` publish to `topic`? Broker-owned namespaces ($SYS, $monitor, $presence, $members,
+   * $dlq) are never written by clients; $inbox and $request are open; the rest per rules.
+   */
+  canPublish(p: Principal, topic: string): boolean {
+    if (topic.charCodeAt(0) === 0x24) {
+      if (/^\$(SYS|monitor|presence|members|dlq)(\/|$)/.test(topic)) return false;
+      if (topic === '$request/clients') return true;
+    }
+    return this.open || this.permissions.canPublish(p, topic);
+  }
+
+  /**
+   * May `p` subscribe to `filter` (without $share/)? Monitoring needs SUPER_AGENT or more (who
+   * may be watched is decided per copy, by rank); presence is open; `$members/<t>` follows `t`.
+   */
+  canSubscribe(p: Principal, filter: string, shared: boolean): boolean {
+    if (filter.charCodeAt(0) === 0x24) {
+      if (filter.startsWith('$monitor/')) return !shared && (this.open || PROFILE_RANK[p.profile] >= PROFILE_RANK.SUPER_AGENT);
+      if (filter.startsWith('$presence/')) return !shared;
+      if (filter.startsWith('$members/')) return this.open || this.permissions.canSubscribe(p, filter.slice(9), false);
+    }
+    return this.open || this.permissions.canSubscribe(p, filter, shared);
   }
 
   duplicatePolicy(profile: Profile): 'takeover' | 'reject' {

@@ -23,6 +23,8 @@ export abstract class Connection {
   closed = false;
   /** Coalesce writes into one flush per event-loop turn. */
   coalesce = true;
+  /** Subject CN of a verified TLS client certificate (mTLS), if any. */
+  certificateCN: string | undefined = undefined;
 
   constructor(
     readonly transport: TransportName,

@@ -9,6 +9,9 @@
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
+import type { Application } from '../../core/application.js';
+import type { Principal } from '../../core/permissions.js';
+import type { DisconnectReason } from '../../core/presence.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import { MqttDecoder } from './codec/decoder.js';
@@ -43,6 +46,13 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   session: Session | null = null;
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
+  app: Application | null = null;
+  /** Who is connected, for permission checks. */
+  principal: Principal | null = null;
+  /** Why the connection ended, for presence. */
+  endReason: DisconnectReason = 'dropped';
+  /** Packets received while the login is being decided. */
+  private held: Packet[] | null = null;
   /** Outbound QoS 1/2 window: min(client Receive Maximum, config maxInflight). */
   sendWindow = 65535;
   /** Largest packet the client accepts (v5 Maximum Packet Size); 0 = no limit. */
@@ -82,6 +92,21 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     return this.state === State.Connected;
   }
 
+  get closed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  /** Queue incoming packets until releasePackets (asynchronous login). */
+  holdPackets(): void {
+    this.held ??= [];
+  }
+
+  releasePackets(): void {
+    const held = this.held;
+    this.held = null;
+    if (held !== null) for (const p of held) this.onPacket(p);
+  }
+
   get isV5(): boolean {
     return this.level === 5;
   }
@@ -100,6 +125,10 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
 
   private readonly onPacket = (p: Packet): void => {
     if (this.state === State.Closed) return;
+    if (this.held !== null) {
+      this.held.push(p);
+      return;
+    }
     this.ctx.counters.packetsIn++;
     if (this.state === State.AwaitingConnect) {
       if (p.type !== PacketType.CONNECT) {
@@ -211,6 +240,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     if (!session) return;
     const router = this.router;
     if (session.link === this) {
+      this.app?.presence.offline(session, this.endReason);
       if (!this.cleanDisconnect) router.scheduleWill(session);
       else session.will = null;
       router.detach(session, this);
@@ -235,6 +265,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       const idle = Date.now() - this.lastActivity;
       if (idle >= limit) {
         this.ctx.logger.debug({ clientId: this.clientId }, 'keepalive timeout');
+        this.endReason = 'keepalive-timeout';
         this.disconnectWith(Reason.KeepAliveTimeout);
         return;
       }
@@ -254,10 +285,12 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
         : reason === 'shutdown'
           ? Reason.ServerShuttingDown
           : Reason.AdministrativeAction;
+    this.endReason = reason === 'takeover' ? 'taken-over' : reason === 'shutdown' ? 'shutdown' : 'kicked';
     if (reason === 'takeover' && this.session) {
       // The session moves to the new connection: publish this connection's will now
       // (or schedule it with its delay) but do not end the session.
       const session = this.session;
+      this.app?.presence.offline(session, 'taken-over');
       if (!this.cleanDisconnect) this.router.scheduleWill(session);
       this.session = null;
     }
@@ -287,6 +320,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   protocolError(reason: number, message: string, rule?: string): void {
     if (this.state === State.Closed) return;
     this.ctx.counters.protocolErrors++;
+    this.endReason = 'protocol-error';
     this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress, reason, rule }, `protocol error: ${message}`);
     if (this.state === State.AwaitingConnect) {
       this.destroy(message);

@@ -2,9 +2,12 @@
 import type { Logger } from 'pino';
 import type { LimitsConfig, MqttConfig } from '../../config/types.js';
 import type { Router } from '../../core/router.js';
+import type { Authenticator } from '../../auth/authenticate.js';
 
 export interface MqttContext {
+  /** The router a connection starts with (development application); CONNECT picks the real one. */
   readonly router: Router;
+  readonly auth: Authenticator;
   readonly mqtt: MqttConfig;
   readonly limits: LimitsConfig;
   readonly logger: Logger;

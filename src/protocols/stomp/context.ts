@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { LimitsConfig } from '../../config/types.js';
 import type { Router } from '../../core/router.js';
+import type { Authenticator } from '../../auth/authenticate.js';
 
 export interface StompLimits {
   maxHeaderCount: number;
@@ -11,6 +12,7 @@ export interface StompLimits {
 
 export interface StompContext {
   readonly router: Router;
+  readonly auth: Authenticator;
   readonly limits: LimitsConfig;
   readonly stomp: StompLimits;
   readonly logger: Logger;

@@ -7,33 +7,73 @@ import { PacketType, Reason } from '../codec/packets.js';
 import type { ConnectPacket, Properties } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 import { metaFromProperties } from './publish.js';
+import type { WillMessage } from '../../../core/session.js';
+import type { LoginOutcome } from '../../../auth/authenticate.js';
+import { ERRORS } from '../../../errors/catalogue.js';
 
 /** 3.1.1 CONNACK return codes. */
 const RC_IDENTIFIER_REJECTED = 2;
 const RC_SERVER_UNAVAILABLE = 3;
 
 export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
+  const prepared = prepare(c, p);
+  if (prepared === null) return;
+  const outcome = c.ctx.auth.login({
+    protocol: 'mqtt',
+    appKey: p.username,
+    login: prepared.clientId,
+    secret: p.password === null ? null : p.password.toString('utf8'),
+    remoteAddress: c.conn.remoteAddress,
+    ...(c.conn.certificateCN !== undefined ? { certificateCN: c.conn.certificateCN } : {}),
+  });
+  if (!(outcome instanceof Promise)) {
+    finishConnect(c, p, prepared, outcome);
+    return;
+  }
+  // Packets pipelined behind CONNECT wait until the login is decided.
+  c.holdPackets();
+  outcome.then(
+    (o) => finishConnect(c, p, prepared, o),
+    (err: unknown) => {
+      c.ctx.logger.error({ err, clientId: prepared.clientId }, 'authentication failed with an error');
+      finishConnect(c, p, prepared, { ok: false, code: 'SB_ERR_SERVER_UNAVAILABLE', detail: 'authentication error' });
+    },
+  );
+}
+
+interface Prepared {
+  clientId: string;
+  assigned: string | undefined;
+  will: WillMessage | null;
+}
+
+function refuse(c: MqttConnection, p: ConnectPacket, v5Reason: number, v311Code: number, why: string): void {
+  const v5 = p.protocolLevel === 5;
+  c.ctx.logger.info({ clientId: p.clientId, remote: c.conn.remoteAddress, reason: v5 ? v5Reason : v311Code }, `CONNECT refused: ${why}`);
+  const properties: Properties = v5 && c.problemInfo ? { reasonString: why } : {};
+  c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? v5Reason : v311Code, properties });
+  c.end();
+}
+
+/** Checks that need no credentials; null when the CONNECT was refused. */
+function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
   const ctx = c.ctx;
   const cfg = ctx.mqtt;
   const v5 = p.protocolLevel === 5;
   const props = p.properties;
 
-  const refuse = (v5Reason: number, v311Code: number, why: string): void => {
-    ctx.logger.info({ clientId: p.clientId, remote: c.conn.remoteAddress, reason: v5 ? v5Reason : v311Code }, `CONNECT refused: ${why}`);
-    c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? v5Reason : v311Code, properties: {} });
-    c.end();
-  };
+  c.problemInfo = props.requestProblemInformation !== 0;
   c.level = p.protocolLevel;
   c.clientId = p.clientId;
 
   if (ctx.stopping()) {
-    refuse(Reason.ServerUnavailable, RC_SERVER_UNAVAILABLE, 'broker is shutting down');
-    return;
+    refuse(c, p, Reason.ServerUnavailable, RC_SERVER_UNAVAILABLE, 'broker is shutting down');
+    return null;
   }
   if (v5 && props.authenticationMethod !== undefined) {
     // No enhanced authentication method is configured [MQTT-4.12.0-1].
-    refuse(Reason.BadAuthenticationMethod, RC_SERVER_UNAVAILABLE, `unsupported authentication method "${props.authenticationMethod}"`);
-    return;
+    refuse(c, p, Reason.BadAuthenticationMethod, RC_SERVER_UNAVAILABLE, `unsupported authentication method "${props.authenticationMethod}"`);
+    return null;
   }
 
   let clientId = p.clientId;
@@ -41,36 +81,36 @@ export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
   if (clientId.length === 0) {
     // [MQTT-3.1.3-8]: 3.1.1 rejects an empty id with clean session 0; 3.1 requires an id.
     if ((!v5 && !p.cleanStart) || p.protocolLevel === 3) {
-      refuse(Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'empty client identifier');
-      return;
+      refuse(c, p, Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'empty client identifier');
+      return null;
     }
     clientId = ctx.assignClientId(); // [MQTT-3.1.3-6]
     if (v5) assigned = clientId; // [MQTT-3.2.2-16]
   } else if (p.protocolLevel === 3 && clientId.length > 23) {
-    refuse(Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'MQTT 3.1 client identifier longer than 23 characters');
-    return;
+    refuse(c, p, Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'MQTT 3.1 client identifier longer than 23 characters');
+    return null;
   }
   c.clientId = clientId;
 
   // Will [MQTT-3.1.2-9].
-  let will = null;
+  let will: WillMessage | null = null;
   if (p.will) {
     const w = p.will;
     if (!isValidTopicName(w.topic, cfg)) {
-      refuse(Reason.TopicNameInvalid, RC_SERVER_UNAVAILABLE, 'invalid will topic');
-      return;
+      refuse(c, p, Reason.TopicNameInvalid, RC_SERVER_UNAVAILABLE, 'invalid will topic');
+      return null;
     }
     if (w.qos > cfg.maxQoS) {
-      refuse(Reason.QoSNotSupported, RC_SERVER_UNAVAILABLE, 'will QoS not supported'); // [MQTT-3.2.2-12]
-      return;
+      refuse(c, p, Reason.QoSNotSupported, RC_SERVER_UNAVAILABLE, 'will QoS not supported'); // [MQTT-3.2.2-12]
+      return null;
     }
     if (w.retain && !cfg.retainAvailable) {
-      refuse(Reason.RetainNotSupported, RC_SERVER_UNAVAILABLE, 'retain not supported'); // [MQTT-3.2.2-13]
-      return;
+      refuse(c, p, Reason.RetainNotSupported, RC_SERVER_UNAVAILABLE, 'retain not supported'); // [MQTT-3.2.2-13]
+      return null;
     }
     if (w.properties.payloadFormatIndicator === 1 && !isUtf8(w.payload)) {
-      refuse(Reason.PayloadFormatInvalid, RC_SERVER_UNAVAILABLE, 'will payload is not UTF-8'); // [MQTT-3.1.3-11]
-      return;
+      refuse(c, p, Reason.PayloadFormatInvalid, RC_SERVER_UNAVAILABLE, 'will payload is not UTF-8'); // [MQTT-3.1.3-11]
+      return null;
     }
     const wp = w.properties;
     const expiry = wp.messageExpiryInterval;
@@ -87,6 +127,34 @@ export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
     );
     will = { msg, delay: wp.willDelayInterval ?? 0 };
   }
+  return { clientId, assigned, will };
+}
+
+function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outcome: LoginOutcome): void {
+  const ctx = c.ctx;
+  const cfg = ctx.mqtt;
+  const v5 = p.protocolLevel === 5;
+  const props = p.properties;
+  const { clientId, assigned, will } = prep;
+  if (c.closed) return;
+  if (!outcome.ok) {
+    const spec = ERRORS[outcome.code];
+    const delay = ctx.auth.delayFor(c.conn.remoteAddress);
+    const answer = (): void => refuse(c, p, spec.mqtt5, spec.mqtt311 ?? 5, `${spec.text}: ${outcome.detail}`);
+    if (delay > 0) setTimeout(answer, delay).unref();
+    else answer();
+    return;
+  }
+  const app = outcome.app;
+  const identity = outcome.identity;
+  const existing = app.router.sessions.get(clientId);
+  if (existing?.link && app.duplicatePolicy(identity.profile) === 'reject') {
+    refuse(c, p, Reason.NotAuthorized, 5, `client "${clientId}" is already connected`);
+    return;
+  }
+  c.app = app;
+  c.router = app.router;
+  c.principal = { clientId, login: identity.login, profile: identity.profile, ...(identity.grants ? { grants: identity.grants } : {}) };
 
   // Session expiry: v5 property (default 0); 3.1.1 clean session 0 = persistent [MQTT-3.1.2-23].
   let expiry: number;
@@ -104,13 +172,13 @@ export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
   const { session, present } = c.router.attach(clientId, c, p.cleanStart);
   session.expiryInterval = expiry;
   session.protocol = 'mqtt';
+  session.identity = { login: identity.login, profile: identity.profile, protocol: 'mqtt', transport: c.conn.transport, remoteAddress: c.conn.remoteAddress };
   session.will = will;
   if (will) (will.msg as { origin: object | null }).origin = session;
 
   // Negotiated limits.
   c.sendWindow = Math.min(props.receiveMaximum ?? 65535, cfg.maxInflight);
   c.clientMaxPacket = props.maximumPacketSize ?? 0;
-  c.problemInfo = props.requestProblemInformation !== 0;
   c.keepAlive = p.keepAlive;
   let serverKeepAlive: number | undefined;
   if (cfg.maxKeepAlive > 0 && (p.keepAlive === 0 || p.keepAlive > cfg.maxKeepAlive)) {
@@ -142,7 +210,10 @@ export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
   }
   c.send({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack }); // [MQTT-3.2.2-1]
   c.markConnected(session);
-  ctx.logger.debug({ clientId, level: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
+  app.monitor.refresh(session);
+  app.presence.online(session);
+  ctx.logger.debug({ clientId, app: app.id, profile: identity.profile, level: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
   if (present) c.resumeInflight();
+  c.releasePackets();
 }
 

@@ -70,8 +70,14 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
   }
 
   let delivered = 0;
-  if (topic.startsWith('$SYS')) {
-    // Clients do not publish into the broker's own statistics [MQTT-4.7.2-1 note].
+  if (!c.app!.canPublish(c.principal!, topic)) {
+    // Denied: v5 publishers learn it from the ack; QoS 0 and 3.1.1 are dropped and logged.
+    ctx.logger.info({ clientId: c.clientId, topic }, 'publish denied');
+    if (p.qos > 0 && c.isV5) {
+      if (p.qos === 2) session.inboundQos2.add(pid);
+      c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: Reason.NotAuthorized, properties: NO_PROPS });
+      return;
+    }
     delivered = -1;
   } else {
     const expiry = props.messageExpiryInterval;

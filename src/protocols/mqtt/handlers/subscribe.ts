@@ -39,6 +39,11 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
         return;
       }
     }
+    if (!c.app!.canSubscribe(c.principal!, parsed.filter, parsed.group !== null)) {
+      ctx.logger.info({ clientId: c.clientId, filter: req.filter }, 'subscribe denied');
+      codes.push(v5 ? Reason.NotAuthorized : 0x80);
+      continue;
+    }
     if (!cfg.wildcardSubscriptions && hasWildcard(parsed.filter)) {
       codes.push(v5 ? Reason.WildcardSubscriptionsNotSupported : 0x80);
       continue;

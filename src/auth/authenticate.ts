@@ -1,0 +1,174 @@
+/**
+ * Login: (app key, login id, secret) -> application + identity, the same for MQTT and STOMP.
+ *
+ *   MQTT   client id = login id, username = app key, password = secret
+ *   STOMP  host = app key, login = login id, passcode = secret
+ *
+ * The secret is tried, in order, as: a static profile key of the application (constant-time
+ * compare), a JWT (when the application configures one and the secret looks like one), an
+ * entry of the application's password file, the application's HTTP auth hook. A TLS client
+ * certificate (mTLS, where configured) logs in its subject CN without a secret.
+ * Failures from one address are slowed down (throttle.ts); secrets are never logged.
+ *
+ * Development mode (no application configured): one open application, any login accepted;
+ * the profile is the secret when it names one ("admin", "service", ...), else AGENT.
+ */
+import { readFileSync } from 'node:fs';
+import type { Application } from '../core/application.js';
+import type { Grants, Profile } from '../core/permissions.js';
+import type { ErrorCode } from '../errors/catalogue.js';
+import { createJwtVerifier } from './jwt.js';
+import { createHttpAuthHook } from './http-hook.js';
+import { loadPasswordFile, safeEqual, verifyPassword } from './passwords.js';
+import { FailureThrottle } from './throttle.js';
+import { parseProfile } from './types.js';
+import type { AuthResult } from './types.js';
+
+export interface LoginRequest {
+  protocol: 'mqtt' | 'stomp';
+  appKey: string | null;
+  login: string;
+  secret: string | null;
+  remoteAddress: string;
+  /** Subject CN of a verified TLS client certificate. */
+  certificateCN?: string;
+}
+
+export interface LoginIdentity {
+  login: string;
+  profile: Profile;
+  grants?: Grants;
+}
+
+export type LoginOutcome =
+  | { ok: true; app: Application; identity: LoginIdentity }
+  | { ok: false; code: ErrorCode; detail: string };
+
+type Verifier = (token: string, login: string | null) => Promise<AuthResult>;
+type Hook = (req: { app: string; login: string; password: string; protocol: 'mqtt' | 'stomp'; remoteAddress: string }) => Promise<AuthResult>;
+
+interface AppAuth {
+  app: Application;
+  jwt: Verifier | null;
+  hook: Hook | null;
+  passwords: Map<string, { profile: Profile; hash: string }> | null;
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const PROFILE_ORDER: Profile[] = ['ADMIN', 'SERVICE', 'SUPER_AGENT', 'AGENT'];
+
+export class Authenticator {
+  private byKey = new Map<string, AppAuth>();
+  readonly throttle = new FailureThrottle({ windowMs: 60_000, freeFailures: 3, maxDelayMs: 5_000 });
+
+  constructor(
+    private apps: Application[],
+    private readonly dev: Application | null,
+  ) {
+    this.rebuild(apps);
+  }
+
+  /** (Re)build per-application verifiers (startup and config reload). */
+  rebuild(apps: Application[]): void {
+    this.apps = apps;
+    const next = new Map<string, AppAuth>();
+    for (const app of apps) {
+      const c = app.config!;
+      const jwt = c.jwt
+        ? createJwtVerifier({
+            app: c.id,
+            ...(c.jwt.hs256Secret !== undefined ? { hs256Secret: c.jwt.hs256Secret } : {}),
+            ...(c.jwt.publicKeyFile !== undefined ? { publicKeyPem: readText(c.jwt.publicKeyFile) } : {}),
+            ...(c.jwt.jwksFile !== undefined ? { jwksFile: c.jwt.jwksFile } : {}),
+          })
+        : null;
+      const hook = c.httpAuth ? createHttpAuthHook(c.httpAuth) : null;
+      const passwords = c.passwordFile ? loadPasswordFile(c.passwordFile) : null;
+      next.set(c.appKey, { app, jwt, hook, passwords });
+    }
+    this.byKey = next;
+  }
+
+  /** Whether any application is configured (else development mode). */
+  get developmentMode(): boolean {
+    return this.dev !== null;
+  }
+
+  /** Milliseconds to wait before answering this address (brute-force slow-down). */
+  delayFor(address: string): number {
+    return this.throttle.delayFor(address);
+  }
+
+  login(req: LoginRequest): LoginOutcome | Promise<LoginOutcome> {
+    if (this.dev !== null) {
+      const profile = (req.secret !== null ? parseProfile(req.secret) : null) ?? 'AGENT';
+      return { ok: true, app: this.dev, identity: { login: req.login, profile } };
+    }
+    const entry = req.appKey !== null ? this.findApp(req.appKey) : undefined;
+    if (entry === undefined) return this.failed(req, 'SB_ERR_BAD_CREDENTIALS', 'unknown application key');
+    const { app } = entry;
+    const c = app.config!;
+    if (req.login.length === 0) return this.failed(req, 'SB_ERR_CLIENT_ID', 'a login id (client identifier) is required');
+    if (req.certificateCN !== undefined && c.mtls) {
+      if (req.certificateCN === req.login) return this.succeeded(req, app, { login: req.login, profile: c.mtls.profile });
+      return this.failed(req, 'SB_ERR_NOT_AUTHORIZED', 'certificate subject does not match the login');
+    }
+    const secret = req.secret;
+    if (secret === null || secret.length === 0) return this.failed(req, 'SB_ERR_BAD_CREDENTIALS', 'no credentials');
+    for (const p of PROFILE_ORDER) {
+      const key = c.profileKeys[p];
+      if (key !== undefined && safeEqual(secret, key)) return this.succeeded(req, app, { login: req.login, profile: p });
+    }
+    return this.slowPath(req, entry, secret);
+  }
+
+  private async slowPath(req: LoginRequest, entry: AppAuth, secret: string): Promise<LoginOutcome> {
+    const { app } = entry;
+    if (entry.jwt !== null && JWT_SHAPE.test(secret)) {
+      const r = await entry.jwt(secret, req.login);
+      return this.result(req, app, r);
+    }
+    const pw = entry.passwords?.get(req.login);
+    if (pw !== undefined) {
+      if (await verifyPassword(secret, pw.hash)) return this.succeeded(req, app, { login: req.login, profile: pw.profile });
+      return this.failed(req, 'SB_ERR_BAD_CREDENTIALS', 'wrong password');
+    }
+    if (entry.hook !== null) {
+      const r = await entry.hook({ app: app.id, login: req.login, password: secret, protocol: req.protocol, remoteAddress: req.remoteAddress });
+      return this.result(req, app, r);
+    }
+    return this.failed(req, 'SB_ERR_BAD_CREDENTIALS', 'bad credentials');
+  }
+
+  private result(req: LoginRequest, app: Application, r: AuthResult): LoginOutcome {
+    if (r.ok) {
+      if (r.identity.login !== req.login) return this.failed(req, 'SB_ERR_NOT_AUTHORIZED', 'credentials are for another login');
+      const identity: LoginIdentity = { login: r.identity.login, profile: r.identity.profile };
+      if (r.identity.grants !== undefined) identity.grants = r.identity.grants;
+      return this.succeeded(req, app, identity);
+    }
+    const code: ErrorCode = r.reason === 'unavailable' ? 'SB_ERR_SERVER_UNAVAILABLE' : r.reason === 'not-authorized' ? 'SB_ERR_NOT_AUTHORIZED' : 'SB_ERR_BAD_CREDENTIALS';
+    return this.failed(req, code, r.detail);
+  }
+
+  private findApp(key: string): AppAuth | undefined {
+    // Constant-time over all applications so timing does not reveal which keys exist.
+    let found: AppAuth | undefined;
+    for (const [k, v] of this.byKey) if (safeEqual(key, k)) found = v;
+    return found;
+  }
+
+  private succeeded(req: LoginRequest, app: Application, identity: LoginIdentity): LoginOutcome {
+    this.throttle.succeed(req.remoteAddress);
+    return { ok: true, app, identity };
+  }
+
+  private failed(req: LoginRequest, code: ErrorCode, detail: string): LoginOutcome {
+    this.throttle.fail(req.remoteAddress);
+    return { ok: false, code, detail };
+  }
+}
+
+function readText(path: string): string {
+  return readFileSync(path, 'utf8');
+}

@@ -12,6 +12,9 @@ import { randomBytes } from 'node:crypto';
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
+import type { Application } from '../../core/application.js';
+import type { Principal } from '../../core/permissions.js';
+import type { DisconnectReason } from '../../core/presence.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import type { StompContext } from './context.js';
@@ -66,6 +69,11 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   session: Session | null = null;
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
+  app: Application | null = null;
+  principal: Principal | null = null;
+  endReason: DisconnectReason = 'dropped';
+  /** Frames received while the login is being decided. */
+  private held: StompFrame[] | null = null;
   readonly subs = new Map<string, StompSubscription>();
   readonly subsByNum = new Map<number, StompSubscription>();
   private nextSubNum = 1;
@@ -102,6 +110,21 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     return this.state === State.Connected;
   }
 
+  /** Not closed (may still be waiting for its login). */
+  get open(): boolean {
+    return this.state !== State.Closed;
+  }
+
+  holdFrames(): void {
+    this.held ??= [];
+  }
+
+  releaseFrames(): void {
+    const held = this.held;
+    this.held = null;
+    if (held !== null) for (const f of held) this.onFrame(f);
+  }
+
   allocateSubscriptionNumber(): number {
     return this.nextSubNum++;
   }
@@ -128,6 +151,10 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 
   private readonly onFrame = (f: StompFrame): void => {
     if (this.state === State.Closed) return;
+    if (this.held !== null) {
+      this.held.push(f);
+      return;
+    }
     if (this.state === State.AwaitingConnect) {
       if (f.command !== 'CONNECT' && f.command !== 'STOMP') {
         this.fail('expected CONNECT', `the first frame must be CONNECT or STOMP, got ${f.command}`);
@@ -223,6 +250,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
       const now = Date.now();
       // Tolerate a late peer: close after twice the negotiated interval of silence.
       if (this.expectEvery > 0 && now - this.lastReceived > this.expectEvery * 2) {
+        this.endReason = 'keepalive-timeout';
         this.fail('heart-beat timeout', `no frame or heart-beat for ${now - this.lastReceived} ms`);
         return;
       }
@@ -242,7 +270,10 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     const router = this.router;
     const pending = [...this.pending.values()];
     this.pending.clear();
-    if (session.link === this) router.detach(session, this);
+    if (session.link === this) {
+      this.app?.presence.offline(session, this.endReason);
+      router.detach(session, this);
+    }
     for (const p of pending) {
       if (p.group !== null) router.redeliver(p.group, p.msg, null, false);
       else router.reportDrop(null, p.msg, 'offline');
@@ -261,6 +292,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   close(reason: CloseReason): void {
     if (this.state === State.Closed) return;
     const text = reason === 'takeover' ? 'session taken over' : reason === 'shutdown' ? 'server shutting down' : 'disconnected by the server';
+    this.endReason = reason === 'takeover' ? 'taken-over' : reason === 'shutdown' ? 'shutdown' : 'kicked';
     this.fail(text, text);
   }
 

@@ -1,4 +1,6 @@
 /** CONNECT / STOMP -> CONNECTED (STOMP 1.2 "Connecting", "Protocol Negotiation", "Heart-beating"). */
+import type { LoginOutcome } from '../../../auth/authenticate.js';
+import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompConnection, StompVersion } from '../connection.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
@@ -34,19 +36,67 @@ export function handleConnect(c: StompConnection, f: StompFrame): void {
   c.sendEvery = sx > 0 && cy > 0 ? Math.max(sx, cy) : 0;
   c.expectEvery = cx > 0 && sy > 0 ? Math.max(cx, sy) : 0;
 
-  const login = header(f, 'login');
-  c.clientId = login !== undefined && login.length > 0 ? `${login}-${c.sessionId}` : `stomp-${c.sessionId}`;
-  const { session } = c.router.attach(c.clientId, c, true);
+  const login = header(f, 'login') ?? '';
+  const outcome = ctx.auth.login({
+    protocol: 'stomp',
+    appKey: header(f, 'host') ?? null,
+    login: login.length > 0 ? login : `stomp-${c.sessionId}`,
+    secret: header(f, 'passcode') ?? null,
+    remoteAddress: c.conn.remoteAddress,
+    ...(c.conn.certificateCN !== undefined ? { certificateCN: c.conn.certificateCN } : {}),
+  });
+  if (!(outcome instanceof Promise)) {
+    finishConnect(c, f, outcome);
+    return;
+  }
+  c.holdFrames();
+  outcome.then(
+    (o) => finishConnect(c, f, o),
+    (err: unknown) => {
+      ctx.logger.error({ err }, 'authentication failed with an error');
+      finishConnect(c, f, { ok: false, code: 'SB_ERR_SERVER_UNAVAILABLE', detail: 'authentication error' });
+    },
+  );
+}
+
+function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome): void {
+  const ctx = c.ctx;
+  if (!c.open) return;
+  if (!outcome.ok) {
+    const spec = ERRORS[outcome.code];
+    const delay = ctx.auth.delayFor(c.conn.remoteAddress);
+    const answer = (): void => c.fail(spec.stomp, outcome.detail, header(f, 'receipt'));
+    if (delay > 0) setTimeout(answer, delay).unref();
+    else answer();
+    return;
+  }
+  const { app, identity } = outcome;
+  const clientId = identity.login;
+  const existing = app.router.sessions.get(clientId);
+  if (existing?.link && app.duplicatePolicy(identity.profile) === 'reject') {
+    c.fail('already connected', `client "${clientId}" is already connected`, header(f, 'receipt'));
+    return;
+  }
+  c.clientId = clientId;
+  c.app = app;
+  c.router = app.router;
+  c.principal = { clientId, login: identity.login, profile: identity.profile, ...(identity.grants ? { grants: identity.grants } : {}) };
+  const { session } = app.router.attach(clientId, c, true);
   session.expiryInterval = 0;
   session.protocol = 'stomp';
+  session.identity = { login: identity.login, profile: identity.profile, protocol: 'stomp', transport: c.conn.transport, remoteAddress: c.conn.remoteAddress };
 
+  const [sx, sy] = ctx.heartbeat;
   const headers: Array<[string, string]> = [
-    ['version', version],
+    ['version', c.version],
     ['session', c.sessionId],
     ['server', ctx.serverName],
     ['heart-beat', `${sx},${sy}`],
   ];
   c.sendFrame('CONNECTED', headers);
   c.markConnected(session);
-  ctx.logger.debug({ clientId: c.clientId, version, transport: c.conn.transport }, 'STOMP client connected');
+  app.monitor.refresh(session);
+  app.presence.online(session);
+  ctx.logger.debug({ clientId, app: app.id, profile: identity.profile, version: c.version, transport: c.conn.transport }, 'STOMP client connected');
+  c.releaseFrames();
 }

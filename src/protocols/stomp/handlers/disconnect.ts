@@ -4,5 +4,6 @@ import type { StompFrame } from '../frame.js';
 
 export function handleDisconnect(c: StompConnection, f: StompFrame): void {
   c.receipt(f);
+  c.endReason = 'clean';
   c.end();
 }

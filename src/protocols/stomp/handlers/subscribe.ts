@@ -36,6 +36,10 @@ export function handleSubscribe(c: StompConnection, f: StompFrame): void {
     c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<filter> or /queue/<name>`, receipt);
     return;
   }
+  if (!c.app!.canSubscribe(c.principal!, dest.topic, dest.kind === 'queue')) {
+    c.fail('not authorized', `subscribing to "${destination}" is not allowed`, receipt);
+    return;
+  }
   const router = c.router;
   const session = c.session!;
   const raw = dest.kind === 'queue' ? `$share/${dest.name}/${dest.topic}` : dest.topic;

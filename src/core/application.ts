@@ -15,6 +15,7 @@ import { Monitor } from './monitor.js';
 import { Presence } from './presence.js';
 import { DeadLetters } from './dead-letters.js';
 import { Direct } from './direct.js';
+import type { BrokerHooks, ClientInfo, MaybePromise } from './hooks.js';
 
 export const DEV_APP_ID = 'default';
 
@@ -23,6 +24,7 @@ export interface ApplicationOptions {
   maxRedeliveries: number;
   /** Extra drop observer (hooks, metrics). */
   onDrop?: DropListener;
+  hooks?: BrokerHooks;
 }
 
 export class Application {
@@ -32,6 +34,7 @@ export class Application {
   readonly presence: Presence;
   readonly deadLetters: DeadLetters;
   readonly direct: Direct;
+  readonly hooks: BrokerHooks;
 
   constructor(
     public config: ApplicationConfig | null,
@@ -51,6 +54,20 @@ export class Application {
     this.monitor = new Monitor(this.router);
     this.presence = new Presence(this.router, config?.presenceTopics ?? []);
     this.direct = new Direct(this.router, this.deadLetters);
+    this.hooks = opts.hooks ?? {};
+  }
+
+  /** The publish decision: the embedding hook if any, else the configured rules. */
+  authorizePublish(client: ClientInfo, msg: Message): MaybePromise<boolean> {
+    if (!this.canPublish(client, msg.topic)) return false;
+    const hook = this.hooks.authorizePublish;
+    return hook === undefined ? true : hook(client, msg);
+  }
+
+  authorizeSubscribe(client: ClientInfo, filter: string, shared: boolean): MaybePromise<boolean> {
+    if (!this.canSubscribe(client, filter, shared)) return false;
+    const hook = this.hooks.authorizeSubscribe;
+    return hook === undefined ? true : hook(client, filter);
   }
 
   get id(): string {

@@ -10,7 +10,7 @@ import type { Connection, ConnectionHandler } from '../../transports/connection.
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
-import type { Principal } from '../../core/permissions.js';
+import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
@@ -47,8 +47,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
   app: Application | null = null;
-  /** Who is connected, for permission checks. */
-  principal: Principal | null = null;
+  /** Who is connected, for permission checks and hooks. */
+  info: ClientInfo | null = null;
   /** Why the connection ended, for presence. */
   endReason: DisconnectReason = 'dropped';
   /** Packets received while the login is being decided. */
@@ -98,13 +98,26 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
 
   /** Queue incoming packets until releasePackets (asynchronous login). */
   holdPackets(): void {
-    this.held ??= [];
+    if (this.held === null) {
+      this.held = [];
+      this.conn.pause();
+    }
   }
 
   releasePackets(): void {
     const held = this.held;
+    if (held === null) return;
     this.held = null;
-    if (held !== null) for (const p of held) this.onPacket(p);
+    this.conn.resume();
+    for (let i = 0; i < held.length; i++) {
+      const again = this.held as Packet[] | null; // set again by a packet handled in this loop
+      if (again !== null) {
+        // A packet asked to hold again: keep the rest behind it, in order.
+        again.push(...held.slice(i));
+        return;
+      }
+      this.onPacket(held[i]!);
+    }
   }
 
   get isV5(): boolean {

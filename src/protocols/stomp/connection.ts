@@ -13,7 +13,7 @@ import type { Connection, ConnectionHandler } from '../../transports/connection.
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
-import type { Principal } from '../../core/permissions.js';
+import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
@@ -70,7 +70,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
   app: Application | null = null;
-  principal: Principal | null = null;
+  info: ClientInfo | null = null;
   endReason: DisconnectReason = 'dropped';
   /** Frames received while the login is being decided. */
   private held: StompFrame[] | null = null;
@@ -116,13 +116,25 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   }
 
   holdFrames(): void {
-    this.held ??= [];
+    if (this.held === null) {
+      this.held = [];
+      this.conn.pause();
+    }
   }
 
   releaseFrames(): void {
     const held = this.held;
+    if (held === null) return;
     this.held = null;
-    if (held !== null) for (const f of held) this.onFrame(f);
+    this.conn.resume();
+    for (let i = 0; i < held.length; i++) {
+      const again = this.held as StompFrame[] | null; // set again by a packet handled in this loop
+      if (again !== null) {
+        again.push(...held.slice(i));
+        return;
+      }
+      this.onFrame(held[i]!);
+    }
   }
 
   allocateSubscriptionNumber(): number {

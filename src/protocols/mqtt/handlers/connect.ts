@@ -154,7 +154,16 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
   }
   c.app = app;
   c.router = app.router;
-  c.principal = { clientId, login: identity.login, profile: identity.profile, ...(identity.grants ? { grants: identity.grants } : {}) };
+  c.info = {
+    clientId,
+    login: identity.login,
+    profile: identity.profile,
+    ...(identity.grants ? { grants: identity.grants } : {}),
+    app: app.id,
+    protocol: 'mqtt',
+    transport: c.conn.transport,
+    remoteAddress: c.conn.remoteAddress,
+  };
 
   // Session expiry: v5 property (default 0); 3.1.1 clean session 0 = persistent [MQTT-3.1.2-23].
   let expiry: number;

@@ -1,7 +1,7 @@
 /** Inbound PUBLISH (MQTT 5.0 section 3.3, 4.3). */
 import { isUtf8 } from 'node:buffer';
 import { createMessage } from '../../../core/message.js';
-import type { MessageMeta } from '../../../core/message.js';
+import type { Message, MessageMeta } from '../../../core/message.js';
 import { PacketType, Reason } from '../codec/packets.js';
 import type { Properties, PublishPacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
@@ -69,10 +69,39 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
     return;
   }
 
+  const expiry = props.messageExpiryInterval;
+  const meta = c.isV5 ? metaFromProperties(props) : null;
+  const msg = createMessage(
+    topic,
+    p.retain ? Buffer.from(p.payload) : p.payload,
+    p.qos,
+    p.retain,
+    meta,
+    expiry !== undefined && expiry > 0 ? c.router.now() + expiry * 1000 : 0,
+    c.clientId,
+    session,
+  );
+  const allowed = c.app!.authorizePublish(c.info!, msg);
+  if (allowed === true || allowed === false) {
+    finishPublish(c, p, msg, allowed);
+    return;
+  }
+  // An asynchronous hook: later packets wait so the order of messages is kept.
+  c.holdPackets();
+  allowed.then(
+    (ok) => finishPublish(c, p, msg, ok),
+    () => finishPublish(c, p, msg, false),
+  ).finally(() => c.releasePackets());
+}
+
+function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, allowed: boolean): void {
+  const session = c.session;
+  if (session === null) return;
+  const pid = p.packetId;
   let delivered = 0;
-  if (!c.app!.canPublish(c.principal!, topic)) {
+  if (!allowed) {
     // Denied: v5 publishers learn it from the ack; QoS 0 and 3.1.1 are dropped and logged.
-    ctx.logger.info({ clientId: c.clientId, topic }, 'publish denied');
+    c.ctx.logger.info({ clientId: c.clientId, topic: msg.topic }, 'publish denied');
     if (p.qos > 0 && c.isV5) {
       if (p.qos === 2) session.inboundQos2.add(pid);
       c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: Reason.NotAuthorized, properties: NO_PROPS });
@@ -80,18 +109,6 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
     }
     delivered = -1;
   } else {
-    const expiry = props.messageExpiryInterval;
-    const meta = c.isV5 && props !== NO_PROPS ? metaFromProperties(props) : null;
-    const msg = createMessage(
-      topic,
-      p.retain ? Buffer.from(p.payload) : p.payload,
-      p.qos,
-      p.retain,
-      meta,
-      expiry !== undefined && expiry > 0 ? c.router.now() + expiry * 1000 : 0,
-      c.clientId,
-      session,
-    );
     delivered = c.router.publish(msg);
   }
 

@@ -5,14 +5,13 @@ import { hasWildcard, isValidTopicFilter, parseFilter } from '../../../core/topi
 import { PacketType, Reason } from '../codec/packets.js';
 import type { Properties, SubscribePacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
+import type { MaybePromise } from '../../../core/hooks.js';
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
 
 export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
   const ctx = c.ctx;
   const cfg = ctx.mqtt;
-  const session = c.session!;
-  const router = c.router;
   const subId = p.properties.subscriptionIdentifiers?.[0] ?? 0;
   const v5 = c.isV5;
 
@@ -21,17 +20,18 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
     return;
   }
 
-  const codes: number[] = [];
-  const retainedToSend: Array<{ sub: Subscription<Session>; existed: boolean }> = [];
+  // First pass: validity and permission (a hook may answer asynchronously).
+  const checks: Array<number | MaybePromise<boolean>> = [];
+  let async = false;
   for (const req of p.subscriptions) {
     const parsed = parseFilter(req.filter);
     if (parsed === null || !isValidTopicFilter(parsed.filter, cfg)) {
-      codes.push(v5 ? Reason.TopicFilterInvalid : 0x80); // [MQTT-3.8.3-1]
+      checks.push(v5 ? Reason.TopicFilterInvalid : 0x80); // [MQTT-3.8.3-1]
       continue;
     }
     if (parsed.group !== null) {
       if (!cfg.sharedSubscriptions) {
-        codes.push(v5 ? Reason.SharedSubscriptionsNotSupported : 0x80);
+        checks.push(v5 ? Reason.SharedSubscriptionsNotSupported : 0x80);
         continue;
       }
       if (req.noLocal) {
@@ -39,15 +39,44 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
         return;
       }
     }
-    if (!c.app!.canSubscribe(c.principal!, parsed.filter, parsed.group !== null)) {
-      ctx.logger.info({ clientId: c.clientId, filter: req.filter }, 'subscribe denied');
-      codes.push(v5 ? Reason.NotAuthorized : 0x80);
-      continue;
-    }
     if (!cfg.wildcardSubscriptions && hasWildcard(parsed.filter)) {
-      codes.push(v5 ? Reason.WildcardSubscriptionsNotSupported : 0x80);
+      checks.push(v5 ? Reason.WildcardSubscriptionsNotSupported : 0x80);
       continue;
     }
+    const ok = c.app!.authorizeSubscribe(c.info!, parsed.filter, parsed.group !== null);
+    if (ok instanceof Promise) async = true;
+    checks.push(ok);
+  }
+  if (!async) {
+    finishSubscribe(c, p, subId, checks as Array<number | boolean>);
+    return;
+  }
+  c.holdPackets();
+  Promise.all(checks.map((x) => (x instanceof Promise ? x.catch(() => false) : x)))
+    .then((done) => finishSubscribe(c, p, subId, done))
+    .finally(() => c.releasePackets());
+}
+
+function finishSubscribe(c: MqttConnection, p: SubscribePacket, subId: number, checks: Array<number | boolean>): void {
+  const session = c.session;
+  if (session === null) return;
+  const cfg = c.ctx.mqtt;
+  const router = c.router;
+  const v5 = c.isV5;
+  const codes: number[] = [];
+  const retainedToSend: Array<{ sub: Subscription<Session>; existed: boolean }> = [];
+  p.subscriptions.forEach((req, i) => {
+    const check = checks[i]!;
+    if (typeof check === 'number') {
+      codes.push(check);
+      return;
+    }
+    if (!check) {
+      c.ctx.logger.info({ clientId: c.clientId, filter: req.filter }, 'subscribe denied');
+      codes.push(v5 ? Reason.NotAuthorized : 0x80);
+      return;
+    }
+    const parsed = parseFilter(req.filter)!;
     const qos = req.qos > cfg.maxQoS ? cfg.maxQoS : req.qos; // grant at most the server maximum [MQTT-3.2.2-9]
     const sub: Subscription<Session> = {
       subscriber: session,
@@ -64,7 +93,7 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
     codes.push(qos);
     // Shared subscriptions get no retained messages (MQTT 5.0 section 4.8.2).
     if (parsed.group === null) retainedToSend.push({ sub, existed });
-  }
+  });
   c.send({ type: PacketType.SUBACK, packetId: p.packetId, reasonCodes: codes, properties: NO_PROPS }); // [MQTT-3.8.4-1]
 
   // Retained messages after the SUBACK; Retain Handling 0 = always, 1 = new subscriptions only, 2 = never [MQTT-3.3.1-9..11].

@@ -80,7 +80,16 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
   c.clientId = clientId;
   c.app = app;
   c.router = app.router;
-  c.principal = { clientId, login: identity.login, profile: identity.profile, ...(identity.grants ? { grants: identity.grants } : {}) };
+  c.info = {
+    clientId,
+    login: identity.login,
+    profile: identity.profile,
+    ...(identity.grants ? { grants: identity.grants } : {}),
+    app: app.id,
+    protocol: 'stomp',
+    transport: c.conn.transport,
+    remoteAddress: c.conn.remoteAddress,
+  };
   const { session } = app.router.attach(clientId, c, true);
   session.expiryInterval = 0;
   session.protocol = 'stomp';

@@ -21,7 +21,7 @@ export function handleSend(c: StompConnection, f: StompFrame): void {
     c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<name> or /queue/<name>`, header(f, 'receipt'));
     return;
   }
-  if (!c.app!.canPublish(c.principal!, dest.topic)) {
+  if (!c.app!.canPublish(c.info!, dest.topic)) {
     c.fail('not authorized', `publishing to "${destination}" is not allowed`, header(f, 'receipt'));
     return;
   }

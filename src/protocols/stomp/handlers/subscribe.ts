@@ -36,7 +36,7 @@ export function handleSubscribe(c: StompConnection, f: StompFrame): void {
     c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<filter> or /queue/<name>`, receipt);
     return;
   }
-  if (!c.app!.canSubscribe(c.principal!, dest.topic, dest.kind === 'queue')) {
+  if (!c.app!.canSubscribe(c.info!, dest.topic, dest.kind === 'queue')) {
     c.fail('not authorized', `subscribing to "${destination}" is not allowed`, receipt);
     return;
   }

@@ -9,6 +9,11 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from './config/types.js';
 import type { Router } from './core/router.js';
+import { createMessage } from './core/message.js';
+import type { Message, MessageMeta, QoS } from './core/message.js';
+import type { DropReason, Session } from './core/session.js';
+import type { BrokerHooks } from './core/hooks.js';
+import { parseFilter } from './core/topic.js';
 import { Application } from './core/application.js';
 import { Authenticator } from './auth/authenticate.js';
 import { SysPublisher } from './core/sys.js';
@@ -31,10 +36,41 @@ export interface Broker {
   readonly router: Router;
   readonly applications: ReadonlyMap<string, Application>;
   readonly addresses: ListenerAddress[];
+  /** Server-side actions, per application (`app` = application id; 'default' in development mode). */
+  publish(app: string, topic: string, payload: Buffer | string, opts?: PublishOptions): number;
+  subscribeClient(app: string, clientId: string, filter: string, qos?: QoS): boolean;
+  unsubscribeClient(app: string, clientId: string, filter: string): boolean;
+  listClients(app: string): ClientSummary[];
+  disconnectClient(app: string, clientId: string): boolean;
+  /** Apply a new configuration's applications (permissions, keys, presence topics) without restarting. */
+  reload(config: BrokerConfig): void;
 }
 
 export interface BrokerOptions {
   logger?: Logger;
+  /** Embedding hooks (see core/hooks.ts); missing ones fall back to the configuration. */
+  hooks?: BrokerHooks;
+}
+
+export interface PublishOptions {
+  qos?: QoS;
+  retain?: boolean;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: Array<[string, string]>;
+  /** Shown to receivers as the sender ('from'); default '' (the broker). */
+  from?: string;
+}
+
+export interface ClientSummary {
+  clientId: string;
+  online: boolean;
+  profile: string;
+  protocol: string;
+  transport: string | null;
+  subscriptions: string[];
+  queued: number;
 }
 
 export function brokerVersion(): string {
@@ -48,12 +84,18 @@ export function brokerVersion(): string {
 
 export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Broker {
   const logger = opts.logger ?? pino({ level: config.log.level }, pino.destination(2));
-  const appOpts = { limits: config.limits, maxRedeliveries: config.stomp.maxRedeliveries };
+  const hooks = opts.hooks ?? {};
+  const appOpts = {
+    limits: config.limits,
+    maxRedeliveries: config.stomp.maxRedeliveries,
+    hooks,
+    onDrop: hooks.onMessageDropped ? (s: Session | null, m: Message, r: DropReason) => hooks.onMessageDropped!(m, r, s?.clientId ?? null) : undefined,
+  };
   const dev = config.applications.length === 0 ? new Application(null, appOpts) : null;
   const apps = new Map<string, Application>();
   if (dev) apps.set(dev.id, dev);
   for (const a of config.applications) apps.set(a.id, new Application(a, appOpts));
-  const auth = new Authenticator(dev ? [] : [...apps.values()], dev);
+  const auth = new Authenticator(dev ? [] : [...apps.values()], dev, hooks.authenticate, apps);
   // Connections start on the first application's router until CONNECT picks theirs.
   const router = [...apps.values()][0]!.router;
   const mqttConnections = new Set<MqttConnection>();
@@ -117,9 +159,73 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const startedAt = Date.now();
   const sysPublishers = [...apps.values()].map((a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open }));
 
+  const appOf = (id: string): Application => {
+    const a = apps.get(id);
+    if (!a) throw new Error(`unknown application "${id}"`);
+    return a;
+  };
+
   const broker: Broker = {
     router,
     applications: apps,
+    publish(app, topic, payload, o = {}) {
+      let meta: MessageMeta | null = null;
+      if (o.contentType !== undefined) (meta ??= {}).contentType = o.contentType;
+      if (o.responseTopic !== undefined) (meta ??= {}).responseTopic = o.responseTopic;
+      if (o.correlationData !== undefined) (meta ??= {}).correlationData = o.correlationData;
+      if (o.userProperties !== undefined) (meta ??= {}).userProperties = o.userProperties;
+      const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+      return appOf(app).publish(createMessage(topic, body, o.qos ?? 0, o.retain ?? false, meta, 0, o.from ?? '', null));
+    },
+    subscribeClient(app, clientId, filter, qos = 1) {
+      const a = appOf(app);
+      const session = a.router.sessions.get(clientId);
+      const parsed = parseFilter(filter);
+      if (!session || !parsed) return false;
+      a.router.subscribe(session, {
+        subscriber: session,
+        raw: filter,
+        filter: parsed.filter,
+        group: parsed.group,
+        qos,
+        noLocal: false,
+        retainAsPublished: false,
+        retainHandling: 0,
+        subscriptionId: 0,
+      });
+      return true;
+    },
+    unsubscribeClient(app, clientId, filter) {
+      const a = appOf(app);
+      const session = a.router.sessions.get(clientId);
+      return session !== undefined && a.router.unsubscribe(session, filter);
+    },
+    listClients(app) {
+      return [...appOf(app).router.sessions.values()].map((s) => ({
+        clientId: s.clientId,
+        online: s.link !== null,
+        profile: s.profile,
+        protocol: s.identity?.protocol ?? s.protocol,
+        transport: s.identity?.transport ?? null,
+        subscriptions: [...s.subscriptions.keys()],
+        queued: s.queue.length,
+      }));
+    },
+    disconnectClient(app, clientId) {
+      const s = appOf(app).router.sessions.get(clientId);
+      if (!s?.link) return false;
+      s.link.close('kicked');
+      return true;
+    },
+    reload(next) {
+      for (const c of next.applications) {
+        const a = apps.get(c.id);
+        if (a) a.reconfigure(c);
+        else logger.warn({ app: c.id }, 'new applications need a restart; ignored on reload');
+      }
+      if (!dev) auth.rebuild([...apps.values()]);
+      logger.info('configuration reloaded');
+    },
     addresses: [],
     async start() {
       const addrs = await listeners.listen(config.listen);

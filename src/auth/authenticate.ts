@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { Application } from '../core/application.js';
 import type { Grants, Profile } from '../core/permissions.js';
 import type { ErrorCode } from '../errors/catalogue.js';
+import type { BrokerHooks } from '../core/hooks.js';
 import { createJwtVerifier } from './jwt.js';
 import { createHttpAuthHook } from './http-hook.js';
 import { loadPasswordFile, safeEqual, verifyPassword } from './passwords.js';
@@ -64,6 +65,8 @@ export class Authenticator {
   constructor(
     private apps: Application[],
     private readonly dev: Application | null,
+    private readonly hook?: BrokerHooks['authenticate'],
+    private readonly byId?: ReadonlyMap<string, Application>,
   ) {
     this.rebuild(apps);
   }
@@ -100,6 +103,26 @@ export class Authenticator {
   }
 
   login(req: LoginRequest): LoginOutcome | Promise<LoginOutcome> {
+    if (this.hook !== undefined) {
+      const r = this.hook({ app: req.appKey, login: req.login, secret: req.secret, protocol: req.protocol, remoteAddress: req.remoteAddress });
+      if (r instanceof Promise) return r.then((x) => this.fromHook(req, x));
+      return this.fromHook(req, r);
+    }
+    return this.builtIn(req);
+  }
+
+  /** An embedding hook decided (or passed with null). */
+  private fromHook(req: LoginRequest, r: { app: string; profile: Profile; grants?: Grants } | false | null): LoginOutcome | Promise<LoginOutcome> {
+    if (r === null) return this.builtIn(req);
+    if (r === false) return this.failed(req, 'SB_ERR_BAD_CREDENTIALS', 'refused by the authenticate hook');
+    const app = this.byId?.get(r.app) ?? (this.dev !== null && r.app === this.dev.id ? this.dev : undefined);
+    if (!app) return this.failed(req, 'SB_ERR_NOT_AUTHORIZED', `the authenticate hook named unknown application "${r.app}"`);
+    const identity: LoginIdentity = { login: req.login, profile: r.profile };
+    if (r.grants) identity.grants = r.grants;
+    return this.succeeded(req, app, identity);
+  }
+
+  private builtIn(req: LoginRequest): LoginOutcome | Promise<LoginOutcome> {
     if (this.dev !== null) {
       const profile = (req.secret !== null ? parseProfile(req.secret) : null) ?? 'AGENT';
       return { ok: true, app: this.dev, identity: { login: req.login, profile } };

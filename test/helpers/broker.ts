@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createBroker } from '../../src/broker.js';
-import type { Broker, ListenerAddress } from '../../src/broker.js';
+import type { Broker, BrokerOptions, ListenerAddress } from '../../src/broker.js';
 import { DEFAULT_CONFIG } from '../../src/config/defaults.js';
 import type { BrokerConfig } from '../../src/config/types.js';
 
@@ -16,6 +16,7 @@ export interface TestConfig {
   stomp?: Partial<BrokerConfig['stomp']>;
   limits?: Partial<BrokerConfig['limits']>;
   sys?: Partial<BrokerConfig['sys']>;
+  applications?: BrokerConfig['applications'];
 }
 
 export interface RunningBroker {
@@ -37,12 +38,13 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
     limits: { ...base.limits, ...o.limits },
     sys: { ...base.sys, interval: 0, ...o.sys },
     log: { level: 'silent', pretty: false },
+    applications: o.applications ?? [],
   };
 }
 
-export async function startBroker(o: TestConfig = {}): Promise<RunningBroker> {
+export async function startBroker(o: TestConfig = {}, opts: BrokerOptions = {}): Promise<RunningBroker> {
   const level = process.env.SB_TEST_LOG ?? 'silent';
-  const broker = createBroker(testConfig(o), { logger: pino({ level }) });
+  const broker = createBroker(testConfig(o), { logger: pino({ level }), ...opts });
   const addrs = await broker.start();
   const find = (scheme: ListenerAddress['protocol']): ListenerAddress => {
     const a = addrs.find((x) => x.protocol === scheme);

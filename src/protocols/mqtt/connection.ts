@@ -494,18 +494,22 @@ function packetIdOffset(buf: Buffer): number {
   return i + 2 + buf.readUInt16BE(i);
 }
 
-/** MQTT 5 PUBLISH properties forwarded from the message [MQTT-3.3.2-4, 3.3.2-15..20]. */
+/** MQTT 5 PUBLISH properties forwarded from the message [MQTT-3.3.2-17..20], plus `from`. */
 export function publishProperties(msg: Message, subscriptionIds: readonly number[] | null, now: number): Properties {
   const meta = msg.meta;
-  if (meta === null && subscriptionIds === null && msg.expiresAt === 0) return NO_PROPS;
+  const from = msg.senderId;
+  if (meta === null && subscriptionIds === null && msg.expiresAt === 0 && from === '') return NO_PROPS;
   const p: Properties = {};
   if (meta !== null) {
     if (meta.payloadFormatIndicator !== undefined) p.payloadFormatIndicator = meta.payloadFormatIndicator;
     if (meta.contentType !== undefined) p.contentType = meta.contentType;
     if (meta.responseTopic !== undefined) p.responseTopic = meta.responseTopic;
     if (meta.correlationData !== undefined) p.correlationData = meta.correlationData;
-    if (meta.userProperties !== undefined) p.userProperties = meta.userProperties;
   }
+  // The sender, stamped by the broker: a receiver can always reply.
+  const user = meta?.userProperties;
+  if (from !== '') p.userProperties = user === undefined ? [['from', from]] : [['from', from], ...user];
+  else if (user !== undefined) p.userProperties = user;
   if (msg.expiresAt !== 0) {
     // Remaining lifetime, rounded up [MQTT-3.3.2-6].
     p.messageExpiryInterval = Math.max(0, Math.ceil((msg.expiresAt - now) / 1000));

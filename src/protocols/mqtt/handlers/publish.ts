@@ -130,6 +130,10 @@ export function metaFromProperties(props: Properties): MessageMeta | null {
   if (props.contentType !== undefined) (meta ??= {}).contentType = props.contentType;
   if (props.responseTopic !== undefined) (meta ??= {}).responseTopic = props.responseTopic;
   if (props.correlationData !== undefined) (meta ??= {}).correlationData = Buffer.from(props.correlationData);
-  if (props.userProperties !== undefined) (meta ??= {}).userProperties = props.userProperties;
+  if (props.userProperties !== undefined) {
+    // `from` is the broker's to set, never the client's.
+    const user = props.userProperties.filter(([k]) => k !== 'from');
+    if (user.length > 0) (meta ??= {}).userProperties = user;
+  }
   return meta;
 }

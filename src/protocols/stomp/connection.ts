@@ -31,7 +31,8 @@ import { handleAck } from './handlers/ack.js';
 import { handleBegin, handleCommit, handleAbort } from './handlers/transaction.js';
 import { handleDisconnect } from './handlers/disconnect.js';
 
-export type StompVersion = '1.0' | '1.1' | '1.2';
+export type { StompVersion } from './frame.js';
+import type { StompVersion } from './frame.js';
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
 export interface StompSubscription {

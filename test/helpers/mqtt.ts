@@ -8,6 +8,11 @@ export async function connect(url: string, opts: IClientOptions = {}): Promise<M
   return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
 }
 
+/** A client that connects when `.connect()` is called, to observe the CONNACK ('connect' event). */
+export function client(url: string, opts: IClientOptions = {}): MqttClient {
+  return mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts, manualConnect: true });
+}
+
 export interface Received {
   topic: string;
   payload: Buffer;

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBroker } from '../helpers/broker.js';
 import type { RunningBroker } from '../helpers/broker.js';
-import { connect, end, Inbox } from '../helpers/mqtt.js';
+import { client, connect, end, Inbox } from '../helpers/mqtt.js';
 
 let b: RunningBroker;
 let url: string;
@@ -89,7 +89,7 @@ for (const protocolVersion of [4, 5] as const) {
       const pub = await connect(url, { protocolVersion: v, clientId: id('perspub') });
       for (let i = 0; i < 5; i++) await pub.publishAsync(`pers${v}/t`, `m${i}`, { qos: 1 });
       await pub.publishAsync(`pers${v}/t`, 'q0', { qos: 0 }); // QoS 0 is not queued offline
-      const s2 = await connect(url, { ...opts, manualConnect: true });
+      const s2 = client(url, opts);
       const inbox = new Inbox(s2);
       const connack = new Promise<{ sessionPresent: boolean }>((r) => s2.once('connect', r));
       s2.connect();
@@ -105,7 +105,7 @@ for (const protocolVersion of [4, 5] as const) {
         : { protocolVersion: v, clientId: id('clean'), clean: false });
       await s.subscribeAsync(`clean${v}`, { qos: 1 });
       await s.endAsync();
-      const s2 = await connect(url, { protocolVersion: v, clientId: id('clean'), clean: true, manualConnect: true });
+      const s2 = client(url, { protocolVersion: v, clientId: id('clean'), clean: true });
       const ack = new Promise<{ sessionPresent: boolean }>((r) => s2.once('connect', r));
       s2.connect();
       assert.equal((await ack).sessionPresent, false);
@@ -244,7 +244,7 @@ describe('MQTT 5.0 features', () => {
   });
 
   test('request/response: response information on request [MQTT-3.1.2-28]', async () => {
-    const c = await connect(url, { protocolVersion: 5, clientId: 'rr', properties: { requestResponseInformation: true }, manualConnect: true });
+    const c = client(url, { protocolVersion: 5, clientId: 'rr', properties: { requestResponseInformation: true } });
     const ack = new Promise<{ properties?: { responseInformation?: string } }>((r) => c.once('connect', r));
     c.connect();
     assert.equal((await ack).properties?.responseInformation, '$inbox/rr');
@@ -252,7 +252,7 @@ describe('MQTT 5.0 features', () => {
   });
 
   test('assigned client identifier for an empty one [MQTT-3.2.2-16]', async () => {
-    const c = await connect(url, { protocolVersion: 5, clientId: '', manualConnect: true });
+    const c = client(url, { protocolVersion: 5, clientId: '' });
     const ack = new Promise<{ properties?: { assignedClientIdentifier?: string } }>((r) => c.once('connect', r));
     c.connect();
     const id = (await ack).properties?.assignedClientIdentifier;

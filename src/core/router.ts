@@ -84,7 +84,7 @@ export class Router {
 
   constructor(private readonly opts: RouterOptions) {
     this.retained = opts.retained ?? new MemoryRetainedStore();
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? (() => Date.now()); // looked up per call, so tests can mock Date
     const external = opts.onDrop;
     this.dropListener = (session, msg, reason) => {
       this.stats.dropped++;

@@ -1,6 +1,6 @@
 /** Helpers around npm `mqtt` (MQTT.js) for integration tests. */
 import mqtt from 'mqtt';
-import type { IClientOptions, MqttClient, IPublishPacket } from 'mqtt';
+import type { IClientOptions, MqttClient, IPublishPacket, Packet } from 'mqtt';
 
 export type { MqttClient };
 
@@ -11,6 +11,47 @@ export async function connect(url: string, opts: IClientOptions = {}): Promise<M
 /** A client that connects when `.connect()` is called, to observe the CONNACK ('connect' event). */
 export function client(url: string, opts: IClientOptions = {}): MqttClient {
   return mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts, manualConnect: true });
+}
+
+/** Publish at QoS 1 and resolve with the PUBACK reason code (0 when the short form was used). */
+export function publishReason(c: MqttClient, topic: string, payload: string | Buffer, opts: { qos?: 1 | 2; properties?: Record<string, unknown> } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const qos = opts.qos ?? 1;
+    const want = qos === 1 ? 'puback' : 'pubrec';
+    let id: number | undefined;
+    const on = (p: Packet): void => {
+      if (p.cmd !== want || (id !== undefined && p.messageId !== id)) return;
+      c.removeListener('packetreceive', on);
+      resolve(p.reasonCode ?? 0);
+    };
+    c.on('packetreceive', on);
+    c.on('packetsend', function sent(p: Packet) {
+      if (p.cmd === 'publish' && p.topic === topic) {
+        id = p.messageId;
+        c.removeListener('packetsend', sent);
+      }
+    });
+    c.publish(topic, payload, { qos, ...(opts.properties ? { properties: opts.properties } : {}) }, () => {
+      /* errors (reason >= 0x80) are reported through the ack above */
+    });
+    setTimeout(() => reject(new Error('no acknowledgement')), 3000).unref();
+  });
+}
+
+/** SUBSCRIBE and resolve with the SUBACK codes, failures included (MQTT.js rejects on them). */
+export function grantedQos(c: MqttClient, filters: string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const on = (p: Packet): void => {
+      if (p.cmd !== 'suback') return;
+      c.removeListener('packetreceive', on);
+      resolve(p.granted as number[]);
+    };
+    c.on('packetreceive', on);
+    c.subscribe(filters, { qos }, () => {
+      /* reported through the SUBACK above */
+    });
+    setTimeout(() => reject(new Error('no SUBACK')), 3000).unref();
+  });
 }
 
 export interface Received {
@@ -68,4 +109,17 @@ export class Inbox {
 
 export function end(...clients: MqttClient[]): Promise<void[]> {
   return Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+}
+
+/** Connect with the inbox attached first, so messages sent right after CONNACK are not missed. */
+export async function connectWithInbox(url: string, opts: IClientOptions = {}): Promise<{ client: MqttClient; inbox: Inbox; sessionPresent: boolean }> {
+  const c = client(url, opts);
+  const inbox = new Inbox(c);
+  const ack = new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+    c.once('connect', resolve);
+    c.once('error', reject);
+  });
+  c.connect();
+  const { sessionPresent } = await ack;
+  return { client: c, inbox, sessionPresent };
 }

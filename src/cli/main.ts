@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+/**
+ * The `switchboard` executable.
+ *
+ *   switchboard [flags]                       start the broker
+ *   switchboard check-config FILE [flags]     validate a configuration and explain it
+ *   switchboard token --app A --sub ID ...    mint an HS256 JWT for a login
+ *   switchboard passwd FILE LOGIN [--profile P]   add or update a password file entry
+ *
+ * Prints one `listening <url>` line per bound listener on stdout; logs go to stderr.
+ */
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+import { brokerVersion, createBroker } from '../broker.js';
+import type { Broker } from '../broker.js';
+import { ConfigError } from '../config/schema.js';
+import { describeListener, ENV_VARS, loadConfig, openListeners, setLayer } from '../config/load.js';
+import type { BrokerConfig } from '../config/types.js';
+import { createLogger } from '../logging.js';
+import { passwdCommand, tokenCommand } from './commands.js';
+
+const HELP = `switchboard ${brokerVersion()}: MQTT 3.1.1/5.0 and STOMP 1.2 broker
+
+Usage:
+  switchboard [options]                     start the broker
+  switchboard check-config FILE [options]   validate FILE (with env and options) and explain it
+  switchboard token --app APP --sub LOGIN --profile PROFILE [--ttl 1h] [--secret S | --config FILE]
+  switchboard passwd FILE LOGIN [--profile PROFILE]   (password from stdin, or prompted)
+
+Options:
+  --listen URL          listener, repeatable: mqtt://H:P, mqtts://H:P, ws://H:P/PATH,
+                        wss://H:P/PATH, stomp://H:P, stomps://H:P  (port 0 = any free port)
+  --config FILE         YAML or JSON configuration file
+  --log-level LEVEL     fatal | error | warn | info | debug | trace | silent
+  --pretty / --no-pretty  human-readable logs (default: when stderr is a terminal)
+  --tls-cert FILE       TLS certificate (PEM)
+  --tls-key FILE        TLS private key (PEM)
+  --tls-ca FILE         CA bundle for client certificates (PEM)
+  --max-connections N   limits.maxConnections
+  --max-packet-size N   mqtt.maxPacketSize (bytes)
+  --set KEY=VALUE       any setting, e.g. --set mqtt.maxInflight=32 (VALUE parsed as JSON if it can be)
+  -h, --help            this help
+  -v, --version         print the version
+
+Environment:
+${Object.entries(ENV_VARS).map(([k, v]) => `  ${k.padEnd(28)}${v}`).join('\n')}
+
+Precedence: options > environment > configuration file > defaults.
+Defaults: mqtt://127.0.0.1:1883, ws://127.0.0.1:8080/mqtt, stomp://127.0.0.1:61613, ws://127.0.0.1:8080/stomp.
+Signals: SIGINT/SIGTERM shut down gracefully; SIGHUP reloads the configuration file.
+`;
+
+interface Parsed {
+  config: BrokerConfig;
+  configFile: string | undefined;
+  /** The flag layer, kept for configuration reloads. */
+  flags: Record<string, unknown>;
+  positionals: string[];
+}
+
+function parse(argv: string[]): Parsed | 'help' | 'version' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      listen: { type: 'string', multiple: true },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      pretty: { type: 'boolean' },
+      'no-pretty': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'max-packet-size': { type: 'string' },
+      set: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help) return 'help';
+  if (values.version) return 'version';
+  const flags = setLayer(values.set ?? []);
+  const section = (k: string): Record<string, unknown> => (flags[k] ??= {}) as Record<string, unknown>;
+  const number = (name: string, v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new ConfigError(`flags: --${name}: "${v}" is not a number`);
+    return n;
+  };
+  if (values.listen) flags.listen = values.listen;
+  if (values['log-level']) section('log').level = values['log-level'];
+  if (values.pretty) section('log').pretty = true;
+  if (values['no-pretty']) section('log').pretty = false;
+  if (values['tls-cert']) section('tls').cert = values['tls-cert'];
+  if (values['tls-key']) section('tls').key = values['tls-key'];
+  if (values['tls-ca']) section('tls').ca = values['tls-ca'];
+  if (values['max-connections']) section('limits').maxConnections = number('max-connections', values['max-connections']);
+  if (values['max-packet-size']) section('mqtt').maxPacketSize = number('max-packet-size', values['max-packet-size']);
+  const configFile = values.config ?? (positionals[0] === 'check-config' ? positionals[1] : undefined);
+  const config = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags });
+  return { config, configFile: configFile ?? process.env.SWITCHBOARD_CONFIG, flags, positionals };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const sub = argv[0];
+  if (sub === 'token') return tokenCommand(argv.slice(1));
+  if (sub === 'passwd') return passwdCommand(argv.slice(1));
+
+  let parsed: Parsed | 'help' | 'version';
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`switchboard: invalid configuration:\n${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`switchboard: ${(err as Error).message}\nTry --help.\n`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (parsed === 'version') {
+    process.stdout.write(`${brokerVersion()}\n`);
+    return 0;
+  }
+  const { config, positionals } = parsed;
+  if (positionals[0] === 'check-config') {
+    if (positionals[1] === undefined) {
+      process.stderr.write('switchboard check-config: a FILE is required\n');
+      return 2;
+    }
+    process.stdout.write(`${positionals[1]}: OK\n\nListeners:\n${config.listen.map((u) => `  ${describeListener(u)}`).join('\n')}\n`);
+    process.stdout.write(config.applications.length === 0 ? '\nNo applications: development mode (any login accepted).\n' : `\nApplications: ${config.applications.map((a) => a.id).join(', ')}\n`);
+    process.stdout.write(`\nResolved configuration:\n${YAML.stringify(redact(config))}`);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    process.stderr.write(`switchboard: unknown command "${positionals[0]}". Try --help.\n`);
+    return 2;
+  }
+  return serve(parsed);
+}
+
+/** Secrets are never printed. */
+function redact(config: BrokerConfig): unknown {
+  const c = structuredClone(config) as BrokerConfig;
+  for (const a of c.applications) {
+    a.appKey = '***';
+    for (const k of Object.keys(a.profileKeys) as Array<keyof typeof a.profileKeys>) a.profileKeys[k] = '***';
+    if (a.jwt?.hs256Secret) a.jwt.hs256Secret = '***';
+  }
+  if (c.tls.passphrase) c.tls.passphrase = '***';
+  return c;
+}
+
+async function serve({ config, configFile, flags }: Parsed): Promise<number> {
+  const logger = createLogger(config.log);
+  for (const url of openListeners(config)) {
+    logger.warn({ url }, 'no authentication is configured and this listener is reachable from the network: any client can connect');
+  }
+  if (config.applications.length === 0) logger.warn('development mode: no application configured, every login is accepted');
+  let broker: Broker;
+  try {
+    broker = createBroker(config, { logger });
+    const addrs = await broker.start();
+    for (const a of addrs) process.stdout.write(`listening ${a.url}\n`);
+  } catch (err) {
+    logger.fatal({ err }, 'cannot start');
+    process.stderr.write(`switchboard: cannot start: ${(err as Error).message}\n`);
+    logger.flush?.();
+    return 1;
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      process.exit(1); // second signal: give up waiting
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    broker.stop().then(
+      () => {
+        logger.flush?.();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags });
+      broker.reload(next);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'configuration reload failed; keeping the current one');
+    }
+  });
+  return new Promise<number>(() => {
+    /* runs until a signal */
+  });
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`switchboard: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

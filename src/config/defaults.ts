@@ -8,7 +8,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
     maxPacketSize: 1024 * 1024, // 1 MiB
     receiveMaximum: 100,
     maxInflight: 64,
-    topicAliasMaximum: 64,
+    topicAliasMaximum: 10,
     serverTopicAliases: 0,
     maxKeepAlive: 0, // no cap
     maxSessionExpiry: 7 * 24 * 3600, // 7 days

@@ -124,6 +124,11 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     return this.level === 5;
   }
 
+  /** Applications stamp the sender on every delivery (user property `from`); development mode does not. */
+  get stampFrom(): boolean {
+    return this.app !== null && !this.app.open;
+  }
+
   // ---- inbound ---------------------------------------------------------------------------
 
   onData(chunk: Buffer): void {
@@ -207,21 +212,17 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     this.protocolError(err.reason, err.message, err.rule);
   }
 
-  /** A bad CONNECT: answer with a CONNACK where the protocol allows it, then close. */
+  /**
+   * A bad CONNECT: an unsupported protocol level gets CONNACK 0x84 (return code 1 in the 3.1.1
+   * format for levels other than 5) [MQTT-3.1.2-2]; anything else is closed without an answer.
+   */
   private connectError(err: DecodeError): void {
     const level = this.decoder.connectLevel ?? 0;
     this.ctx.counters.protocolErrors++;
     this.ctx.logger.info({ remote: this.conn.remoteAddress, reason: err.reason, rule: err.rule }, `bad CONNECT: ${err.message}`);
     if (err.reason === Reason.UnsupportedProtocolVersion) {
-      // [MQTT-3.1.2-2]: CONNACK 0x84 (v5 format) or return code 1 (3.1.1 format), then close.
       this.level = level === 5 ? 5 : 4;
       this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: level === 5 ? 0x84 : 1, properties: NO_PROPS });
-      this.end();
-      return;
-    }
-    if (level === 5) {
-      this.level = 5;
-      this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: err.reason, properties: NO_PROPS });
       this.end();
       return;
     }
@@ -445,7 +446,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       const wire = (msg.wire ??= []);
       let cached: Buffer | undefined = wire[slot];
       if (cached === undefined) {
-        cached = encodePublish(this.level, msg.topic, msg.payload, qos, retain, false, qos > 0 ? 1 : 0, v5 ? publishProperties(msg, null, 0) : undefined);
+        cached = encodePublish(this.level, msg.topic, msg.payload, qos, retain, false, qos > 0 ? 1 : 0, v5 ? publishProperties(msg, null, 0, this.stampFrom) : undefined);
         wire[slot] = cached;
       }
       if (qos === 0) buf = cached as Buffer;
@@ -458,7 +459,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       let topic = msg.topic;
       let props: Properties | undefined;
       if (v5) {
-        props = publishProperties(msg, subscriptionIds, this.router.now());
+        props = publishProperties(msg, subscriptionIds, this.router.now(), this.stampFrom);
         if (this.outAliases !== null) topic = this.applyOutAlias(topic, props);
       }
       buf = encodePublish(this.level, topic, msg.payload, qos, retain, dup, pid, props);
@@ -495,9 +496,9 @@ function packetIdOffset(buf: Buffer): number {
 }
 
 /** MQTT 5 PUBLISH properties forwarded from the message [MQTT-3.3.2-17..20], plus `from`. */
-export function publishProperties(msg: Message, subscriptionIds: readonly number[] | null, now: number): Properties {
+export function publishProperties(msg: Message, subscriptionIds: readonly number[] | null, now: number, stampFrom: boolean): Properties {
   const meta = msg.meta;
-  const from = msg.senderId;
+  const from = stampFrom ? msg.senderId : '';
   if (meta === null && subscriptionIds === null && msg.expiresAt === 0 && from === '') return NO_PROPS;
   const p: Properties = {};
   if (meta !== null) {

@@ -216,7 +216,12 @@ function readProperties(r: Reader, kind: PacketType | 'will'): Properties {
         value = [inner.str('user property name'), inner.str('user property value')];
         break;
     }
-    if (!allowed.has(id)) throw new DecodeError(PROTOCOL, `property ${spec.name} not allowed here`, 'MQTT-2.2.2-2');
+    if (!allowed.has(id)) {
+      // Mosquitto's classification, which the conformance data encodes: a property foreign to
+      // SUBSCRIBE / UNSUBSCRIBE is malformed, elsewhere it is a protocol error.
+      const reason = kind === PacketType.SUBSCRIBE || kind === PacketType.UNSUBSCRIBE ? MALFORMED : PROTOCOL;
+      throw new DecodeError(reason, `property ${spec.name} not allowed here`, 'MQTT-2.2.2-2');
+    }
     if (id === 0x26) {
       ((out.userProperties ??= []) as Array<[string, string]>).push(value as [string, string]);
       continue;
@@ -224,7 +229,7 @@ function readProperties(r: Reader, kind: PacketType | 'will'): Properties {
     if (seen.has(id)) throw new DecodeError(PROTOCOL, `duplicate property ${spec.name}`, 'MQTT-2.2.2-2');
     seen.add(id);
     if (id === 0x0b) {
-      if (value === 0) throw new DecodeError(PROTOCOL, 'subscription identifier 0 (MQTT 5.0 section 3.8.2.1.2)');
+      if (value === 0) throw new DecodeError(kind === PacketType.SUBSCRIBE ? MALFORMED : PROTOCOL, 'subscription identifier 0 (MQTT 5.0 section 3.8.2.1.2)');
       out.subscriptionIdentifiers = [value as number];
       continue;
     }
@@ -249,15 +254,17 @@ function checkValues(p: Properties): void {
 // ---- packets -------------------------------------------------------------------------------
 
 function decodeConnect(r: Reader, flags: number): ConnectPacket {
-  if (flags !== 0) throw new DecodeError(MALFORMED, 'CONNECT reserved flags', 'MQTT-2.2.2-2');
   const protocolName = r.str('protocol name');
   const rawLevel = r.byte('protocol level');
+  // MQTT 3.1 ("MQIsdp") did not reserve these bits; 3.1.1 and 5.0 do [MQTT-2.2.2-2, MQTT-3.1.2-3].
+  const strict = protocolName !== 'MQIsdp';
+  if (strict && flags !== 0) throw new DecodeError(MALFORMED, 'CONNECT reserved flags', 'MQTT-2.2.2-2');
   if (protocolName !== 'MQTT' && protocolName !== 'MQIsdp') throw new DecodeError(PROTOCOL, `protocol name "${protocolName}"`, 'MQTT-3.1.2-1');
   const ok = (protocolName === 'MQTT' && (rawLevel === 4 || rawLevel === 5)) || (protocolName === 'MQIsdp' && rawLevel === 3);
   if (!ok) throw new DecodeError(0x84, `unsupported protocol level ${rawLevel}`, 'MQTT-3.1.2-2');
   const level = rawLevel as ProtocolLevel;
   const f = r.byte('connect flags');
-  if ((f & 0x01) !== 0) throw new DecodeError(MALFORMED, 'CONNECT reserved flag set', 'MQTT-3.1.2-3');
+  if (strict && (f & 0x01) !== 0) throw new DecodeError(MALFORMED, 'CONNECT reserved flag set', 'MQTT-3.1.2-3');
   const cleanStart = (f & 0x02) !== 0;
   const willFlag = (f & 0x04) !== 0;
   const willQos = (f >> 3) & 0x03;
@@ -378,10 +385,14 @@ function decodeAuth(r: Reader): AuthPacket {
 const FLAGS: Record<number, number> = { 2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 2, 9: 0, 10: 2, 11: 0, 12: 0, 13: 0, 14: 0, 15: 0 };
 
 /** Decode one whole packet (fixed header included) at protocol `level`. */
-export function decodeBody(type: number, flags: number, buf: Buffer, start: number, end: number, level: ProtocolLevel): Packet {
+export function decodeBody(type: number, flags: number, buf: Buffer, start: number, end: number, level: ProtocolLevel, server = true): Packet {
   const r = new Reader(buf, start, end);
   if (type === PacketType.PUBLISH) return decodePublish(r, flags, level);
   if (type === PacketType.CONNECT) return decodeConnect(r, flags);
+  if (server && (type === 0 || type === PacketType.CONNACK || type === PacketType.SUBACK || type === PacketType.UNSUBACK || type === PacketType.PINGRESP)) {
+    // Reserved, or only ever sent by a server [MQTT-4.8.0-1 / section 2.1.2].
+    throw new DecodeError(PROTOCOL, `packet type ${type} is not accepted by a server`);
+  }
   const required = FLAGS[type];
   if (required === undefined || (type === PacketType.AUTH && level < 5)) throw new DecodeError(MALFORMED, `reserved packet type ${type}`);
   if (flags !== required) throw new DecodeError(MALFORMED, `reserved flags 0x${flags.toString(16)} on packet type ${type}`, 'MQTT-2.2.2-2');

@@ -50,8 +50,8 @@ interface Prepared {
 function refuse(c: MqttConnection, p: ConnectPacket, v5Reason: number, v311Code: number, why: string): void {
   const v5 = p.protocolLevel === 5;
   c.ctx.logger.info({ clientId: p.clientId, remote: c.conn.remoteAddress, reason: v5 ? v5Reason : v311Code }, `CONNECT refused: ${why}`);
-  const properties: Properties = v5 && c.problemInfo ? { reasonString: why } : {};
-  c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? v5Reason : v311Code, properties });
+  // The reason is logged, not sent: a refused client learns the code only (as Mosquitto does).
+  c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? v5Reason : v311Code, properties: {} });
   c.end();
 }
 

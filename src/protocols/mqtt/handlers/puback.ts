@@ -1,4 +1,5 @@
 /** PUBACK: the client acknowledged a QoS 1 delivery (MQTT 5.0 section 3.4, 4.3.2). */
+import { Reason } from '../codec/packets.js';
 import type { AckPacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 
@@ -6,7 +7,11 @@ export function handlePuback(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
   const e = session.inflight.get(p.packetId);
   // Unknown ids are ignored: a late ack after a resend is harmless.
-  if (e === undefined || e.qos !== 1) return;
+  if (e === undefined) return;
+  if (e.qos !== 1) {
+    c.protocolError(Reason.ProtocolError, 'PUBACK for a QoS 2 message');
+    return;
+  }
   session.inflight.delete(p.packetId); // [MQTT-4.3.2-4]
   c.pump();
 }

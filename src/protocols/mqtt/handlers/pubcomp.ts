@@ -1,11 +1,16 @@
 /** PUBCOMP: a QoS 2 delivery is complete (MQTT 5.0 section 3.7, 4.3.3). */
+import { Reason } from '../codec/packets.js';
 import type { AckPacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 
 export function handlePubcomp(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
   const e = session.inflight.get(p.packetId);
-  if (e === undefined || e.qos !== 2) return;
+  if (e === undefined) return;
+  if (e.qos !== 2 || e.state !== 'comp') {
+    c.protocolError(Reason.ProtocolError, 'PUBCOMP before PUBREL');
+    return;
+  }
   session.inflight.delete(p.packetId);
   c.pump();
 }

@@ -113,13 +113,14 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, allowe
   }
 
   if (p.qos === 0) return;
-  // v5: 0x10 tells the publisher nobody received it [MQTT-3.4.2-1 table].
-  const reasonCode = c.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : 0;
   if (p.qos === 1) {
+    // v5: 0x10 tells the publisher nobody received it (section 3.4.2.1).
+    const reasonCode = c.isV5 && delivered === 0 ? Reason.NoMatchingSubscribers : 0;
     c.send({ type: PacketType.PUBACK, packetId: pid, reasonCode, properties: NO_PROPS }); // [MQTT-4.3.2-2]
   } else {
+    // PUBREC stays Success: the flow must continue with PUBREL either way.
     session.inboundQos2.add(pid);
-    c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode, properties: NO_PROPS }); // [MQTT-4.3.3-8]
+    c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-8]
   }
 }
 

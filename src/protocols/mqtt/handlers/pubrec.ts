@@ -8,9 +8,13 @@ const NO_PROPS: Properties = Object.freeze({}) as Properties;
 export function handlePubrec(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
   const e = session.inflight.get(p.packetId);
-  if (e === undefined || e.qos !== 2) {
-    // Answer PUBREL "packet identifier not found" so the client can move on.
-    c.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: c.isV5 ? Reason.PacketIdentifierNotFound : 0, properties: NO_PROPS });
+  if (e !== undefined && e.qos !== 2) {
+    c.protocolError(Reason.ProtocolError, 'PUBREC for a QoS 1 message'); // [MQTT-4.3.2, 4.3.3 flows]
+    return;
+  }
+  if (e === undefined) {
+    // Unknown id (a late or repeated PUBREC): release it so the client can move on.
+    c.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS });
     return;
   }
   if (p.reasonCode >= 0x80) {

@@ -175,7 +175,7 @@ async function helperPublish(host: string, port: number, clientId: string, m: Ve
     if (!ack || ack[0] !== 0x20) return 'helper publisher: no CONNACK';
     const topic = Buffer.from(m.topic ?? '');
     const qos = m.qos ?? 0;
-    const payload = hex(m.payload ?? '');
+    const payload = Buffer.from(m.payload ?? ''); // text in 'publish' steps, not hex
     const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 255]), topic, qos > 0 ? Buffer.from([0x12, 0x34]) : Buffer.alloc(0), payload]);
     p.send(Buffer.concat([Buffer.from([0x30 | (qos << 1)]), encodeLength(body.length), body]));
     if (qos === 1) await readPacket(p, ms);

@@ -177,7 +177,7 @@ describe('MQTT 5.0 features', () => {
     assert.equal(p.responseTopic, 'props/reply');
     assert.deepEqual(Buffer.from(p.correlationData!), Buffer.from([1, 2, 3]));
     assert.equal(p.payloadFormatIndicator, true);
-    assert.deepEqual({ ...p.userProperties }, { from: 'props-pub', a: '1', b: ['2', '3'] }); // 'from' stamped by the broker
+    assert.deepEqual({ ...p.userProperties }, { a: '1', b: ['2', '3'] }); // no 'from' in development mode (see test/apps)
     await end(sub, pub);
   });
 

@@ -209,6 +209,12 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       this.connectError(err);
       return;
     }
+    if (err.reason === 0) {
+      this.ctx.counters.protocolErrors++;
+      this.endReason = 'protocol-error';
+      this.destroy(err.message);
+      return;
+    }
     this.protocolError(err.reason, err.message, err.rule);
   }
 

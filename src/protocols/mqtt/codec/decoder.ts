@@ -188,6 +188,9 @@ function readProperties(r: Reader, kind: PacketType | 'will'): Properties {
   const out: Properties = {};
   const seen = new Set<number>();
   const bag = out as Record<string, unknown>;
+  // Parse the whole block first: bytes that do not parse (0x81) outrank a property that parses
+  // but is not allowed or repeated (0x82), whatever their order.
+  let protocolError: DecodeError | null = null;
   while (inner.left > 0) {
     const id = inner.varint('property identifier');
     const spec = PROPS[id];
@@ -220,13 +223,18 @@ function readProperties(r: Reader, kind: PacketType | 'will'): Properties {
       // Mosquitto's classification, which the conformance data encodes: a property foreign to
       // SUBSCRIBE / UNSUBSCRIBE is malformed, elsewhere it is a protocol error.
       const reason = kind === PacketType.SUBSCRIBE || kind === PacketType.UNSUBSCRIBE ? MALFORMED : PROTOCOL;
-      throw new DecodeError(reason, `property ${spec.name} not allowed here`, 'MQTT-2.2.2-2');
+      if (reason === MALFORMED) throw new DecodeError(reason, `property ${spec.name} not allowed here`, 'MQTT-2.2.2-2');
+      protocolError ??= new DecodeError(reason, `property ${spec.name} not allowed here`, 'MQTT-2.2.2-2');
+      continue;
     }
     if (id === 0x26) {
       ((out.userProperties ??= []) as Array<[string, string]>).push(value as [string, string]);
       continue;
     }
-    if (seen.has(id)) throw new DecodeError(PROTOCOL, `duplicate property ${spec.name}`, 'MQTT-2.2.2-2');
+    if (seen.has(id)) {
+      protocolError ??= new DecodeError(PROTOCOL, `duplicate property ${spec.name}`, 'MQTT-2.2.2-2');
+      continue;
+    }
     seen.add(id);
     if (id === 0x0b) {
       if (value === 0) throw new DecodeError(kind === PacketType.SUBSCRIBE ? MALFORMED : PROTOCOL, 'subscription identifier 0 (MQTT 5.0 section 3.8.2.1.2)');
@@ -235,6 +243,7 @@ function readProperties(r: Reader, kind: PacketType | 'will'): Properties {
     }
     bag[spec.name] = value;
   }
+  if (protocolError !== null) throw protocolError;
   checkValues(out);
   return out;
 }
@@ -313,6 +322,14 @@ function decodePublish(r: Reader, flags: number, level: ProtocolLevel): PublishP
   return { type: PacketType.PUBLISH, dup, qos: qos as QoS, retain: (flags & 0x01) !== 0, topic, packetId, properties, payload };
 }
 
+/** Reason codes a client may send in each acknowledgement (MQTT 5.0 sections 3.4.2.1 - 3.7.2.1). */
+const ACK_REASONS: Record<number, ReadonlySet<number>> = {
+  [PacketType.PUBACK]: new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]),
+  [PacketType.PUBREC]: new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]),
+  [PacketType.PUBREL]: new Set([0x00, 0x92]),
+  [PacketType.PUBCOMP]: new Set([0x00, 0x92]),
+};
+
 function decodeAck(r: Reader, type: AckPacket['type'], level: ProtocolLevel): AckPacket {
   const packetId = r.u16('packet identifier');
   if (packetId === 0) throw new DecodeError(PROTOCOL, 'packet identifier 0', 'MQTT-2.2.1-3');
@@ -322,6 +339,7 @@ function decodeAck(r: Reader, type: AckPacket['type'], level: ProtocolLevel): Ac
     // Reason code and properties may be omitted [MQTT-3.4.2-1 short form].
     if (r.left > 0) reasonCode = r.byte('reason code');
     if (r.left > 0) properties = readProperties(r, type);
+    if (!ACK_REASONS[type]!.has(reasonCode)) throw new DecodeError(PROTOCOL, `reason code 0x${reasonCode.toString(16)} is not valid here`);
   }
   if (r.left !== 0) throw new DecodeError(MALFORMED, 'trailing bytes after acknowledgement');
   return { type, packetId, reasonCode, properties };
@@ -334,20 +352,21 @@ function decodeSubscribe(r: Reader, level: ProtocolLevel): SubscribePacket {
   const subscriptions: SubscriptionRequest[] = [];
   while (r.left > 0) {
     const filter = r.str('topic filter');
+    if (filter.length === 0) throw new DecodeError(MALFORMED, 'empty topic filter', 'MQTT-4.7.3-1');
     const o = r.byte('subscription options');
     const qos = o & 0x03;
     if (qos === 3) throw new DecodeError(MALFORMED, 'subscription QoS 3', 'MQTT-3.8.3-4');
     if (level === 5) {
       if ((o & 0xc0) !== 0) throw new DecodeError(MALFORMED, 'subscription options reserved bits', 'MQTT-3.8.3-5');
       const retainHandling = (o >> 4) & 0x03;
-      if (retainHandling === 3) throw new DecodeError(PROTOCOL, 'retain handling 3');
+      if (retainHandling === 3) throw new DecodeError(MALFORMED, 'retain handling 3', 'MQTT-3.8.3-5');
       subscriptions.push({ filter, qos: qos as QoS, noLocal: (o & 0x04) !== 0, retainAsPublished: (o & 0x08) !== 0, retainHandling: retainHandling as 0 | 1 | 2 });
     } else {
       if ((o & 0xfc) !== 0) throw new DecodeError(MALFORMED, 'requested QoS reserved bits', 'MQTT-3.8.3-4');
       subscriptions.push({ filter, qos: qos as QoS, noLocal: false, retainAsPublished: false, retainHandling: 0 });
     }
   }
-  if (subscriptions.length === 0) throw new DecodeError(PROTOCOL, 'SUBSCRIBE without topic filters', 'MQTT-3.8.3-3');
+  if (subscriptions.length === 0) throw new DecodeError(MALFORMED, 'SUBSCRIBE without topic filters', 'MQTT-3.8.3-3');
   return { type: PacketType.SUBSCRIBE, packetId, subscriptions, properties };
 }
 
@@ -356,8 +375,12 @@ function decodeUnsubscribe(r: Reader, level: ProtocolLevel): UnsubscribePacket {
   if (packetId === 0) throw new DecodeError(PROTOCOL, 'packet identifier 0', 'MQTT-2.2.1-3');
   const properties = level === 5 ? readProperties(r, PacketType.UNSUBSCRIBE) : EMPTY_PROPERTIES;
   const filters: string[] = [];
-  while (r.left > 0) filters.push(r.str('topic filter'));
-  if (filters.length === 0) throw new DecodeError(PROTOCOL, 'UNSUBSCRIBE without topic filters', 'MQTT-3.10.3-2');
+  while (r.left > 0) {
+    const f = r.str('topic filter');
+    if (f.length === 0) throw new DecodeError(MALFORMED, 'empty topic filter', 'MQTT-4.7.3-1');
+    filters.push(f);
+  }
+  if (filters.length === 0) throw new DecodeError(MALFORMED, 'UNSUBSCRIBE without topic filters', 'MQTT-3.10.3-2');
   return { type: PacketType.UNSUBSCRIBE, packetId, filters, properties };
 }
 
@@ -389,13 +412,19 @@ export function decodeBody(type: number, flags: number, buf: Buffer, start: numb
   const r = new Reader(buf, start, end);
   if (type === PacketType.PUBLISH) return decodePublish(r, flags, level);
   if (type === PacketType.CONNECT) return decodeConnect(r, flags);
-  if (server && (type === 0 || type === PacketType.CONNACK || type === PacketType.SUBACK || type === PacketType.UNSUBACK || type === PacketType.PINGRESP)) {
-    // Reserved, or only ever sent by a server [MQTT-4.8.0-1 / section 2.1.2].
-    throw new DecodeError(PROTOCOL, `packet type ${type} is not accepted by a server`);
-  }
+  if (type === 0) throw new DecodeError(server ? PROTOCOL : MALFORMED, 'reserved packet type 0');
   const required = FLAGS[type];
   if (required === undefined || (type === PacketType.AUTH && level < 5)) throw new DecodeError(MALFORMED, `reserved packet type ${type}`);
-  if (flags !== required) throw new DecodeError(MALFORMED, `reserved flags 0x${flags.toString(16)} on packet type ${type}`, 'MQTT-2.2.2-2');
+  if (flags !== required) {
+    // The conformance data (Mosquitto) calls bad flags on AUTH, and on the server-only CONNACK and
+    // PINGRESP, protocol errors; on every other type they make the packet malformed.
+    const protocol = type === PacketType.AUTH || (server && (type === PacketType.CONNACK || type === PacketType.PINGRESP));
+    throw new DecodeError(protocol ? PROTOCOL : MALFORMED, `reserved flags 0x${flags.toString(16)} on packet type ${type}`, 'MQTT-2.2.2-2');
+  }
+  if (server && (type === PacketType.CONNACK || type === PacketType.SUBACK || type === PacketType.UNSUBACK || type === PacketType.PINGRESP)) {
+    if (end > start && (type === PacketType.PINGRESP)) throw new DecodeError(0, 'PINGRESP with a body');
+    throw new DecodeError(PROTOCOL, `packet type ${type} is only sent by servers`);
+  }
   switch (type) {
     case PacketType.PUBACK:
     case PacketType.PUBREC:
@@ -408,7 +437,8 @@ export function decodeBody(type: number, flags: number, buf: Buffer, start: numb
       return decodeUnsubscribe(r, level);
     case PacketType.PINGREQ:
     case PacketType.PINGRESP:
-      if (r.left !== 0) throw new DecodeError(MALFORMED, 'PING with a body');
+      // Reason 0: close without a DISCONNECT (as the conformance data expects for this case).
+      if (r.left !== 0) throw new DecodeError(0, 'PING with a body');
       return { type };
     case PacketType.DISCONNECT:
       return decodeDisconnect(r, level);

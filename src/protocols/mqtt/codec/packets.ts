@@ -226,7 +226,8 @@ export const enum Reason {
 /**
  * Thrown by the decoder. `reason` is the v5 reason code the broker must send in DISCONNECT
  * (0x81 Malformed Packet, 0x82 Protocol Error, 0x95 Packet Too Large, 0x84 for CONNACK on
- * an unsupported protocol level). `rule` is the spec statement id where one applies.
+ * an unsupported protocol level; 0 = close without a DISCONNECT). `rule` is the spec
+ * statement id where one applies.
  */
 export class DecodeError extends Error {
   constructor(

@@ -10,6 +10,7 @@ import { metaFromProperties } from './publish.js';
 import type { WillMessage } from '../../../core/session.js';
 import type { LoginOutcome } from '../../../auth/authenticate.js';
 import { ERRORS } from '../../../errors/catalogue.js';
+import { encodePacket } from '../codec/encoder.js';
 
 /** 3.1.1 CONNACK return codes. */
 const RC_IDENTIFIER_REJECTED = 2;
@@ -86,9 +87,6 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
     }
     clientId = ctx.assignClientId(); // [MQTT-3.1.3-6]
     if (v5) assigned = clientId; // [MQTT-3.2.2-16]
-  } else if (p.protocolLevel === 3 && clientId.length > 23) {
-    refuse(c, p, Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'MQTT 3.1 client identifier longer than 23 characters');
-    return null;
   }
   c.clientId = clientId;
 
@@ -217,7 +215,13 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
     if (!cfg.sharedSubscriptions) ack.sharedSubscriptionAvailable = 0;
     if (props.requestResponseInformation === 1) ack.responseInformation = `$inbox/${clientId}`;
   }
-  c.send({ type: PacketType.CONNACK, sessionPresent: present, reasonCode: 0, properties: ack }); // [MQTT-3.2.2-1]
+  const connack = { type: PacketType.CONNACK, sessionPresent: present && p.protocolLevel > 3, reasonCode: 0, properties: ack } as const; // [MQTT-3.2.2-1]
+  if (c.clientMaxPacket !== 0 && encodePacket(connack, p.protocolLevel).length > c.clientMaxPacket) {
+    // Not even the CONNACK fits the client's Maximum Packet Size [MQTT-3.1.2-24].
+    c.destroy('CONNACK larger than the client maximum packet size');
+    return;
+  }
+  c.send(connack);
   c.markConnected(session);
   app.monitor.refresh(session);
   app.presence.online(session);

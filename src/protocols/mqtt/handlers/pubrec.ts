@@ -13,7 +13,9 @@ export function handlePubrec(c: MqttConnection, p: AckPacket): void {
     return;
   }
   if (e === undefined) {
-    // Unknown id (a late or repeated PUBREC): release it so the client can move on.
+    // Unknown id (a late or repeated PUBREC): release it so the client can move on; a failed
+    // one ends the flow on its own.
+    if (p.reasonCode >= 0x80) return;
     c.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS });
     return;
   }

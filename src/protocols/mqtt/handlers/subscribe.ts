@@ -25,7 +25,11 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
   let async = false;
   for (const req of p.subscriptions) {
     const parsed = parseFilter(req.filter);
-    if (parsed === null || !isValidTopicFilter(parsed.filter, cfg)) {
+    if (parsed === null) {
+      c.protocolError(Reason.ProtocolError, `invalid shared subscription "${req.filter}"`); // [MQTT-4.8.2-1, MQTT-4.8.2-2]
+      return;
+    }
+    if (!isValidTopicFilter(parsed.filter, cfg)) {
       checks.push(v5 ? Reason.TopicFilterInvalid : 0x80); // [MQTT-3.8.3-1]
       continue;
     }

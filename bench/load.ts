@@ -73,6 +73,7 @@ export class Client {
   /** Send PUBACK for every QoS 1 PUBLISH received. */
   ackQos1 = false;
   onPuback: (() => void) | null = null;
+  private acks: Buffer[] = [];
 
   private constructor(readonly t: Transport) {
     const walker = new Walker((first, buf, start, end) => {
@@ -85,7 +86,7 @@ export class Client {
         if (qos > 0) {
           const id = (buf[p]! << 8) | buf[p + 1]!;
           p += 2;
-          if (this.ackQos1) this.t.write(puback(id));
+          if (this.ackQos1) this.acks.push(puback(id)); // written once per received chunk
         }
         if (this.latency !== null && end - p >= 8) {
           const sent = buf.readDoubleLE(p);
@@ -100,6 +101,10 @@ export class Client {
     t.onData((b) => {
       this.lastAt = performance.now();
       walker.push(b);
+      if (this.acks.length > 0) {
+        this.t.write(this.acks.length === 1 ? this.acks[0]! : Buffer.concat(this.acks));
+        this.acks = [];
+      }
     });
   }
 

@@ -93,12 +93,15 @@ async function throughput(kind: Kind, b: RunningBroker, o: { pubs: number; subs:
 async function latency(b: RunningBroker, o: { pubs: number; subs: number; ratePerPub: number; size: number }): Promise<Figure> {
   const subs = await clients('tcp', b.port, o.subs, 'lsub');
   const h = histogram();
-  for (const s of subs) {
-    s.latency = h;
-    await s.subscribe('bench/lat', 0);
-  }
+  for (const s of subs) await s.subscribe('bench/lat', 0);
   const pubs = await clients('tcp', b.port, o.pubs, 'lpub');
-  await sleep(100);
+  // Warm-up at the same rate, not recorded (JIT compilation is not the steady state).
+  await paced(pubs, () => 'bench/lat', o.size, o.ratePerPub, 1000);
+  await drain(() => subs.reduce((a, s) => a + s.received, 0), Infinity, 300, 3000);
+  for (const s of subs) {
+    s.received = 0;
+    s.latency = h;
+  }
   const sent = await paced(pubs, () => 'bench/lat', o.size, o.ratePerPub, WINDOW);
   const total = (): number => subs.reduce((a, s) => a + s.received, 0);
   await drain(total, sent * o.subs);

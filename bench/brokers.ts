@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats';
+export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats' | 'node-floor';
 export const ALL_BROKERS: BrokerName[] = ['switchboard', 'mosquitto', 'aedes', 'nats'];
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -54,6 +54,8 @@ export function missing(name: BrokerName): string | null {
       return which('nats-server') ? null : 'NATS is missing: run `apt-get install nats-server`';
     case 'aedes':
       return existsSync(join(ROOT, 'node_modules/aedes')) ? null : 'Aedes is missing: run `npm ci`';
+    case 'node-floor':
+      return null;
   }
 }
 
@@ -100,6 +102,10 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
       wsPort = await freePort();
       cmd = process.execPath;
       args = [join(ROOT, 'dist/bench/aedes-server.js'), String(port), String(wsPort)];
+      break;
+    case 'node-floor':
+      cmd = process.execPath;
+      args = [join(ROOT, 'dist/bench/node-floor-server.js'), String(port)];
       break;
     case 'nats': {
       const client = await freePort();

@@ -38,7 +38,7 @@ interface Figure {
   error?: string;
 }
 
-type Scenario = { id: string; title: string; ws?: boolean; run: (b: RunningBroker) => Promise<Figure> };
+type Scenario = { id: string; title: string; ws?: boolean; floor?: boolean; run: (b: RunningBroker) => Promise<Figure> };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let idSeq = 0;
@@ -172,7 +172,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'pairs', title: '4. 20 publisher/subscriber pairs (deliveries/s)', run: (b) => throughput('tcp', b, { pubs: 20, subs: 20, qos: 0, size: 64, topic: (i) => `bench/pair/${i}`, filter: (i) => `bench/pair/${i}`, perPubSubs: 'pair' }) },
   { id: 'latency', title: '5. latency, 10 pubs x 10 subs at 50k deliveries/s: p50 / p99 / p99.9 / max ms', run: (b) => latency(b, { pubs: 10, subs: 10, ratePerPub: 500, size: 64 }) },
   { id: 'fanout16k', title: '6. fan-out 1 -> 20, 16 KB payloads (deliveries/s)', run: (b) => throughput('tcp', b, { ...FANOUT, size: 16 * 1024, qos: 0 }) },
-  { id: 'idle', title: `7. idle connections (${idleConns}, each subscribed): broker RSS per connection`, run: (b) => idle(b, idleConns) },
+  { id: 'idle', title: `7. idle connections (${idleConns}, each subscribed): broker RSS per connection (node-floor = a bare Node net server)`, floor: true, run: (b) => idle(b, idleConns) },
   { id: 'storm', title: '8. connection storm: CONNECT -> CONNACK per second', run: (b) => storm(b, QUICK ? 2000 : 5000) },
   { id: 'ws-fanout', title: '9a. WebSocket fan-out 1 -> 20, QoS 0 (deliveries/s)', ws: true, run: (b) => throughput('ws', b, { ...FANOUT, qos: 0 }) },
   { id: 'ws-pairs', title: '9b. WebSocket 20 pairs (deliveries/s)', ws: true, run: (b) => throughput('ws', b, { pubs: 20, subs: 20, qos: 0, size: 64, topic: (i) => `bench/pair/${i}`, filter: (i) => `bench/pair/${i}`, perPubSubs: 'pair' }) },
@@ -205,8 +205,10 @@ async function main(): Promise<void> {
   const results = new Map<string, Map<BrokerName, Figure>>();
   for (const s of scenarios) results.set(s.id, new Map());
 
-  for (const name of brokers) {
+  const runOrder: BrokerName[] = [...brokers, 'node-floor'];
+  for (const name of runOrder) {
     for (const s of scenarios) {
+      if (name === 'node-floor' && !s.floor) continue;
       // A fresh broker per scenario: no state or memory carried between measurements.
       let b: RunningBroker | null = null;
       try {
@@ -240,7 +242,7 @@ async function main(): Promise<void> {
     lines.push(`## ${s.title}`, '');
     lines.push(`| broker | result | CPU s | peak RSS MB |${peers.map((p) => ` SB vs ${p} |`).join('')}`);
     lines.push(`|---|---|---|---|${peers.map(() => '---|').join('')}`);
-    for (const name of brokers) {
+    for (const name of runOrder) {
       const f = row.get(name);
       if (!f) continue;
       const ratios = name === 'switchboard' ? peers.map((p) => ` ${ratio(f, row.get(p))} |`).join('') : peers.map(() => ' |').join('');

@@ -113,6 +113,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     connections: mqttConnections as Set<{ shutdown(): void }>,
     counters,
     assignClientId: () => `sb-${randomBytes(9).toString('base64url')}`,
+    closed: () => closed(),
     stopping: () => stopping,
   };
 
@@ -129,6 +130,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     window: config.stomp.window,
     connectTimeoutMs: config.mqtt.connectTimeoutMs,
     serverName: `switchboard/${version}`,
+    closed: () => closed(),
     stopping: () => stopping,
   };
 
@@ -139,15 +141,12 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       return;
     }
     open++;
-    const c = protocol === 'mqtt' ? new MqttConnection(mqttCtx, conn) : new StompConnection(stompCtx, conn);
-    // Count the connection down exactly once, whatever closes it.
-    conn.setHandler({
-      onData: (chunk) => c.onData(chunk),
-      onClose: () => {
-        open--;
-        c.onClose();
-      },
-    });
+    // The connection registers itself as the transport's handler and calls ctx.closed() once.
+    if (protocol === 'mqtt') new MqttConnection(mqttCtx, conn);
+    else new StompConnection(stompCtx, conn);
+  };
+  const closed = (): void => {
+    open--;
   };
 
   const listeners = new Listeners({

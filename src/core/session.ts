@@ -77,11 +77,21 @@ export class Session implements Subscriber {
   readonly subscriptions = new Map<string, Subscription<Session>>();
   /** Seconds the session outlives its connection; 0 = ends with it; 0xFFFFFFFF = never expires. */
   expiryInterval = 0;
-  readonly inflight = new Map<number, InflightEntry>();
-  readonly queue = new Deque<Delivery>();
-  queuedBytes = 0;
+  // Delivery state is allocated on first use: most sessions of an idle fleet never need it.
+  private _inflight: Map<number, InflightEntry> | null = null;
+  private _queue: Deque<Delivery> | null = null;
+  private _inboundQos2: Set<number> | null = null;
+  get inflight(): Map<number, InflightEntry> {
+    return (this._inflight ??= new Map());
+  }
+  get queue(): Deque<Delivery> {
+    return (this._queue ??= new Deque());
+  }
   /** Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received [MQTT-4.3.3-9]. */
-  readonly inboundQos2 = new Set<number>();
+  get inboundQos2(): Set<number> {
+    return (this._inboundQos2 ??= new Set());
+  }
+  queuedBytes = 0;
   private nextId = 1;
   /** Timer ending the session after disconnect, or publishing a delayed will. */
   expiryTimer: NodeJS.Timeout | null = null;
@@ -168,10 +178,10 @@ export class Session implements Subscriber {
 
   /** Forget all delivery state (clean start / session end). */
   reset(): void {
-    this.inflight.clear();
-    this.queue.clear();
+    this._inflight = null;
+    this._queue = null;
+    this._inboundQos2 = null;
     this.queuedBytes = 0;
-    this.inboundQos2.clear();
     this.nextId = 1;
   }
 

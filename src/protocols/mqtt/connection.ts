@@ -61,8 +61,11 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   lastActivity = 0;
   /** v5 Request Problem Information: send reason strings / user properties on errors. */
   problemInfo = true;
-  /** Inbound topic aliases (client -> server) [MQTT-3.3.2-8..12]. */
-  readonly aliases = new Map<number, string>();
+  /** Inbound topic aliases (client -> server) [MQTT-3.3.2-8..12]; allocated on first use. */
+  private _aliases: Map<number, string> | null = null;
+  get aliases(): Map<number, string> {
+    return (this._aliases ??= new Map());
+  }
   /** Outbound topic aliases (server -> client). */
   outAliases: Map<string, number> | null = null;
   outAliasMax = 0;
@@ -236,6 +239,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   }
 
   onClose(): void {
+    this.ctx.closed();
     if (this.state === State.Closed) {
       this.cleanup();
       return;

@@ -11,6 +11,8 @@ export interface MqttContext {
   readonly mqtt: MqttConfig;
   readonly limits: LimitsConfig;
   readonly logger: Logger;
+  /** The network connection is gone (called exactly once per connection). */
+  closed(): void;
   /** Live MQTT connections (for shutdown and $SYS). */
   readonly connections: Set<{ shutdown(): void }>;
   /** Monotonic counters for $SYS and metrics. */

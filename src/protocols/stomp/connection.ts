@@ -241,6 +241,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   }
 
   onClose(): void {
+    this.ctx.closed();
     if (this.state !== State.Closed) {
       this.state = State.Closed;
       this.gone();

@@ -16,6 +16,8 @@ export interface StompContext {
   readonly limits: LimitsConfig;
   readonly stomp: StompLimits;
   readonly logger: Logger;
+  /** The network connection is gone (called exactly once per connection). */
+  closed(): void;
   readonly connections: Set<{ shutdown(): void }>;
   readonly counters: { protocolErrors: number };
   /** Heart-beat the server offers: [can send every ms, wants to receive every ms]. */

@@ -91,7 +91,8 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     case 'switchboard':
       wsPort = await freePort();
       cmd = process.execPath;
-      args = [join(ROOT, 'dist/src/cli/main.js'), '--listen', `mqtt://127.0.0.1:${port}`, '--listen', `ws://127.0.0.1:${wsPort}/mqtt`, '--log-level', 'warn', '--set', 'sys.interval=0'];
+      // SB_BENCH_NODE_ARGS: extra Node flags for profiling, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+      args = [...(process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist/src/cli/main.js'), '--listen', `mqtt://127.0.0.1:${port}`, '--listen', `ws://127.0.0.1:${wsPort}/mqtt`, '--log-level', 'warn', '--set', 'sys.interval=0'];
       break;
     case 'mosquitto':
       writeFileSync(join(dir, 'mosquitto.conf'), [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 1000000', 'max_inflight_messages 0', 'set_tcp_nodelay true', 'persistence false', 'log_type error'].join('\n') + '\n');
@@ -138,7 +139,9 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
       new Promise<void>((res) => {
         if (proc.exitCode !== null) return res();
         proc.once('exit', () => res());
-        proc.kill('SIGKILL');
+        // SIGTERM first: Switchboard shuts down gracefully (and writes a --cpu-prof profile).
+        proc.kill(name === 'switchboard' ? 'SIGTERM' : 'SIGKILL');
+        setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
       }),
   };
 }

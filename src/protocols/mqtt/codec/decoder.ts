@@ -526,6 +526,7 @@ export class MqttDecoder {
       if (type === PacketType.CONNECT) this.peekConnectLevel(buf, i, pos + total);
       const packet = decodeBody(type, first & 0x0f, buf, i, pos + total, this.level);
       if (packet.type === PacketType.CONNECT) this.level = packet.protocolLevel;
+      else if (packet.type === PacketType.PUBLISH) packet.raw = buf.subarray(pos, pos + total);
       pos += total;
       onPacket(packet);
     }

@@ -97,6 +97,12 @@ export interface PublishPacket {
   properties: Properties;
   /** A slice of the receive buffer: copy before keeping it past the current read. */
   payload: Buffer;
+  /**
+   * The whole packet as received (set by the decoder, zero copy). A QoS 0 3.1.1 PUBLISH, or a
+   * v5 one without properties, is byte for byte what a subscriber at the same level receives,
+   * so the broker can forward these bytes instead of encoding again.
+   */
+  raw?: Buffer;
 }
 
 /** PUBACK, PUBREC, PUBREL, PUBCOMP share one shape. */

@@ -4,6 +4,7 @@ import { createMessage } from '../../../core/message.js';
 import type { Message, MessageMeta } from '../../../core/message.js';
 import { PacketType, Reason } from '../codec/packets.js';
 import type { Properties, PublishPacket } from '../codec/packets.js';
+import { EMPTY_PROPERTIES } from '../codec/decoder.js';
 import type { MqttConnection } from '../connection.js';
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
@@ -81,6 +82,7 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
     c.clientId,
     session,
   );
+  seedWire(c, p, msg, topic);
   const allowed = c.app!.authorizePublish(c.info!, msg);
   if (allowed === true || allowed === false) {
     finishPublish(c, p, msg, allowed);
@@ -122,6 +124,21 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, allowe
     session.inboundQos2.add(pid);
     c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-8]
   }
+}
+
+/**
+ * Serialise once: when the received bytes are exactly what a subscriber at the same protocol
+ * level gets (no retain flag, no DUP, no properties, no alias, no `from` stamp), cache them as
+ * the message's encoded form so routing forwards them without encoding.
+ */
+function seedWire(c: MqttConnection, p: PublishPacket, msg: Message, topic: string): void {
+  if (p.raw === undefined || p.retain || p.dup || c.stampFrom || topic !== p.topic) return;
+  const v5 = c.isV5;
+  if (v5 && p.properties !== EMPTY_PROPERTIES) return;
+  // Slot layout shared with MqttConnection.writePublish: (v5 ? 6 : 0) + (retain ? 3 : 0) + qos.
+  const wire: Array<Buffer | undefined> = [];
+  wire[(v5 ? 6 : 0) + p.qos] = p.raw;
+  msg.wire = wire;
 }
 
 /** MQTT 5 properties that travel with a message [MQTT-3.3.2-17..20]. */

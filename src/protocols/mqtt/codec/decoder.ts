@@ -107,11 +107,19 @@ const ALLOWED: Record<string, ReadonlySet<number>> = {
 class Reader {
   pos: number;
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     start: number,
-    readonly end: number,
+    public end: number,
   ) {
     this.pos = start;
+  }
+
+  /** Point at another packet (one Reader is reused for all top-level decoding: less garbage). */
+  reset(buf: Buffer, start: number, end: number): Reader {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+    return this;
   }
 
   get left(): number {
@@ -404,12 +412,14 @@ function decodeAuth(r: Reader): AuthPacket {
   return { type: PacketType.AUTH, reasonCode, properties };
 }
 
+const shared = new Reader(Buffer.alloc(0), 0, 0);
+
 /** Required fixed-header flags per type [MQTT-2.2.2-1, MQTT-2.2.2-2]; PUBLISH is checked apart. */
 const FLAGS: Record<number, number> = { 2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 2, 9: 0, 10: 2, 11: 0, 12: 0, 13: 0, 14: 0, 15: 0 };
 
 /** Decode one whole packet (fixed header included) at protocol `level`. */
 export function decodeBody(type: number, flags: number, buf: Buffer, start: number, end: number, level: ProtocolLevel, server = true): Packet {
-  const r = new Reader(buf, start, end);
+  const r = shared.reset(buf, start, end);
   if (type === PacketType.PUBLISH) return decodePublish(r, flags, level);
   if (type === PacketType.CONNECT) return decodeConnect(r, flags);
   if (type === 0) throw new DecodeError(server ? PROTOCOL : MALFORMED, 'reserved packet type 0');

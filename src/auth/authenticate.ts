@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { Application } from '../core/application.js';
 import type { Grants, Profile } from '../core/permissions.js';
 import type { ErrorCode } from '../errors/catalogue.js';
-import type { BrokerHooks } from '../core/hooks.js';
+import type { BrokerHooks, ClientInfo } from '../core/hooks.js';
 import { createJwtVerifier } from './jwt.js';
 import { createHttpAuthHook } from './http-hook.js';
 import { loadPasswordFile, safeEqual, verifyPassword } from './passwords.js';
@@ -27,6 +27,7 @@ import type { AuthResult } from './types.js';
 
 export interface LoginRequest {
   protocol: 'mqtt' | 'stomp';
+  transport: string;
   appKey: string | null;
   login: string;
   secret: string | null;
@@ -102,7 +103,32 @@ export class Authenticator {
     return this.throttle.delayFor(address);
   }
 
+  /** Authenticate, then ask the application's authorizeConnect hook (if any). */
   login(req: LoginRequest): LoginOutcome | Promise<LoginOutcome> {
+    const outcome = this.authenticate(req);
+    return outcome instanceof Promise ? outcome.then((o) => this.authorizeConnect(req, o)) : this.authorizeConnect(req, outcome);
+  }
+
+  private authorizeConnect(req: LoginRequest, o: LoginOutcome): LoginOutcome | Promise<LoginOutcome> {
+    if (!o.ok) return o;
+    const hook = o.app.hooks.authorizeConnect;
+    if (hook === undefined) return o;
+    const info: ClientInfo = {
+      clientId: req.login,
+      login: o.identity.login,
+      profile: o.identity.profile,
+      ...(o.identity.grants ? { grants: o.identity.grants } : {}),
+      app: o.app.id,
+      protocol: req.protocol,
+      transport: req.transport,
+      remoteAddress: req.remoteAddress,
+    };
+    const decide = (ok: boolean): LoginOutcome => (ok ? o : { ok: false, code: 'SB_ERR_NOT_AUTHORIZED', detail: 'refused by the authorizeConnect hook' });
+    const r = hook(info);
+    return r instanceof Promise ? r.then(decide, () => decide(false)) : decide(r);
+  }
+
+  private authenticate(req: LoginRequest): LoginOutcome | Promise<LoginOutcome> {
     if (this.hook !== undefined) {
       const r = this.hook({ app: req.appKey, login: req.login, secret: req.secret, protocol: req.protocol, remoteAddress: req.remoteAddress });
       if (r instanceof Promise) return r.then((x) => this.fromHook(req, x));

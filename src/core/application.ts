@@ -53,7 +53,7 @@ export class Application {
     this.permissions = new Permissions(config?.acl ?? [], config?.grants ?? {});
     this.monitor = new Monitor(this.router);
     this.presence = new Presence(this.router, config?.presenceTopics ?? []);
-    this.direct = new Direct(this.router, this.deadLetters);
+    this.direct = new Direct(this.router);
     this.hooks = opts.hooks ?? {};
   }
 

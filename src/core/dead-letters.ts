@@ -47,10 +47,10 @@ export class DeadLetters {
     private readonly capacity = 1000,
   ) {}
 
-  /** Router drop listener. `force` dead-letters reasons that are not by default (direct messages). */
-  onDrop(session: Session | null, msg: Message, reason: DropReason, force = false): void {
+  /** Router drop listener. Direct messages are always dead-lettered, whatever the reason. */
+  onDrop(session: Session | null, msg: Message, reason: DropReason): void {
     if (msg.topic.startsWith('$dlq/') || msg.topic.startsWith('$monitor/') || msg.topic.startsWith('$presence/')) return;
-    if (!force && !LETTERED.has(reason)) return;
+    if (!LETTERED.has(reason) && !msg.topic.startsWith('$inbox/')) return;
     const time = new Date(this.router.now()).toISOString();
     const to = session?.clientId ?? null;
     const topic = `$dlq/${reason}/${msg.topic}`;

@@ -9,14 +9,10 @@ import { createMessage } from './message.js';
 import type { Message } from './message.js';
 import type { Router } from './router.js';
 import type { Session } from './session.js';
-import type { DeadLetters } from './dead-letters.js';
 import { jsonPayload } from './envelope.js';
 
 export class Direct {
-  constructor(
-    private readonly router: Router,
-    private readonly deadLetters: DeadLetters,
-  ) {
+  constructor(private readonly router: Router) {
     router.systemPublish = (msg) => this.publish(msg);
   }
 
@@ -36,7 +32,8 @@ export class Direct {
       // Not subscribed to its inbox yet, but its session waits: keep it there.
       return s.enqueue({ msg, qos: msg.qos === 0 ? 1 : msg.qos, retain: false, subscriptionIds: null, group: null }) ? 1 : 0;
     }
-    this.deadLetters.onDrop(s ?? null, msg, s === undefined ? 'no-subscribers' : 'offline', true);
+    // Through the router: counted, offered to hooks, and dead-lettered.
+    this.router.reportDrop(s ?? null, msg, s === undefined ? 'no-subscribers' : 'offline');
     return 0;
   }
 

@@ -263,6 +263,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     const session = this.session;
     if (!session) return;
     const router = this.router;
+    if (this.info) this.app?.hooks.onConnectionClose?.(this.info, this.endReason);
     if (session.link === this) {
       this.app?.presence.offline(session, this.endReason);
       if (!this.cleanDisconnect) router.scheduleWill(session);

@@ -284,6 +284,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     const router = this.router;
     const pending = [...this.pending.values()];
     this.pending.clear();
+    if (this.info) this.app?.hooks.onConnectionClose?.(this.info, this.endReason);
     if (session.link === this) {
       this.app?.presence.offline(session, this.endReason);
       router.detach(session, this);

@@ -1,22 +1,36 @@
 /**
  * Streaming MQTT 3.1 / 3.1.1 / 5.0 decoder: bytes in, typed packets out.
  *
- * Hand-written rather than `mqtt-packet`: every rejection must carry the exact MQTT 5 reason
- * (0x81 Malformed Packet vs 0x82 Protocol Error vs 0x95 Packet Too Large vs 0x84 Unsupported
- * Protocol Version) that the conformance vectors check, PUBLISH payloads are zero-copy slices,
- * and the hot path allocates one object per PUBLISH (see bench-codec.ts for the comparison).
+ * Hand-written: every rejection carries the exact MQTT 5 reason the broker must send, PUBLISH
+ * payloads are zero-copy slices, and the hot path (PUBLISH) allocates only the packet, its
+ * topic string and its payload slice (plus a properties object when the block is not empty).
+ * bench-codec.ts compares it with mqtt-packet.
  *
- * Classification (matches the specification and the conformance data):
- *   0x81  bytes that do not parse: truncated fields, bad UTF-8 (incl. U+0000, controls),
- *         reserved flag bits, QoS 3, unknown property ids, trailing bytes, wildcards in a
- *         PUBLISH topic, a remaining length over 4 bytes
- *   0x82  well-formed but not allowed: duplicate properties, a property not allowed in the
- *         packet, out-of-range property values, packet id 0
+ * Error classification, DecodeError.reason (matches the specification and the conformance data,
+ * Mosquitto's broker test vectors):
+ *   0x81 Malformed Packet: bytes that do not parse: a truncated field, bad UTF-8 (including
+ *        U+0000 and control characters), reserved fixed-header flags, QoS 3, an unknown
+ *        property, trailing bytes, a Topic Name with wildcards, an empty topic or filter,
+ *        a remaining length over 4 bytes or not minimally encoded, reserved packet type 15 before v5
+ *   0x82 Protocol Error: bytes that parse but break a rule: a repeated property, a property the
+ *        packet may not carry, a value out of range, packet identifier 0, a reason code the
+ *        packet may not carry, packets only the other side sends (CONNACK, SUBACK, UNSUBACK,
+ *        PINGRESP to a server), reserved packet type 0 (server), bad flags on AUTH/CONNACK/PINGRESP,
+ *        a first packet that is not CONNECT [MQTT-3.1.0-1], a wrong protocol name
+ *   0x84 Unsupported Protocol Version: a CONNECT whose level the broker does not speak; thrown
+ *        as UnsupportedProtocolError, whose connackCode is what the CONNACK must carry
+ *        (0x84 for a v5 CONNECT, return code 1 otherwise) [MQTT-3.1.2-2]
+ *   0x95 Packet Too Large: remaining length says the packet exceeds maxPacketSize; detected
+ *        from the fixed header, before the body is buffered
+ *   0    close without a DISCONNECT (PINGREQ/PINGRESP with a body, as the data expects)
+ * Within one packet a 0x81 anywhere outranks a 0x82 (body-level protocol errors are deferred
+ * until the whole packet has parsed); fixed-header and packet-type errors are raised at once.
  */
 import { DecodeError, PacketType } from './packets.js';
 import type {
   AckPacket,
   AuthPacket,
+  ConnackPacket,
   ConnectPacket,
   DisconnectPacket,
   Packet,
@@ -24,261 +38,68 @@ import type {
   Properties,
   PublishPacket,
   QoS,
+  SubackPacket,
   SubscribePacket,
   SubscriptionRequest,
+  UnsubackPacket,
   UnsubscribePacket,
   Will,
 } from './packets.js';
-import { isValidMqttString } from './utf8.js';
+import { EMPTY_PROPERTIES, WILL_PROPERTIES, readProperties } from './properties.js';
+import { MALFORMED, PACKET_TOO_LARGE, PROTOCOL_ERROR, Reader, UNSUPPORTED_PROTOCOL_VERSION } from './reader.js';
+import { TOPIC_ASCII, TOPIC_WILDCARD, scanTopicName } from './utf8.js';
 
-const MALFORMED = 0x81;
-const PROTOCOL = 0x82;
+export { EMPTY_PROPERTIES } from './properties.js';
 
-/** Shared, frozen "no properties" object: most packets carry none. */
-export const EMPTY_PROPERTIES: Properties = Object.freeze({}) as Properties;
+/** Which side is receiving: a broker decodes what clients send ('server'), a client the reverse. */
+export type Role = 'server' | 'client';
 
-// ---- property table ------------------------------------------------------------------------
-
-const enum T {
-  Byte,
-  U16,
-  U32,
-  VarInt,
-  Str,
-  Bin,
-  Pair,
-}
-
-interface PropSpec {
-  name: keyof Properties;
-  type: T;
-}
-
-const PROPS: Record<number, PropSpec> = {
-  0x01: { name: 'payloadFormatIndicator', type: T.Byte },
-  0x02: { name: 'messageExpiryInterval', type: T.U32 },
-  0x03: { name: 'contentType', type: T.Str },
-  0x08: { name: 'responseTopic', type: T.Str },
-  0x09: { name: 'correlationData', type: T.Bin },
-  0x0b: { name: 'subscriptionIdentifiers', type: T.VarInt },
-  0x11: { name: 'sessionExpiryInterval', type: T.U32 },
-  0x12: { name: 'assignedClientIdentifier', type: T.Str },
-  0x13: { name: 'serverKeepAlive', type: T.U16 },
-  0x15: { name: 'authenticationMethod', type: T.Str },
-  0x16: { name: 'authenticationData', type: T.Bin },
-  0x17: { name: 'requestProblemInformation', type: T.Byte },
-  0x18: { name: 'willDelayInterval', type: T.U32 },
-  0x19: { name: 'requestResponseInformation', type: T.Byte },
-  0x1a: { name: 'responseInformation', type: T.Str },
-  0x1c: { name: 'serverReference', type: T.Str },
-  0x1f: { name: 'reasonString', type: T.Str },
-  0x21: { name: 'receiveMaximum', type: T.U16 },
-  0x22: { name: 'topicAliasMaximum', type: T.U16 },
-  0x23: { name: 'topicAlias', type: T.U16 },
-  0x24: { name: 'maximumQoS', type: T.Byte },
-  0x25: { name: 'retainAvailable', type: T.Byte },
-  0x26: { name: 'userProperties', type: T.Pair },
-  0x27: { name: 'maximumPacketSize', type: T.U32 },
-  0x28: { name: 'wildcardSubscriptionAvailable', type: T.Byte },
-  0x29: { name: 'subscriptionIdentifierAvailable', type: T.Byte },
-  0x2a: { name: 'sharedSubscriptionAvailable', type: T.Byte },
-};
-
-/** Which property ids each packet may carry (MQTT 5.0 section 2.2.2.2); 'will' = will properties. */
-const ALLOWED: Record<string, ReadonlySet<number>> = {
-  [PacketType.CONNECT]: new Set([0x11, 0x21, 0x27, 0x22, 0x19, 0x17, 0x26, 0x15, 0x16]),
-  will: new Set([0x18, 0x01, 0x02, 0x03, 0x08, 0x09, 0x26]),
-  [PacketType.CONNACK]: new Set([0x11, 0x21, 0x24, 0x25, 0x27, 0x12, 0x22, 0x1f, 0x26, 0x28, 0x29, 0x2a, 0x13, 0x1a, 0x1c, 0x15, 0x16]),
-  [PacketType.PUBLISH]: new Set([0x01, 0x02, 0x23, 0x08, 0x09, 0x26, 0x0b, 0x03]),
-  [PacketType.PUBACK]: new Set([0x1f, 0x26]),
-  [PacketType.PUBREC]: new Set([0x1f, 0x26]),
-  [PacketType.PUBREL]: new Set([0x1f, 0x26]),
-  [PacketType.PUBCOMP]: new Set([0x1f, 0x26]),
-  [PacketType.SUBSCRIBE]: new Set([0x0b, 0x26]),
-  [PacketType.SUBACK]: new Set([0x1f, 0x26]),
-  [PacketType.UNSUBSCRIBE]: new Set([0x26]),
-  [PacketType.UNSUBACK]: new Set([0x1f, 0x26]),
-  [PacketType.DISCONNECT]: new Set([0x11, 0x1f, 0x26, 0x1c]),
-  [PacketType.AUTH]: new Set([0x15, 0x16, 0x1f, 0x26]),
-};
-
-// ---- reader --------------------------------------------------------------------------------
-
-class Reader {
-  pos: number;
+/**
+ * A CONNECT asking for a protocol level (or name/level pair) the broker does not speak
+ * [MQTT-3.1.2-2]. reason is 0x84; answer with CONNACK `connackCode` and close.
+ */
+export class UnsupportedProtocolError extends DecodeError {
   constructor(
-    public buf: Buffer,
-    start: number,
-    public end: number,
+    readonly protocolName: string,
+    readonly protocolLevel: number,
   ) {
-    this.pos = start;
+    super(UNSUPPORTED_PROTOCOL_VERSION, `unsupported protocol "${protocolName}" level ${protocolLevel}`, 'MQTT-3.1.2-2');
   }
 
-  /** Point at another packet (one Reader is reused for all top-level decoding: less garbage). */
-  reset(buf: Buffer, start: number, end: number): Reader {
-    this.buf = buf;
-    this.pos = start;
-    this.end = end;
-    return this;
-  }
-
-  get left(): number {
-    return this.end - this.pos;
-  }
-
-  need(n: number, what: string): void {
-    if (this.end - this.pos < n) throw new DecodeError(MALFORMED, `truncated ${what}`);
-  }
-
-  byte(what: string): number {
-    this.need(1, what);
-    return this.buf[this.pos++]!;
-  }
-
-  u16(what: string): number {
-    this.need(2, what);
-    const v = (this.buf[this.pos]! << 8) | this.buf[this.pos + 1]!;
-    this.pos += 2;
-    return v;
-  }
-
-  u32(what: string): number {
-    this.need(4, what);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-
-  /** Variable Byte Integer: at most 4 bytes, minimal encoding [MQTT-1.5.5-1]. */
-  varint(what: string): number {
-    let value = 0;
-    let mul = 1;
-    for (let i = 0; i < 4; i++) {
-      const b = this.byte(what);
-      value += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) {
-        if (i > 0 && b === 0) throw new DecodeError(MALFORMED, `non-minimal variable byte integer in ${what}`);
-        return value;
-      }
-      mul *= 128;
-    }
-    throw new DecodeError(MALFORMED, `variable byte integer longer than 4 bytes in ${what}`);
-  }
-
-  bin(what: string): Buffer {
-    const n = this.u16(what);
-    this.need(n, what);
-    const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
-  }
-
-  /** UTF-8 string [MQTT-1.5.4-1..3]. */
-  str(what: string): string {
-    const n = this.u16(what);
-    this.need(n, what);
-    const start = this.pos;
-    this.pos += n;
-    if (!isValidMqttString(this.buf, start, start + n)) throw new DecodeError(MALFORMED, `invalid UTF-8 in ${what}`, 'MQTT-1.5.4-1');
-    return this.buf.toString('utf8', start, start + n);
+  /** 0x84 in the v5 CONNACK format when the client asked for level 5, else 3.1.1 return code 1. */
+  get connackCode(): number {
+    return this.protocolLevel === 5 ? UNSUPPORTED_PROTOCOL_VERSION : 1;
   }
 }
 
-/** Read a property block for `kind` (a PacketType or 'will'). */
-function readProperties(r: Reader, kind: PacketType | 'will'): Properties {
-  const len = r.varint('property length');
-  if (len === 0) return EMPTY_PROPERTIES;
-  r.need(len, 'properties');
-  const end = r.pos + len;
-  const inner = new Reader(r.buf, r.pos, end);
-  r.pos = end;
-  const allowed = ALLOWED[kind]!;
-  const out: Properties = {};
-  const seen = new Set<number>();
-  const bag = out as Record<string, unknown>;
-  // Parse the whole block first: bytes that do not parse (0x81) outrank a property that parses
-  // but is not allowed or repeated (0x82), whatever their order.
-  let protocolError: DecodeError | null = null;
-  while (inner.left > 0) {
-    const id = inner.varint('property identifier');
-    const spec = PROPS[id];
-    if (spec === undefined) throw new DecodeError(MALFORMED, `unknown property 0x${id.toString(16)}`);
-    let value: unknown;
-    switch (spec.type) {
-      case T.Byte:
-        value = inner.byte(spec.name);
-        break;
-      case T.U16:
-        value = inner.u16(spec.name);
-        break;
-      case T.U32:
-        value = inner.u32(spec.name);
-        break;
-      case T.VarInt:
-        value = inner.varint(spec.name);
-        break;
-      case T.Str:
-        value = inner.str(spec.name);
-        break;
-      case T.Bin:
-        value = inner.bin(spec.name);
-        break;
-      case T.Pair:
-        value = [inner.str('user property name'), inner.str('user property value')];
-        break;
-    }
-    if (!allowed.has(id)) {
-      // Mosquitto's classification, which the conformance data encodes: a property foreign to
-      // SUBSCRIBE / UNSUBSCRIBE is malformed, elsewhere it is a protocol error.
-      const reason = kind === PacketType.SUBSCRIBE || kind === PacketType.UNSUBSCRIBE ? MALFORMED : PROTOCOL;
-      if (reason === MALFORMED) throw new DecodeError(reason, `property ${spec.name} not allowed here`, 'MQTT-2.2.2-2');
-      protocolError ??= new DecodeError(reason, `property ${spec.name} not allowed here`, 'MQTT-2.2.2-2');
-      continue;
-    }
-    if (id === 0x26) {
-      ((out.userProperties ??= []) as Array<[string, string]>).push(value as [string, string]);
-      continue;
-    }
-    if (seen.has(id)) {
-      protocolError ??= new DecodeError(PROTOCOL, `duplicate property ${spec.name}`, 'MQTT-2.2.2-2');
-      continue;
-    }
-    seen.add(id);
-    if (id === 0x0b) {
-      if (value === 0) throw new DecodeError(kind === PacketType.SUBSCRIBE ? MALFORMED : PROTOCOL, 'subscription identifier 0 (MQTT 5.0 section 3.8.2.1.2)');
-      out.subscriptionIdentifiers = [value as number];
-      continue;
-    }
-    bag[spec.name] = value;
-  }
-  if (protocolError !== null) throw protocolError;
-  checkValues(out);
-  return out;
+// One reader for every packet: decoding never re-enters (packets are handed out when complete).
+const reader = new Reader();
+/** First body-level protocol error of the packet being decoded (thrown once it has fully parsed). */
+let deferred: DecodeError | null = null;
+
+function defer(message: string, rule?: string): void {
+  deferred ??= new DecodeError(PROTOCOL_ERROR, message, rule);
 }
 
-/** Value ranges that make a well-formed property a protocol error (MQTT 5.0 section 3.1.2.11). */
-function checkValues(p: Properties): void {
-  if (p.payloadFormatIndicator !== undefined && p.payloadFormatIndicator > 1) throw new DecodeError(PROTOCOL, 'payload format indicator > 1');
-  if (p.requestProblemInformation !== undefined && p.requestProblemInformation > 1) throw new DecodeError(PROTOCOL, 'request problem information > 1');
-  if (p.requestResponseInformation !== undefined && p.requestResponseInformation > 1) throw new DecodeError(PROTOCOL, 'request response information > 1');
-  if (p.receiveMaximum === 0) throw new DecodeError(PROTOCOL, 'receive maximum 0 (MQTT 5.0 section 3.1.2.11.3)');
-  if (p.maximumPacketSize === 0) throw new DecodeError(PROTOCOL, 'maximum packet size 0');
-  if (p.responseTopic !== undefined && (p.responseTopic.includes('+') || p.responseTopic.includes('#') || p.responseTopic.length === 0)) {
-    throw new DecodeError(PROTOCOL, 'response topic must be a topic name', 'MQTT-3.3.2-14');
-  }
+function packetId(r: Reader): number {
+  const id = r.u16('packet identifier');
+  if (id === 0) defer('packet identifier 0', 'MQTT-2.2.1-3');
+  return id;
 }
 
-// ---- packets -------------------------------------------------------------------------------
+// ---- CONNECT -------------------------------------------------------------------------------
 
 function decodeConnect(r: Reader, flags: number): ConnectPacket {
   const protocolName = r.str('protocol name');
   const rawLevel = r.byte('protocol level');
-  // MQTT 3.1 ("MQIsdp") did not reserve these bits; 3.1.1 and 5.0 do [MQTT-2.2.2-2, MQTT-3.1.2-3].
+  // MQTT 3.1 ("MQIsdp") did not reserve the fixed-header flags nor connect-flags bit 0; 3.1.1 and
+  // 5.0 do [MQTT-2.2.2-2, MQTT-3.1.2-3]. (The conformance data accepts 0x14 for 3.1.)
   const strict = protocolName !== 'MQIsdp';
-  if (strict && flags !== 0) throw new DecodeError(MALFORMED, 'CONNECT reserved flags', 'MQTT-2.2.2-2');
-  if (protocolName !== 'MQTT' && protocolName !== 'MQIsdp') throw new DecodeError(PROTOCOL, `protocol name "${protocolName}"`, 'MQTT-3.1.2-1');
-  const ok = (protocolName === 'MQTT' && (rawLevel === 4 || rawLevel === 5)) || (protocolName === 'MQIsdp' && rawLevel === 3);
-  if (!ok) throw new DecodeError(0x84, `unsupported protocol level ${rawLevel}`, 'MQTT-3.1.2-2');
+  if (strict && flags !== 0) throw new DecodeError(MALFORMED, 'CONNECT fixed-header flags must be 0', 'MQTT-2.2.2-2');
+  if (protocolName !== 'MQTT' && protocolName !== 'MQIsdp') throw new DecodeError(PROTOCOL_ERROR, `protocol name "${protocolName}"`, 'MQTT-3.1.2-1');
+  if (!((protocolName === 'MQTT' && (rawLevel === 4 || rawLevel === 5)) || (protocolName === 'MQIsdp' && rawLevel === 3))) {
+    throw new UnsupportedProtocolError(protocolName, rawLevel);
+  }
   const level = rawLevel as ProtocolLevel;
   const f = r.byte('connect flags');
   if (strict && (f & 0x01) !== 0) throw new DecodeError(MALFORMED, 'CONNECT reserved flag set', 'MQTT-3.1.2-3');
@@ -288,7 +109,8 @@ function decodeConnect(r: Reader, flags: number): ConnectPacket {
   const willRetain = (f & 0x20) !== 0;
   const hasPassword = (f & 0x40) !== 0;
   const hasUsername = (f & 0x80) !== 0;
-  if (!willFlag && (willQos !== 0 || willRetain)) throw new DecodeError(MALFORMED, 'will QoS/retain without will flag', 'MQTT-3.1.2-11');
+  if (!willFlag && willQos !== 0) throw new DecodeError(MALFORMED, 'will QoS without will flag', 'MQTT-3.1.2-13');
+  if (!willFlag && willRetain) throw new DecodeError(MALFORMED, 'will retain without will flag', 'MQTT-3.1.2-15');
   if (willQos === 3) throw new DecodeError(MALFORMED, 'will QoS 3', 'MQTT-3.1.2-14');
   if (level < 5 && hasPassword && !hasUsername) throw new DecodeError(MALFORMED, 'password without user name', 'MQTT-3.1.2-22');
   const keepAlive = r.u16('keep alive');
@@ -296,66 +118,123 @@ function decodeConnect(r: Reader, flags: number): ConnectPacket {
   const clientId = r.str('client identifier');
   let will: Will | null = null;
   if (willFlag) {
-    const wp = level === 5 ? readProperties(r, 'will') : EMPTY_PROPERTIES;
-    const topic = r.str('will topic');
-    if (topic.length === 0 || topic.includes('+') || topic.includes('#')) throw new DecodeError(MALFORMED, 'invalid will topic', 'MQTT-3.1.3-11');
+    const wp = level === 5 ? readProperties(r, WILL_PROPERTIES) : EMPTY_PROPERTIES;
+    const topic = r.str('will topic'); // [MQTT-3.1.3-9]
+    if (topic.length === 0 || topic.includes('+') || topic.includes('#')) throw new DecodeError(MALFORMED, 'will topic is not a valid topic name', 'MQTT-3.3.2-2');
+    // Copies: the will outlives this read.
     const payload = Buffer.from(r.bin('will payload'));
-    will = { topic, payload, qos: willQos as QoS, retain: willRetain, properties: wp };
+    will = { topic, payload, qos: willQos as QoS, retain: willRetain, properties: copyBinaries(wp) };
   }
-  const username = hasUsername ? r.str('user name') : null;
+  const username = hasUsername ? r.str('user name') : null; // [MQTT-3.1.3-11]
   const password = hasPassword ? Buffer.from(r.bin('password')) : null;
   if (r.left !== 0) throw new DecodeError(MALFORMED, 'trailing bytes after CONNECT');
-  return { type: PacketType.CONNECT, protocolName, protocolLevel: level, cleanStart, keepAlive, clientId, will, username, password, properties };
+  return {
+    type: PacketType.CONNECT,
+    protocolName,
+    protocolLevel: level,
+    cleanStart,
+    keepAlive,
+    clientId,
+    will,
+    username,
+    password,
+    properties: copyBinaries(properties),
+  };
 }
 
-function decodePublish(r: Reader, flags: number, level: ProtocolLevel): PublishPacket {
+/** Properties kept past the read (CONNECT, will) must not hold slices of the receive buffer. */
+function copyBinaries(p: Properties): Properties {
+  if (p.correlationData !== undefined) p.correlationData = Buffer.from(p.correlationData);
+  if (p.authenticationData !== undefined) p.authenticationData = Buffer.from(p.authenticationData);
+  return p;
+}
+
+// ---- PUBLISH (hot path) --------------------------------------------------------------------
+
+function decodePublish(r: Reader, flags: number, level: ProtocolLevel, role: Role): PublishPacket {
   const qos = (flags >> 1) & 0x03;
   if (qos === 3) throw new DecodeError(MALFORMED, 'PUBLISH QoS 3', 'MQTT-3.3.1-4');
   const dup = (flags & 0x08) !== 0;
-  if (dup && qos === 0) throw new DecodeError(MALFORMED, 'DUP set on QoS 0', 'MQTT-3.3.1-2');
-  const topic = r.str('topic name');
-  for (let i = 0; i < topic.length; i++) {
-    const c = topic.charCodeAt(i);
-    if (c === 0x2b || c === 0x23) throw new DecodeError(MALFORMED, 'wildcard in topic name', 'MQTT-3.3.2-2');
+  if (dup && qos === 0) throw new DecodeError(MALFORMED, 'DUP set on a QoS 0 PUBLISH', 'MQTT-3.3.1-2');
+  const buf = r.buf;
+  const end = r.end;
+  let pos = r.pos;
+  if (end - pos < 2) throw new DecodeError(MALFORMED, 'truncated topic name');
+  const topicLen = (buf[pos]! << 8) | buf[pos + 1]!;
+  pos += 2;
+  if (end - pos < topicLen) throw new DecodeError(MALFORMED, 'truncated topic name');
+  let topic = '';
+  if (topicLen > 0) {
+    const kind = scanTopicName(buf, pos, pos + topicLen);
+    if (kind < 0) {
+      if (kind === TOPIC_WILDCARD) throw new DecodeError(MALFORMED, 'wildcard in a topic name', 'MQTT-3.3.2-2');
+      throw new DecodeError(MALFORMED, 'invalid UTF-8 in topic name', 'MQTT-1.5.4-1');
+    }
+    topic = buf.toString(kind === TOPIC_ASCII ? 'latin1' : 'utf8', pos, pos + topicLen);
+    pos += topicLen;
   }
   let packetId = 0;
   if (qos > 0) {
-    packetId = r.u16('packet identifier');
-    if (packetId === 0) throw new DecodeError(PROTOCOL, 'packet identifier 0', 'MQTT-2.2.1-3');
+    if (end - pos < 2) throw new DecodeError(MALFORMED, 'truncated packet identifier');
+    packetId = (buf[pos]! << 8) | buf[pos + 1]!;
+    pos += 2;
+    if (packetId === 0) defer('packet identifier 0', 'MQTT-2.2.1-3');
   }
-  const properties = level === 5 ? readProperties(r, PacketType.PUBLISH) : EMPTY_PROPERTIES;
-  if (topic.length === 0 && properties.topicAlias === undefined) throw new DecodeError(MALFORMED, 'empty topic name', 'MQTT-4.7.3-1');
-  const payload = r.buf.subarray(r.pos, r.end);
-  r.pos = r.end;
-  return { type: PacketType.PUBLISH, dup, qos: qos as QoS, retain: (flags & 0x01) !== 0, topic, packetId, properties, payload };
+  let properties = EMPTY_PROPERTIES;
+  if (level === 5) {
+    if (pos < end && buf[pos] === 0) pos++; // the common case: an empty block
+    else {
+      r.pos = pos;
+      properties = readProperties(r, PacketType.PUBLISH, role === 'client');
+      pos = r.pos;
+    }
+  }
+  // A zero-length Topic Name is only valid with a Topic Alias (v5) [MQTT-4.7.3-1, MQTT-3.3.2-1].
+  if (topicLen === 0 && properties.topicAlias === undefined) throw new DecodeError(MALFORMED, 'empty topic name', 'MQTT-4.7.3-1');
+  r.pos = end;
+  return {
+    type: PacketType.PUBLISH,
+    dup,
+    qos: qos as QoS,
+    retain: (flags & 0x01) !== 0,
+    topic,
+    packetId,
+    properties,
+    payload: buf.subarray(pos, end), // zero copy: a view of the receive buffer
+  };
 }
 
-/** Reason codes a client may send in each acknowledgement (MQTT 5.0 sections 3.4.2.1 - 3.7.2.1). */
+// ---- acknowledgements ----------------------------------------------------------------------
+
+const PUB_ACK_REASONS = new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]);
+const PUB_REL_REASONS = new Set([0x00, 0x92]);
+
+/** Reason codes each acknowledgement may carry (MQTT 5.0 sections 3.4.2.1 - 3.7.2.1). */
 const ACK_REASONS: Record<number, ReadonlySet<number>> = {
-  [PacketType.PUBACK]: new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]),
-  [PacketType.PUBREC]: new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]),
-  [PacketType.PUBREL]: new Set([0x00, 0x92]),
-  [PacketType.PUBCOMP]: new Set([0x00, 0x92]),
+  [PacketType.PUBACK]: PUB_ACK_REASONS,
+  [PacketType.PUBREC]: PUB_ACK_REASONS,
+  [PacketType.PUBREL]: PUB_REL_REASONS,
+  [PacketType.PUBCOMP]: PUB_REL_REASONS,
 };
 
 function decodeAck(r: Reader, type: AckPacket['type'], level: ProtocolLevel): AckPacket {
-  const packetId = r.u16('packet identifier');
-  if (packetId === 0) throw new DecodeError(PROTOCOL, 'packet identifier 0', 'MQTT-2.2.1-3');
+  const id = packetId(r);
   let reasonCode = 0;
   let properties = EMPTY_PROPERTIES;
   if (level === 5) {
-    // Reason code and properties may be omitted [MQTT-3.4.2-1 short form].
+    // Reason code and property length may be omitted (sections 3.4.2.1, 3.4.2.2.1).
     if (r.left > 0) reasonCode = r.byte('reason code');
     if (r.left > 0) properties = readProperties(r, type);
-    if (!ACK_REASONS[type]!.has(reasonCode)) throw new DecodeError(PROTOCOL, `reason code 0x${reasonCode.toString(16)} is not valid here`);
   }
-  if (r.left !== 0) throw new DecodeError(MALFORMED, 'trailing bytes after acknowledgement');
-  return { type, packetId, reasonCode, properties };
+  if (r.left !== 0) throw new DecodeError(MALFORMED, 'trailing bytes after the acknowledgement');
+  if (level === 5 && !ACK_REASONS[type]!.has(reasonCode)) defer(`reason code 0x${reasonCode.toString(16)} is not valid in packet type ${type}`);
+  return { type, packetId: id, reasonCode, properties };
 }
 
+// ---- SUBSCRIBE / UNSUBSCRIBE ---------------------------------------------------------------
+
 function decodeSubscribe(r: Reader, level: ProtocolLevel): SubscribePacket {
-  const packetId = r.u16('packet identifier');
-  if (packetId === 0) throw new DecodeError(PROTOCOL, 'packet identifier 0', 'MQTT-2.2.1-3');
+  const id = packetId(r);
   const properties = level === 5 ? readProperties(r, PacketType.SUBSCRIBE) : EMPTY_PROPERTIES;
   const subscriptions: SubscriptionRequest[] = [];
   while (r.left > 0) {
@@ -365,22 +244,22 @@ function decodeSubscribe(r: Reader, level: ProtocolLevel): SubscribePacket {
     const qos = o & 0x03;
     if (qos === 3) throw new DecodeError(MALFORMED, 'subscription QoS 3', 'MQTT-3.8.3-4');
     if (level === 5) {
-      if ((o & 0xc0) !== 0) throw new DecodeError(MALFORMED, 'subscription options reserved bits', 'MQTT-3.8.3-5');
+      if ((o & 0xc0) !== 0) throw new DecodeError(MALFORMED, 'subscription options reserved bits set', 'MQTT-3.8.3-5');
       const retainHandling = (o >> 4) & 0x03;
+      // Section 3.8.3.1 calls it a Protocol Error; the conformance data expects 0x81.
       if (retainHandling === 3) throw new DecodeError(MALFORMED, 'retain handling 3', 'MQTT-3.8.3-5');
       subscriptions.push({ filter, qos: qos as QoS, noLocal: (o & 0x04) !== 0, retainAsPublished: (o & 0x08) !== 0, retainHandling: retainHandling as 0 | 1 | 2 });
     } else {
-      if ((o & 0xfc) !== 0) throw new DecodeError(MALFORMED, 'requested QoS reserved bits', 'MQTT-3.8.3-4');
+      if ((o & 0xfc) !== 0) throw new DecodeError(MALFORMED, 'requested QoS reserved bits set', 'MQTT-3-8.3-4');
       subscriptions.push({ filter, qos: qos as QoS, noLocal: false, retainAsPublished: false, retainHandling: 0 });
     }
   }
   if (subscriptions.length === 0) throw new DecodeError(MALFORMED, 'SUBSCRIBE without topic filters', 'MQTT-3.8.3-3');
-  return { type: PacketType.SUBSCRIBE, packetId, subscriptions, properties };
+  return { type: PacketType.SUBSCRIBE, packetId: id, subscriptions, properties };
 }
 
 function decodeUnsubscribe(r: Reader, level: ProtocolLevel): UnsubscribePacket {
-  const packetId = r.u16('packet identifier');
-  if (packetId === 0) throw new DecodeError(PROTOCOL, 'packet identifier 0', 'MQTT-2.2.1-3');
+  const id = packetId(r);
   const properties = level === 5 ? readProperties(r, PacketType.UNSUBSCRIBE) : EMPTY_PROPERTIES;
   const filters: string[] = [];
   while (r.left > 0) {
@@ -389,13 +268,17 @@ function decodeUnsubscribe(r: Reader, level: ProtocolLevel): UnsubscribePacket {
     filters.push(f);
   }
   if (filters.length === 0) throw new DecodeError(MALFORMED, 'UNSUBSCRIBE without topic filters', 'MQTT-3.10.3-2');
-  return { type: PacketType.UNSUBSCRIBE, packetId, filters, properties };
+  return { type: PacketType.UNSUBSCRIBE, packetId: id, filters, properties };
 }
+
+// ---- DISCONNECT / AUTH ---------------------------------------------------------------------
 
 function decodeDisconnect(r: Reader, level: ProtocolLevel): DisconnectPacket {
   let reasonCode = 0;
   let properties = EMPTY_PROPERTIES;
   if (level === 5) {
+    // Any reason byte is passed on: the conformance data expects a plain close for codes a client
+    // may not send, which is what the handler does with every DISCONNECT.
     if (r.left > 0) reasonCode = r.byte('reason code');
     if (r.left > 0) properties = readProperties(r, PacketType.DISCONNECT);
   }
@@ -403,151 +286,344 @@ function decodeDisconnect(r: Reader, level: ProtocolLevel): DisconnectPacket {
   return { type: PacketType.DISCONNECT, reasonCode, properties };
 }
 
+const AUTH_REASONS = new Set([0x00, 0x18, 0x19]);
+
 function decodeAuth(r: Reader): AuthPacket {
   let reasonCode = 0;
   let properties = EMPTY_PROPERTIES;
   if (r.left > 0) reasonCode = r.byte('reason code');
   if (r.left > 0) properties = readProperties(r, PacketType.AUTH);
   if (r.left !== 0) throw new DecodeError(MALFORMED, 'trailing bytes after AUTH');
+  if (!AUTH_REASONS.has(reasonCode)) defer(`reason code 0x${reasonCode.toString(16)} is not valid in AUTH`);
   return { type: PacketType.AUTH, reasonCode, properties };
 }
 
-const shared = new Reader(Buffer.alloc(0), 0, 0);
+// ---- packets a client receives (role 'client': tests, tools) -------------------------------
 
-/** Required fixed-header flags per type [MQTT-2.2.2-1, MQTT-2.2.2-2]; PUBLISH is checked apart. */
-const FLAGS: Record<number, number> = { 2: 0, 4: 0, 5: 0, 6: 2, 7: 0, 8: 2, 9: 0, 10: 2, 11: 0, 12: 0, 13: 0, 14: 0, 15: 0 };
+const CONNACK_REASONS = new Set([0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95, 0x97, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9f]);
+const SUBACK_REASONS_5 = new Set([0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2]);
+const SUBACK_REASONS_4 = new Set([0x00, 0x01, 0x02, 0x80]);
+const UNSUBACK_REASONS = new Set([0x00, 0x11, 0x80, 0x83, 0x87, 0x8f, 0x91]);
 
-/** Decode one whole packet (fixed header included) at protocol `level`. */
-export function decodeBody(type: number, flags: number, buf: Buffer, start: number, end: number, level: ProtocolLevel, server = true): Packet {
-  const r = shared.reset(buf, start, end);
-  if (type === PacketType.PUBLISH) return decodePublish(r, flags, level);
-  if (type === PacketType.CONNECT) return decodeConnect(r, flags);
-  if (type === 0) throw new DecodeError(server ? PROTOCOL : MALFORMED, 'reserved packet type 0');
-  const required = FLAGS[type];
-  if (required === undefined || (type === PacketType.AUTH && level < 5)) throw new DecodeError(MALFORMED, `reserved packet type ${type}`);
-  if (flags !== required) {
-    // The conformance data (Mosquitto) calls bad flags on AUTH, and on the server-only CONNACK and
-    // PINGRESP, protocol errors; on every other type they make the packet malformed.
-    const protocol = type === PacketType.AUTH || (server && (type === PacketType.CONNACK || type === PacketType.PINGRESP));
-    throw new DecodeError(protocol ? PROTOCOL : MALFORMED, `reserved flags 0x${flags.toString(16)} on packet type ${type}`, 'MQTT-2.2.2-2');
-  }
-  if (server && (type === PacketType.CONNACK || type === PacketType.SUBACK || type === PacketType.UNSUBACK || type === PacketType.PINGRESP)) {
-    if (end > start && (type === PacketType.PINGRESP)) throw new DecodeError(0, 'PINGRESP with a body');
-    throw new DecodeError(PROTOCOL, `packet type ${type} is only sent by servers`);
-  }
-  switch (type) {
-    case PacketType.PUBACK:
-    case PacketType.PUBREC:
-    case PacketType.PUBREL:
-    case PacketType.PUBCOMP:
-      return decodeAck(r, type, level);
-    case PacketType.SUBSCRIBE:
-      return decodeSubscribe(r, level);
-    case PacketType.UNSUBSCRIBE:
-      return decodeUnsubscribe(r, level);
-    case PacketType.PINGREQ:
-    case PacketType.PINGRESP:
-      // Reason 0: close without a DISCONNECT (as the conformance data expects for this case).
-      if (r.left !== 0) throw new DecodeError(0, 'PING with a body');
-      return { type };
-    case PacketType.DISCONNECT:
-      return decodeDisconnect(r, level);
-    case PacketType.AUTH:
-      return decodeAuth(r);
-    default:
-      // CONNACK, SUBACK, UNSUBACK: the server never receives them.
-      return decodeServerOnly(type, r, level);
-  }
+function decodeConnack(r: Reader, level: ProtocolLevel): ConnackPacket {
+  const ackFlags = r.byte('connect acknowledge flags');
+  if ((ackFlags & 0xfe) !== 0) throw new DecodeError(MALFORMED, 'CONNACK reserved flags set', 'MQTT-3.2.2-1');
+  const reasonCode = r.byte('reason code');
+  const properties = level === 5 ? readProperties(r, PacketType.CONNACK) : EMPTY_PROPERTIES;
+  if (r.left !== 0) throw new DecodeError(MALFORMED, 'trailing bytes after CONNACK');
+  const sessionPresent = (ackFlags & 1) === 1;
+  if (level === 5 ? !CONNACK_REASONS.has(reasonCode) : reasonCode > 5) defer(`CONNACK code 0x${reasonCode.toString(16)}`);
+  if (sessionPresent && reasonCode !== 0) defer('session present with a refusal', 'MQTT-3.2.2-6');
+  return { type: PacketType.CONNACK, sessionPresent, reasonCode, properties };
 }
 
-function decodeServerOnly(type: number, r: Reader, level: ProtocolLevel): Packet {
-  if (type === PacketType.CONNACK) {
-    const ackFlags = r.byte('connack flags');
-    const reasonCode = r.byte('reason code');
-    const properties = level === 5 && r.left > 0 ? readProperties(r, PacketType.CONNACK) : EMPTY_PROPERTIES;
-    return { type: PacketType.CONNACK, sessionPresent: (ackFlags & 1) === 1, reasonCode, properties };
-  }
-  const packetId = r.u16('packet identifier');
-  const properties = level === 5 ? readProperties(r, type as PacketType) : EMPTY_PROPERTIES;
+function decodeSuback(r: Reader, level: ProtocolLevel): SubackPacket {
+  const id = packetId(r);
+  const properties = level === 5 ? readProperties(r, PacketType.SUBACK) : EMPTY_PROPERTIES;
   const reasonCodes: number[] = [];
-  while (r.left > 0) reasonCodes.push(r.byte('reason code'));
-  if (type === PacketType.SUBACK) return { type: PacketType.SUBACK, packetId, reasonCodes, properties };
-  return { type: PacketType.UNSUBACK, packetId, reasonCodes, properties };
+  const valid = level === 5 ? SUBACK_REASONS_5 : SUBACK_REASONS_4;
+  while (r.left > 0) {
+    const c = r.byte('reason code');
+    if (!valid.has(c)) defer(`SUBACK code 0x${c.toString(16)}`);
+    reasonCodes.push(c);
+  }
+  if (reasonCodes.length === 0) throw new DecodeError(MALFORMED, 'SUBACK without reason codes');
+  return { type: PacketType.SUBACK, packetId: id, reasonCodes, properties };
 }
 
-export interface DecoderOptions {
-  /** Largest whole packet accepted, bytes. */
-  maxPacketSize: number;
+function decodeUnsuback(r: Reader, level: ProtocolLevel): UnsubackPacket {
+  const id = packetId(r);
+  const reasonCodes: number[] = [];
+  let properties = EMPTY_PROPERTIES;
+  if (level === 5) {
+    properties = readProperties(r, PacketType.UNSUBACK);
+    while (r.left > 0) {
+      const c = r.byte('reason code');
+      if (!UNSUBACK_REASONS.has(c)) defer(`UNSUBACK code 0x${c.toString(16)}`);
+      reasonCodes.push(c);
+    }
+    if (reasonCodes.length === 0) throw new DecodeError(MALFORMED, 'UNSUBACK without reason codes');
+  }
+  if (r.left !== 0) throw new DecodeError(MALFORMED, 'trailing bytes after UNSUBACK');
+  return { type: PacketType.UNSUBACK, packetId: id, reasonCodes, properties };
+}
+
+// ---- dispatch ------------------------------------------------------------------------------
+
+/** Required fixed-header flags per type [MQTT-2.2.2-1, MQTT-2.2.2-2]; CONNECT and PUBLISH are checked apart. */
+const FLAGS: ReadonlyArray<number> = [-1, -1, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
+
+function isServerOnly(type: number): boolean {
+  return type === PacketType.CONNACK || type === PacketType.SUBACK || type === PacketType.UNSUBACK || type === PacketType.PINGRESP;
+}
+
+function isClientOnly(type: number): boolean {
+  return type === PacketType.CONNECT || type === PacketType.SUBSCRIBE || type === PacketType.UNSUBSCRIBE || type === PacketType.PINGREQ;
 }
 
 /**
- * Streaming decoder. `push` parses every whole packet in the chunk (plus any buffered
- * remainder) and calls `onPacket` for each; it throws DecodeError on the first bad one.
- * PUBLISH payloads are slices of the received chunk (no copy): keep them only while the
- * chunk is not reused (Node gives every 'data' event a fresh Buffer).
+ * Decode the body of one packet whose fixed header has been read: `first` is the type/flags
+ * byte, the body is buf[start, end). CONNECT carries its own level; others use `level`.
+ */
+function decodeFrame(first: number, buf: Buffer, start: number, end: number, level: ProtocolLevel, role: Role): Packet {
+  const type = first >> 4;
+  const flags = first & 0x0f;
+  const r = reader.reset(buf, start, end);
+  deferred = null;
+  let packet: Packet;
+  if (type === PacketType.PUBLISH) packet = decodePublish(r, flags, level, role);
+  else {
+    if (type === 0) throw new DecodeError(role === 'server' ? PROTOCOL_ERROR : MALFORMED, 'reserved packet type 0', 'MQTT-2.1.3');
+    if (type === PacketType.AUTH && level < 5) throw new DecodeError(MALFORMED, 'reserved packet type 15 (AUTH is MQTT 5 only)');
+    if (type === PacketType.CONNECT) {
+      if (role === 'client') throw new DecodeError(PROTOCOL_ERROR, 'CONNECT is only sent by clients');
+      packet = decodeConnect(r, flags);
+    } else {
+      if (flags !== FLAGS[type]) {
+        // The conformance data calls bad flags on AUTH, and on the server-only CONNACK and
+        // PINGRESP, protocol errors; on every other type they make the packet malformed.
+        const protocol = type === PacketType.AUTH || (role === 'server' && (type === PacketType.CONNACK || type === PacketType.PINGRESP));
+        throw new DecodeError(protocol ? PROTOCOL_ERROR : MALFORMED, `reserved flags 0x${flags.toString(16)} on packet type ${type}`, 'MQTT-2.2.2-2');
+      }
+      if (role === 'server' && isServerOnly(type)) {
+        // Reason 0 (close without DISCONNECT) for a PINGRESP with a body, as the data expects.
+        if (type === PacketType.PINGRESP && end > start) throw new DecodeError(0, 'PINGRESP with a body');
+        throw new DecodeError(PROTOCOL_ERROR, `packet type ${type} is only sent by servers`);
+      }
+      if (role === 'client' && isClientOnly(type)) throw new DecodeError(PROTOCOL_ERROR, `packet type ${type} is only sent by clients`);
+      switch (type) {
+        case PacketType.PUBACK:
+        case PacketType.PUBREC:
+        case PacketType.PUBREL:
+        case PacketType.PUBCOMP:
+          packet = decodeAck(r, type, level);
+          break;
+        case PacketType.SUBSCRIBE:
+          packet = decodeSubscribe(r, level);
+          break;
+        case PacketType.UNSUBSCRIBE:
+          packet = decodeUnsubscribe(r, level);
+          break;
+        case PacketType.PINGREQ:
+        case PacketType.PINGRESP:
+          // A server closes without a DISCONNECT here (what the conformance data expects).
+          if (end > start) throw new DecodeError(role === 'server' ? 0 : MALFORMED, 'PING packet with a body');
+          packet = type === PacketType.PINGREQ ? PINGREQ : PINGRESP;
+          break;
+        case PacketType.DISCONNECT:
+          packet = decodeDisconnect(r, level);
+          break;
+        case PacketType.AUTH:
+          packet = decodeAuth(r);
+          break;
+        case PacketType.CONNACK:
+          packet = decodeConnack(r, level);
+          break;
+        case PacketType.SUBACK:
+          packet = decodeSuback(r, level);
+          break;
+        default:
+          packet = decodeUnsuback(r, level);
+      }
+    }
+  }
+  if (deferred !== null) {
+    const err = deferred;
+    deferred = null;
+    throw err;
+  }
+  return packet;
+}
+
+const PINGREQ = Object.freeze({ type: PacketType.PINGREQ }) as Packet;
+const PINGRESP = Object.freeze({ type: PacketType.PINGRESP }) as Packet;
+
+/**
+ * Decode exactly one whole packet (fixed header included) at protocol `level` (a CONNECT uses its
+ * own). Throws DecodeError when `buf` holds less or more than one packet. PUBLISH payloads and
+ * binary properties are slices of `buf`.
+ */
+export function decodePacket(buf: Buffer, level: ProtocolLevel, role: Role = 'server'): Packet {
+  if (buf.length < 2) throw new DecodeError(MALFORMED, 'truncated fixed header');
+  let len = 0;
+  let mul = 1;
+  let i = 1;
+  for (;;) {
+    if (i >= buf.length) throw new DecodeError(MALFORMED, 'truncated remaining length');
+    if (i > 4) throw new DecodeError(MALFORMED, 'remaining length longer than 4 bytes', 'MQTT-1.5.5-1');
+    const b = buf[i++]!;
+    len += (b & 0x7f) * mul;
+    if ((b & 0x80) === 0) {
+      if (b === 0 && i > 2) throw new DecodeError(MALFORMED, 'remaining length not minimally encoded', 'MQTT-1.5.5-1');
+      break;
+    }
+    mul *= 128;
+  }
+  if (i + len > buf.length) throw new DecodeError(MALFORMED, `truncated packet: ${buf.length - i} of ${len} bytes`);
+  if (i + len < buf.length) throw new DecodeError(MALFORMED, `${buf.length - i - len} bytes after the packet`);
+  return decodeFrame(buf[0]!, buf, i, i + len, level, role);
+}
+
+export interface DecoderOptions {
+  /** Largest whole packet accepted (fixed header included), bytes; larger -> DecodeError 0x95. */
+  maxPacketSize: number;
+  /** Who is receiving: 'server' (default, a broker) or 'client'. */
+  role?: Role;
+}
+
+/**
+ * Streaming decoder for one connection.
+ *
+ * `push` parses every whole packet in the chunk (plus any buffered remainder) and calls
+ * `onPacket` for each, in order; it throws DecodeError on the first bad one (close the
+ * connection then: the decoder is not usable afterwards).
+ *
+ * Zero copy: a PUBLISH payload (and binary properties of other packets, except CONNECT's,
+ * which are copied) is a slice of the received chunk. Node gives every 'data' event a fresh
+ * Buffer, so a slice stays valid, but it keeps the whole chunk alive: copy a payload you keep
+ * for long if it is small. Only a packet split across chunks is copied (once, when complete).
+ *
+ * Protocol level: as a server the first packet must be CONNECT [MQTT-3.1.0-1] and the decoder
+ * takes the level from it; setProtocolLevel sets it explicitly (and lifts the first-packet rule).
  */
 export class MqttDecoder {
-  private level: ProtocolLevel = 4;
-  private rest: Buffer | null = null;
-  private readonly max: number;
-  /** Protocol level read from the CONNECT, even when the CONNECT is rejected. */
+  /** Protocol level byte of the first CONNECT, read even when that CONNECT is rejected. */
   connectLevel: number | null = null;
+  private level: ProtocolLevel = 4;
+  private levelKnown = false;
+  private readonly max: number;
+  private readonly role: Role;
+  /** Bytes of an incomplete packet, kept as received until the packet is whole. */
+  private pending: Buffer[] | null = null;
+  private pendingLen = 0;
+  /** Whole size of the packet in `pending` once its fixed header is known, else 0. */
+  private need = 0;
 
   constructor(opts: DecoderOptions) {
     this.max = opts.maxPacketSize;
+    this.role = opts.role ?? 'server';
+  }
+
+  get protocolLevel(): ProtocolLevel {
+    return this.level;
+  }
+
+  /** Bytes held for a packet that is not complete yet. */
+  get bufferedBytes(): number {
+    return this.pendingLen;
   }
 
   setProtocolLevel(level: ProtocolLevel): void {
     this.level = level;
+    this.levelKnown = true;
   }
 
   push(chunk: Buffer, onPacket: (p: Packet) => void): void {
-    let buf = chunk;
-    if (this.rest !== null) {
-      buf = Buffer.concat([this.rest, chunk]);
-      this.rest = null;
-    }
-    const n = buf.length;
     let pos = 0;
+    if (this.pending !== null) {
+      pos = this.completePending(chunk, onPacket);
+      if (pos < 0) return; // still incomplete
+    }
+    const n = chunk.length;
     while (pos < n) {
-      // Fixed header: type/flags byte, then the remaining length (1..4 bytes) [MQTT-2.1.4].
-      let len = 0;
-      let mul = 1;
-      let i = pos + 1;
-      let complete = false;
-      for (let k = 0; k < 4 && i < n; k++) {
-        const b = buf[i++]!;
+      const total = this.header(chunk, pos, n);
+      if (total < 0 || n - pos < total) {
+        // Keep the incomplete packet as a slice; it is copied once, when it is whole.
+        const rest = pos === 0 ? chunk : chunk.subarray(pos);
+        this.pending = [rest];
+        this.pendingLen = rest.length;
+        this.need = total < 0 ? 0 : total;
+        return;
+      }
+      this.decodeOne(chunk, pos, this.bodyStart, pos + total, onPacket);
+      pos += total;
+    }
+  }
+
+  /** Start of the body of the packet whose header `header` parsed last. */
+  private bodyStart = 0;
+
+  /**
+   * Parse the fixed header at buf[pos]: returns the whole packet size, or -1 when the header is
+   * not complete in buf[pos, n). Enforces the 4-byte limit and minimal encoding [MQTT-1.5.5-1],
+   * the size limit (0x95, before the body is buffered) and, as a server, CONNECT first.
+   */
+  private header(buf: Buffer, pos: number, n: number): number {
+    if (n - pos < 2) return -1;
+    let b = buf[pos + 1]!;
+    let len = b & 0x7f;
+    let i = pos + 2;
+    if (b >= 0x80) {
+      let mul = 128;
+      for (;;) {
+        if (i - pos - 1 >= 4) throw new DecodeError(MALFORMED, 'remaining length longer than 4 bytes', 'MQTT-1.5.5-1');
+        if (i >= n) return -1;
+        b = buf[i++]!;
         len += (b & 0x7f) * mul;
-        if ((b & 0x80) === 0) {
-          complete = true;
-          break;
-        }
+        if (b < 0x80) break;
         mul *= 128;
       }
-      if (!complete) {
-        if (i - pos - 1 >= 4) throw new DecodeError(MALFORMED, 'remaining length longer than 4 bytes', 'MQTT-1.5.5-1');
-        break; // header incomplete: wait for more bytes
-      }
-      const total = i - pos + len;
-      if (total > this.max) throw new DecodeError(0x95, `packet of ${total} bytes exceeds the maximum of ${this.max}`, 'MQTT-3.2.2-15');
-      if (pos + total > n) break;
-      const first = buf[pos]!;
-      const type = first >> 4;
-      if (type === PacketType.CONNECT) this.peekConnectLevel(buf, i, pos + total);
-      const packet = decodeBody(type, first & 0x0f, buf, i, pos + total, this.level);
-      if (packet.type === PacketType.CONNECT) this.level = packet.protocolLevel;
-      else if (packet.type === PacketType.PUBLISH) packet.raw = buf.subarray(pos, pos + total);
-      pos += total;
-      onPacket(packet);
+      if (b === 0) throw new DecodeError(MALFORMED, 'remaining length not minimally encoded', 'MQTT-1.5.5-1');
     }
-    if (pos < n) this.rest = pos === 0 ? buf : buf.subarray(pos);
+    if (!this.levelKnown && this.role === 'server' && buf[pos]! >> 4 !== PacketType.CONNECT) {
+      throw new DecodeError(PROTOCOL_ERROR, 'the first packet must be CONNECT', 'MQTT-3.1.0-1');
+    }
+    const total = i - pos + len;
+    if (total > this.max) throw new DecodeError(PACKET_TOO_LARGE, `packet of ${total} bytes exceeds the maximum of ${this.max}`, 'MQTT-3.2.2-15');
+    this.bodyStart = i;
+    return total;
+  }
+
+  /**
+   * Feed `chunk` to the packet held in `pending`. Returns how many bytes of chunk it consumed
+   * once that packet is whole and delivered, or -1 when it still is not.
+   */
+  private completePending(chunk: Buffer, onPacket: (p: Packet) => void): number {
+    const pending = this.pending!;
+    if (this.need === 0) {
+      // Header incomplete (at most 4 bytes held): look at it with up to 4 more bytes.
+      const probe = Buffer.concat([...pending, chunk.subarray(0, 4)]);
+      const total = this.header(probe, 0, probe.length);
+      if (total < 0) {
+        pending.push(chunk);
+        this.pendingLen += chunk.length;
+        return -1;
+      }
+      this.need = total;
+    }
+    const take = this.need - this.pendingLen;
+    if (chunk.length < take) {
+      pending.push(chunk);
+      this.pendingLen += chunk.length;
+      return -1;
+    }
+    pending.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+    const whole = Buffer.concat(pending, this.need);
+    this.pending = null;
+    this.pendingLen = 0;
+    this.need = 0;
+    this.header(whole, 0, whole.length);
+    this.decodeOne(whole, 0, this.bodyStart, whole.length, onPacket);
+    return take;
+  }
+
+  private decodeOne(buf: Buffer, pos: number, body: number, end: number, onPacket: (p: Packet) => void): void {
+    const first = buf[pos]!;
+    let packet: Packet;
+    if (first >> 4 === PacketType.CONNECT && !this.levelKnown) {
+      this.peekConnectLevel(buf, body, end);
+      packet = decodeFrame(first, buf, body, end, this.level, this.role);
+      // Learn the level from the first CONNECT only; a second one is the handler's protocol error.
+      this.level = (packet as ConnectPacket).protocolLevel;
+      this.levelKnown = true;
+    } else packet = decodeFrame(first, buf, body, end, this.level, this.role);
+    onPacket(packet);
   }
 
   /** Remember the CONNECT's protocol level before validating the rest (to answer in its format). */
   private peekConnectLevel(buf: Buffer, start: number, end: number): void {
     if (end - start < 2) return;
-    const nameLen = buf.readUInt16BE(start);
-    const at = start + 2 + nameLen;
+    const at = start + 2 + ((buf[start]! << 8) | buf[start + 1]!);
     if (at < end) this.connectLevel = buf[at]!;
   }
 }

@@ -1,151 +1,48 @@
 /**
- * MQTT encoder: typed packets -> one exactly-sized Buffer each.
- * `encodePublish` is the hot path: sizes are computed first, then the packet is written into
- * one Buffer.allocUnsafe without intermediate copies.
+ * MQTT encoder: typed packets -> one exactly-sized Buffer each (sizes first, then one
+ * Buffer.allocUnsafe, then writes; no intermediate buffers).
+ *
+ * Level rules: properties, reason codes on acks/DISCONNECT/UNSUBACK and AUTH exist only for
+ * level 5. For 3.1/3.1.1 a CONNACK carries the 3.1.1 return code (a v5 reason code >= 0x80 is
+ * mapped, see connackReturnCode) and SUBACK failure codes become 0x80.
+ * v5 acknowledgements and DISCONNECT use the short forms when they can (sections 3.4.2.1,
+ * 3.14.2.1): no reason code when it is Success and there are no properties, no property
+ * length when there are no properties.
+ *
+ * Fast path for deliveries: encodePublish, plus publishPacketIdOffset / copyWithPacketId so one
+ * QoS>0 encoding can be copied and given each subscriber's packet id.
  */
 import { PacketType } from './packets.js';
-import type { Packet, ProtocolLevel, Properties, QoS } from './packets.js';
+import type { ConnectPacket, Packet, ProtocolLevel, Properties, QoS, SubscribePacket } from './packets.js';
+import { hasProperties, propertiesLength, stringFieldSize, varintSize, writeBinary, writeProperties, writeString, writeVarint } from './properties.js';
 
-const IDS: Array<[keyof Properties, number, 'b' | 'u16' | 'u32' | 'vi' | 's' | 'bin' | 'pair']> = [
-  ['payloadFormatIndicator', 0x01, 'b'],
-  ['messageExpiryInterval', 0x02, 'u32'],
-  ['contentType', 0x03, 's'],
-  ['responseTopic', 0x08, 's'],
-  ['correlationData', 0x09, 'bin'],
-  ['subscriptionIdentifiers', 0x0b, 'vi'],
-  ['sessionExpiryInterval', 0x11, 'u32'],
-  ['assignedClientIdentifier', 0x12, 's'],
-  ['serverKeepAlive', 0x13, 'u16'],
-  ['authenticationMethod', 0x15, 's'],
-  ['authenticationData', 0x16, 'bin'],
-  ['requestProblemInformation', 0x17, 'b'],
-  ['willDelayInterval', 0x18, 'u32'],
-  ['requestResponseInformation', 0x19, 'b'],
-  ['responseInformation', 0x1a, 's'],
-  ['serverReference', 0x1c, 's'],
-  ['reasonString', 0x1f, 's'],
-  ['receiveMaximum', 0x21, 'u16'],
-  ['topicAliasMaximum', 0x22, 'u16'],
-  ['topicAlias', 0x23, 'u16'],
-  ['maximumQoS', 0x24, 'b'],
-  ['retainAvailable', 0x25, 'b'],
-  ['userProperties', 0x26, 'pair'],
-  ['maximumPacketSize', 0x27, 'u32'],
-  ['wildcardSubscriptionAvailable', 0x28, 'b'],
-  ['subscriptionIdentifierAvailable', 0x29, 'b'],
-  ['sharedSubscriptionAvailable', 0x2a, 'b'],
-];
+/** Largest Remaining Length a 4-byte Variable Byte Integer holds (section 1.5.5). */
+export const MAX_REMAINING_LENGTH = 268_435_455;
 
-function varintSize(n: number): number {
-  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
+function allocPacket(first: number, remaining: number): Buffer {
+  if (remaining > MAX_REMAINING_LENGTH) throw new RangeError(`packet body of ${remaining} bytes exceeds the MQTT maximum of ${MAX_REMAINING_LENGTH}`);
+  const buf = Buffer.allocUnsafe(1 + varintSize(remaining) + remaining);
+  buf[0] = first;
+  return buf;
 }
 
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    buf[pos++] = b;
-  } while (n > 0);
-  return pos;
+/** Content length of a property block (0 when it has none); its field takes varintSize(n) + n bytes. */
+function propsContent(p: Properties | undefined): number {
+  return hasProperties(p) ? propertiesLength(p) : 0;
 }
 
-/** Byte size of a property block's content (without its length prefix). */
-function propertiesSize(p: Properties): number {
-  let size = 0;
-  const bag = p as Record<string, unknown>;
-  for (const [name, , kind] of IDS) {
-    const v = bag[name];
-    if (v === undefined) continue;
-    switch (kind) {
-      case 'b':
-        size += 2;
-        break;
-      case 'u16':
-        size += 3;
-        break;
-      case 'u32':
-        size += 5;
-        break;
-      case 'vi':
-        for (const id of v as number[]) size += 1 + varintSize(id);
-        break;
-      case 's':
-        size += 3 + Buffer.byteLength(v as string);
-        break;
-      case 'bin':
-        size += 3 + (v as Buffer).length;
-        break;
-      case 'pair':
-        for (const [k, val] of v as Array<[string, string]>) size += 5 + Buffer.byteLength(k) + Buffer.byteLength(val);
-        break;
-    }
-  }
-  return size;
+/** Wire size of a property block with content length n; 0 for n = -1 (no block: level < 5). */
+function fieldSize(n: number): number {
+  return n < 0 ? 0 : varintSize(n) + n;
 }
 
-function writeString(buf: Buffer, pos: number, s: string): number {
-  const n = buf.write(s, pos + 2, 'utf8');
-  buf.writeUInt16BE(n, pos);
-  return pos + 2 + n;
-}
+// ---- PUBLISH -------------------------------------------------------------------------------
 
-function writeProperties(buf: Buffer, pos: number, p: Properties, size: number): number {
-  pos = writeVarint(buf, pos, size);
-  const bag = p as Record<string, unknown>;
-  for (const [name, id, kind] of IDS) {
-    const v = bag[name];
-    if (v === undefined) continue;
-    if (kind === 'vi') {
-      for (const x of v as number[]) {
-        buf[pos++] = id;
-        pos = writeVarint(buf, pos, x);
-      }
-      continue;
-    }
-    if (kind === 'pair') {
-      for (const [k, val] of v as Array<[string, string]>) {
-        buf[pos++] = id;
-        pos = writeString(buf, pos, k);
-        pos = writeString(buf, pos, val);
-      }
-      continue;
-    }
-    buf[pos++] = id;
-    switch (kind) {
-      case 'b':
-        buf[pos++] = v as number;
-        break;
-      case 'u16':
-        buf.writeUInt16BE(v as number, pos);
-        pos += 2;
-        break;
-      case 'u32':
-        buf.writeUInt32BE(v as number, pos);
-        pos += 4;
-        break;
-      case 's':
-        pos = writeString(buf, pos, v as string);
-        break;
-      case 'bin': {
-        const b = v as Buffer;
-        buf.writeUInt16BE(b.length, pos);
-        b.copy(buf, pos + 2);
-        pos += 2 + b.length;
-        break;
-      }
-    }
-  }
-  return pos;
-}
-
-function hasProperties(p: Properties | undefined): p is Properties {
-  if (p === undefined) return false;
-  for (const k in p) if ((p as Record<string, unknown>)[k] !== undefined) return true;
-  return false;
-}
-
-/** Encode a PUBLISH. `topic` may be a pre-encoded Buffer. */
+/**
+ * Encode a PUBLISH into one Buffer of exact size. `topic` may be a pre-encoded Buffer (UTF-8)
+ * to skip the string encoding per delivery. Properties are written only for level 5 (an empty
+ * block when absent). For QoS 0 `packetId` is ignored.
+ */
 export function encodePublish(
   level: ProtocolLevel,
   topic: string | Buffer,
@@ -156,137 +53,256 @@ export function encodePublish(
   packetId: number,
   properties?: Properties,
 ): Buffer {
-  const topicLen = typeof topic === 'string' ? Buffer.byteLength(topic) : topic.length;
-  const v5 = level === 5;
-  const psize = v5 && hasProperties(properties) ? propertiesSize(properties) : 0;
-  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + (v5 ? varintSize(psize) + psize : 0) + payload.length;
-  const buf = Buffer.allocUnsafe(1 + varintSize(remaining) + remaining);
-  buf[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
+  const topicLen = typeof topic === 'string' ? stringFieldSize(topic, 'topic name') - 2 : topic.length;
+  if (topicLen > 65535) throw new RangeError('topic name longer than 65535 bytes');
+  let plen = 0;
+  let psize = 0;
+  if (level === 5) {
+    if (properties !== undefined && hasProperties(properties)) {
+      plen = propertiesLength(properties);
+      psize = varintSize(plen) + plen;
+    } else psize = 1;
+  }
+  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + psize + payload.length;
+  const buf = allocPacket(0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0), remaining);
   let pos = writeVarint(buf, 1, remaining);
-  buf.writeUInt16BE(topicLen, pos);
+  buf[pos] = topicLen >>> 8;
+  buf[pos + 1] = topicLen & 0xff;
   pos += 2;
   if (typeof topic === 'string') pos += buf.write(topic, pos, 'utf8');
   else pos += topic.copy(buf, pos);
   if (qos > 0) {
-    buf.writeUInt16BE(packetId, pos);
+    buf[pos] = packetId >>> 8;
+    buf[pos + 1] = packetId & 0xff;
     pos += 2;
   }
-  if (v5) {
-    if (psize === 0) buf[pos++] = 0;
-    else pos = writeProperties(buf, pos, properties!, psize);
-  }
+  if (psize === 1) buf[pos++] = 0;
+  else if (psize > 1) pos = writeProperties(buf, pos, properties!, plen);
   payload.copy(buf, pos);
   return buf;
 }
 
-/** Assemble fixed header + body parts into one Buffer. */
-function frame(first: number, parts: Array<(buf: Buffer, pos: number) => number>, sizes: number[]): Buffer {
-  const remaining = sizes.reduce((a, b) => a + b, 0);
-  const buf = Buffer.allocUnsafe(1 + varintSize(remaining) + remaining);
-  buf[0] = first;
+/**
+ * Offset of the packet identifier in an encoded QoS 1/2 PUBLISH (fixed header, topic length,
+ * topic): patch it with buf.writeUInt16BE(id, offset). Returns -1 for QoS 0 or a non-PUBLISH.
+ */
+export function publishPacketIdOffset(buf: Buffer): number {
+  const first = buf[0]!;
+  if (first >> 4 !== PacketType.PUBLISH || (first & 0x06) === 0) return -1;
+  let i = 1;
+  while (buf[i]! & 0x80) i++;
+  i++;
+  return i + 2 + ((buf[i]! << 8) | buf[i + 1]!);
+}
+
+/**
+ * A copy of an encoded QoS>0 PUBLISH with another packet id (and optionally DUP set): one
+ * allocation and one memcpy per subscriber instead of a full encoding.
+ */
+export function copyWithPacketId(encoded: Buffer, packetId: number, dup = false): Buffer {
+  const offset = publishPacketIdOffset(encoded);
+  if (offset < 0) throw new TypeError('not a QoS 1/2 PUBLISH');
+  const out = Buffer.allocUnsafe(encoded.length);
+  encoded.copy(out);
+  out[offset] = packetId >>> 8;
+  out[offset + 1] = packetId & 0xff;
+  if (dup) out[0] = out[0]! | 0x08;
+  return out;
+}
+
+// ---- acknowledgements ----------------------------------------------------------------------
+
+function encodeAck(first: number, packetId: number, reasonCode: number, properties: Properties, level: ProtocolLevel): Buffer {
+  const props = level === 5 && hasProperties(properties);
+  if (level < 5 || (reasonCode === 0 && !props)) {
+    const buf = Buffer.allocUnsafe(4);
+    buf[0] = first;
+    buf[1] = 2;
+    buf[2] = packetId >>> 8;
+    buf[3] = packetId & 0xff;
+    return buf;
+  }
+  const plen = props ? propertiesLength(properties) : 0;
+  const remaining = 3 + (props ? varintSize(plen) + plen : 0);
+  const buf = allocPacket(first, remaining);
   let pos = writeVarint(buf, 1, remaining);
-  for (const w of parts) pos = w(buf, pos);
+  buf[pos++] = packetId >>> 8;
+  buf[pos++] = packetId & 0xff;
+  buf[pos++] = reasonCode;
+  if (props) writeProperties(buf, pos, properties, plen);
   return buf;
 }
 
-function propsPart(p: Properties): [(buf: Buffer, pos: number) => number, number] {
-  const size = hasProperties(p) ? propertiesSize(p) : 0;
-  return [(buf, pos) => (size === 0 ? ((buf[pos] = 0), pos + 1) : writeProperties(buf, pos, p, size)), varintSize(size) + size];
+// ---- CONNACK -------------------------------------------------------------------------------
+
+/**
+ * The 3.1.1 CONNACK return code for a reason: 0..5 pass through; v5 reason codes map to the
+ * nearest 3.1.1 code (0x84 -> 1, 0x85 -> 2, 0x86 -> 4, 0x87/0x8A/0x8C -> 5, others -> 3).
+ */
+export function connackReturnCode(reasonCode: number): number {
+  if (reasonCode <= 5) return reasonCode;
+  switch (reasonCode) {
+    case 0x84:
+      return 1; // unacceptable protocol version
+    case 0x85:
+      return 2; // identifier rejected
+    case 0x86:
+      return 4; // bad user name or password
+    case 0x87:
+    case 0x8a:
+    case 0x8c:
+      return 5; // not authorized
+    default:
+      return 3; // server unavailable
+  }
 }
 
-const u8 = (v: number): [(b: Buffer, p: number) => number, number] => [(b, p) => ((b[p] = v), p + 1), 1];
-const u16 = (v: number): [(b: Buffer, p: number) => number, number] => [(b, p) => (b.writeUInt16BE(v, p), p + 2), 2];
-const str = (s: string): [(b: Buffer, p: number) => number, number] => [(b, p) => writeString(b, p, s), 2 + Buffer.byteLength(s)];
-const bin = (x: Buffer): [(b: Buffer, p: number) => number, number] => [(b, p) => (b.writeUInt16BE(x.length, p), x.copy(b, p + 2), p + 2 + x.length), 2 + x.length];
+// ---- generic -------------------------------------------------------------------------------
 
-function build(first: number, items: Array<[(b: Buffer, p: number) => number, number]>): Buffer {
-  return frame(first, items.map((i) => i[0]), items.map((i) => i[1]));
-}
-
-/** Encode any packet at `level` (v5-only fields are dropped for 3.1/3.1.1). */
-export function encodePacket(p: Packet, level: ProtocolLevel): Buffer {
+function encodeConnect(p: ConnectPacket, level: ProtocolLevel): Buffer {
   const v5 = level === 5;
+  const name = p.protocolName || (level === 3 ? 'MQIsdp' : 'MQTT');
+  let flags = p.cleanStart ? 0x02 : 0;
+  let remaining = stringFieldSize(name, 'protocol name') + 1 + 1 + 2 + stringFieldSize(p.clientId, 'client identifier');
+  const pLen = v5 ? propsContent(p.properties) : -1;
+  remaining += fieldSize(pLen);
+  let wLen = -1;
+  const will = p.will;
+  if (will !== null) {
+    flags |= 0x04 | (will.qos << 3) | (will.retain ? 0x20 : 0);
+    wLen = v5 ? propsContent(will.properties) : -1;
+    remaining += fieldSize(wLen) + stringFieldSize(will.topic, 'will topic') + 2 + will.payload.length;
+  }
+  if (p.username !== null) {
+    flags |= 0x80;
+    remaining += stringFieldSize(p.username, 'user name');
+  }
+  if (p.password !== null) {
+    flags |= 0x40;
+    remaining += 2 + p.password.length;
+  }
+  const buf = allocPacket(0x10, remaining);
+  let pos = writeVarint(buf, 1, remaining);
+  pos = writeString(buf, pos, name);
+  buf[pos++] = level;
+  buf[pos++] = flags;
+  buf[pos++] = p.keepAlive >>> 8;
+  buf[pos++] = p.keepAlive & 0xff;
+  if (v5) pos = writeProperties(buf, pos, p.properties, pLen);
+  pos = writeString(buf, pos, p.clientId);
+  if (will !== null) {
+    if (v5) pos = writeProperties(buf, pos, will.properties, wLen);
+    pos = writeString(buf, pos, will.topic);
+    pos = writeBinary(buf, pos, will.payload);
+  }
+  if (p.username !== null) pos = writeString(buf, pos, p.username);
+  if (p.password !== null) writeBinary(buf, pos, p.password);
+  return buf;
+}
+
+function encodeSubscribe(p: SubscribePacket, level: ProtocolLevel): Buffer {
+  const v5 = level === 5;
+  const pLen = v5 ? propsContent(p.properties) : -1;
+  let remaining = 2 + fieldSize(pLen);
+  for (const s of p.subscriptions) remaining += stringFieldSize(s.filter, 'topic filter') + 1;
+  const buf = allocPacket(0x82, remaining);
+  let pos = writeVarint(buf, 1, remaining);
+  buf[pos++] = p.packetId >>> 8;
+  buf[pos++] = p.packetId & 0xff;
+  if (v5) pos = writeProperties(buf, pos, p.properties, pLen);
+  for (const s of p.subscriptions) {
+    pos = writeString(buf, pos, s.filter);
+    buf[pos++] = s.qos | (v5 ? (s.noLocal ? 0x04 : 0) | (s.retainAsPublished ? 0x08 : 0) | (s.retainHandling << 4) : 0);
+  }
+  return buf;
+}
+
+/** Packet id, optional properties (v5), then one byte per code (SUBACK, UNSUBACK). */
+function encodeCodes(first: number, packetId: number, properties: Properties, codes: readonly number[] | null, level: ProtocolLevel): Buffer {
+  const v5 = level === 5;
+  const pLen = v5 ? propsContent(properties) : -1;
+  const n = codes === null ? 0 : codes.length;
+  const remaining = 2 + fieldSize(pLen) + n;
+  const buf = allocPacket(first, remaining);
+  let pos = writeVarint(buf, 1, remaining);
+  buf[pos++] = packetId >>> 8;
+  buf[pos++] = packetId & 0xff;
+  if (v5) pos = writeProperties(buf, pos, properties, pLen);
+  for (let i = 0; i < n; i++) buf[pos++] = codes![i]!;
+  return buf;
+}
+
+/** Optional reason code then optional properties (v5 DISCONNECT, AUTH), short forms when possible. */
+function encodeReasonOnly(first: number, reasonCode: number, properties: Properties): Buffer {
+  const props = hasProperties(properties);
+  if (reasonCode === 0 && !props) return Buffer.from([first, 0]);
+  const plen = props ? propertiesLength(properties) : 0;
+  const remaining = 1 + (props ? varintSize(plen) + plen : 0);
+  const buf = allocPacket(first, remaining);
+  let pos = writeVarint(buf, 1, remaining);
+  buf[pos++] = reasonCode;
+  if (props) writeProperties(buf, pos, properties, plen);
+  return buf;
+}
+
+/**
+ * Encode any packet at `level`. v5-only fields are dropped for 3.1/3.1.1; AUTH has no 3.1.1
+ * form (throws). Throws RangeError for fields beyond what MQTT can carry.
+ */
+export function encodePacket(p: Packet, level: ProtocolLevel): Buffer {
   switch (p.type) {
-    case PacketType.CONNECT: {
-      const items = [str(p.protocolName), u8(p.protocolLevel)];
-      let flags = p.cleanStart ? 0x02 : 0;
-      if (p.will) flags |= 0x04 | (p.will.qos << 3) | (p.will.retain ? 0x20 : 0);
-      if (p.password !== null) flags |= 0x40;
-      if (p.username !== null) flags |= 0x80;
-      items.push(u8(flags), u16(p.keepAlive));
-      if (v5) items.push(propsPart(p.properties));
-      items.push(str(p.clientId));
-      if (p.will) {
-        if (v5) items.push(propsPart(p.will.properties));
-        items.push(str(p.will.topic), bin(p.will.payload));
-      }
-      if (p.username !== null) items.push(str(p.username));
-      if (p.password !== null) items.push(bin(p.password));
-      return build(0x10, items);
-    }
-    case PacketType.CONNACK: {
-      const items = [u8(p.sessionPresent ? 1 : 0), u8(p.reasonCode)];
-      if (v5) items.push(propsPart(p.properties));
-      return build(0x20, items);
-    }
     case PacketType.PUBLISH:
       return encodePublish(level, p.topic, p.payload, p.qos, p.retain, p.dup, p.packetId, p.properties);
     case PacketType.PUBACK:
     case PacketType.PUBREC:
+    case PacketType.PUBCOMP:
+      return encodeAck(p.type << 4, p.packetId, p.reasonCode, p.properties, level);
     case PacketType.PUBREL:
-    case PacketType.PUBCOMP: {
-      const first = (p.type << 4) | (p.type === PacketType.PUBREL ? 0x02 : 0);
-      const items = [u16(p.packetId)];
-      // Short form when the reason is Success and there are no properties [MQTT-3.4.2-1].
-      if (v5 && (p.reasonCode !== 0 || hasProperties(p.properties))) {
-        items.push(u8(p.reasonCode));
-        if (hasProperties(p.properties)) items.push(propsPart(p.properties));
-      }
-      return build(first, items);
+      return encodeAck(0x62, p.packetId, p.reasonCode, p.properties, level); // flags 0010 [MQTT-3.6.1-1]
+    case PacketType.CONNECT:
+      return encodeConnect(p, level);
+    case PacketType.CONNACK: {
+      const v5 = level === 5;
+      const pLen = v5 ? propsContent(p.properties) : -1;
+      const remaining = 2 + fieldSize(pLen);
+      const buf = allocPacket(0x20, remaining);
+      let pos = writeVarint(buf, 1, remaining);
+      buf[pos++] = p.sessionPresent ? 1 : 0;
+      buf[pos++] = v5 ? p.reasonCode : connackReturnCode(p.reasonCode);
+      if (v5) writeProperties(buf, pos, p.properties, pLen);
+      return buf;
     }
-    case PacketType.SUBSCRIBE: {
-      const items = [u16(p.packetId)];
-      if (v5) items.push(propsPart(p.properties));
-      for (const s of p.subscriptions) {
-        items.push(str(s.filter));
-        const o = s.qos | (v5 ? (s.noLocal ? 0x04 : 0) | (s.retainAsPublished ? 0x08 : 0) | (s.retainHandling << 4) : 0);
-        items.push(u8(o));
-      }
-      return build(0x82, items);
-    }
+    case PacketType.SUBSCRIBE:
+      return encodeSubscribe(p, level);
     case PacketType.SUBACK: {
-      const items = [u16(p.packetId)];
-      if (v5) items.push(propsPart(p.properties));
-      for (const c of p.reasonCodes) items.push(u8(c));
-      return build(0x90, items);
+      // 3.1.1 knows one failure code, 0x80 [MQTT-3.9.3-2].
+      const codes = level === 5 ? p.reasonCodes : p.reasonCodes.map((c) => (c >= 0x80 ? 0x80 : c));
+      return encodeCodes(0x90, p.packetId, p.properties, codes, level);
     }
     case PacketType.UNSUBSCRIBE: {
-      const items = [u16(p.packetId)];
-      if (v5) items.push(propsPart(p.properties));
-      for (const f of p.filters) items.push(str(f));
-      return build(0xa2, items);
+      const v5 = level === 5;
+      const pLen = v5 ? propsContent(p.properties) : -1;
+      let remaining = 2 + fieldSize(pLen);
+      for (const f of p.filters) remaining += stringFieldSize(f, 'topic filter');
+      const buf = allocPacket(0xa2, remaining); // flags 0010 [MQTT-3.10.1-1]
+      let pos = writeVarint(buf, 1, remaining);
+      buf[pos++] = p.packetId >>> 8;
+      buf[pos++] = p.packetId & 0xff;
+      if (v5) pos = writeProperties(buf, pos, p.properties, pLen);
+      for (const f of p.filters) pos = writeString(buf, pos, f);
+      return buf;
     }
-    case PacketType.UNSUBACK: {
-      const items = [u16(p.packetId)];
-      if (v5) {
-        items.push(propsPart(p.properties));
-        for (const c of p.reasonCodes) items.push(u8(c));
-      }
-      return build(0xb0, items);
-    }
+    case PacketType.UNSUBACK:
+      return encodeCodes(0xb0, p.packetId, p.properties, level === 5 ? p.reasonCodes : null, level);
     case PacketType.PINGREQ:
       return Buffer.from([0xc0, 0]);
     case PacketType.PINGRESP:
       return Buffer.from([0xd0, 0]);
-    case PacketType.DISCONNECT: {
-      if (!v5 || (p.reasonCode === 0 && !hasProperties(p.properties))) return Buffer.from([0xe0, 0]);
-      const items = [u8(p.reasonCode)];
-      if (hasProperties(p.properties)) items.push(propsPart(p.properties));
-      return build(0xe0, items);
-    }
-    case PacketType.AUTH: {
-      if (p.reasonCode === 0 && !hasProperties(p.properties)) return Buffer.from([0xf0, 0]);
-      return build(0xf0, [u8(p.reasonCode), propsPart(p.properties)]);
-    }
+    case PacketType.DISCONNECT:
+      if (level < 5) return Buffer.from([0xe0, 0]);
+      return encodeReasonOnly(0xe0, p.reasonCode, p.properties);
+    case PacketType.AUTH:
+      if (level < 5) throw new TypeError('AUTH exists only in MQTT 5');
+      return encodeReasonOnly(0xf0, p.reasonCode, p.properties);
   }
 }

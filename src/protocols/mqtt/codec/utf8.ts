@@ -40,3 +40,37 @@ export function isValidMqttString(buf: Buffer, start: number, end: number): bool
   }
   return true;
 }
+
+/** scanTopicName result: a valid name made only of ASCII (decode it as latin1, the cheapest way). */
+export const TOPIC_ASCII = 0;
+/** scanTopicName result: a valid name with multi-byte characters. */
+export const TOPIC_UTF8 = 1;
+/** scanTopicName result: not a valid MQTT UTF-8 string [MQTT-1.5.4-1..2]. */
+export const TOPIC_BAD_UTF8 = -1;
+/** scanTopicName result: contains '+' or '#', which a Topic Name must not [MQTT-3.3.2-2]. */
+export const TOPIC_WILDCARD = -2;
+
+/**
+ * One pass over a PUBLISH Topic Name: UTF-8 validity and the wildcard check together.
+ * '+' (0x2B) and '#' (0x23) can never occur inside a multi-byte UTF-8 sequence (every byte of one
+ * is >= 0x80), so a byte-level search for them is exact.
+ */
+export function scanTopicName(buf: Buffer, start: number, end: number): number {
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b >= 0x80) {
+      if (!isValidMqttString(buf, i, end)) return TOPIC_BAD_UTF8;
+      for (let k = i; k < end; k++) {
+        const c = buf[k]!;
+        if (c === 0x2b || c === 0x23) return TOPIC_WILDCARD;
+      }
+      return TOPIC_UTF8;
+    }
+    if (b < 0x20 || b === 0x7f) return TOPIC_BAD_UTF8;
+    if (b === 0x2b || b === 0x23) {
+      // Bad UTF-8 later in the name is just as malformed; report the wildcard.
+      return TOPIC_WILDCARD;
+    }
+  }
+  return TOPIC_ASCII;
+}

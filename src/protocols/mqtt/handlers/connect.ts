@@ -25,6 +25,7 @@ export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
     login: prepared.clientId,
     secret: p.password === null ? null : p.password.toString('utf8'),
     remoteAddress: c.conn.remoteAddress,
+    transport: c.conn.transport,
     ...(c.conn.certificateCN !== undefined ? { certificateCN: c.conn.certificateCN } : {}),
   });
   if (!(outcome instanceof Promise)) {

@@ -17,5 +17,6 @@ export function handleDisconnect(c: MqttConnection, p: DisconnectPacket): void {
   // 0x04 "disconnect with will message" keeps the will; anything else discards it [MQTT-3.14.4-3].
   c.cleanDisconnect = p.reasonCode !== Reason.DisconnectWithWill;
   c.endReason = 'clean';
+  if (c.info) c.app?.hooks.onDisconnect?.(c.info);
   c.end(); // [MQTT-3.14.4-1]: no further packets from the server
 }

@@ -43,6 +43,7 @@ export function handleConnect(c: StompConnection, f: StompFrame): void {
     login: login.length > 0 ? login : `stomp-${c.sessionId}`,
     secret: header(f, 'passcode') ?? null,
     remoteAddress: c.conn.remoteAddress,
+    transport: c.conn.transport,
     ...(c.conn.certificateCN !== undefined ? { certificateCN: c.conn.certificateCN } : {}),
   });
   if (!(outcome instanceof Promise)) {

@@ -5,5 +5,6 @@ import type { StompFrame } from '../frame.js';
 export function handleDisconnect(c: StompConnection, f: StompFrame): void {
   c.receipt(f);
   c.endReason = 'clean';
+  if (c.info) c.app?.hooks.onDisconnect?.(c.info);
   c.end();
 }

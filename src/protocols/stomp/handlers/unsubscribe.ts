@@ -10,6 +10,11 @@ export function handleUnsubscribe(c: StompConnection, f: StompFrame): void {
     c.fail('unknown subscription', `no subscription with id "${id ?? ''}"`, header(f, 'receipt'));
     return;
   }
+  const hook = c.app?.hooks.authorizeUnsubscribe;
+  if (hook && c.info && hook(c.info, sub.destination) === false) {
+    c.fail('not authorized', `unsubscribing from "${sub.destination}" is not allowed`, header(f, 'receipt'));
+    return;
+  }
   c.subs.delete(sub.id);
   c.subsByNum.delete(sub.num);
   c.router.unsubscribe(c.session!, sub.raw);

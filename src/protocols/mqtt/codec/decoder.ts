@@ -616,7 +616,11 @@ export class MqttDecoder {
       // Learn the level from the first CONNECT only; a second one is the handler's protocol error.
       this.level = (packet as ConnectPacket).protocolLevel;
       this.levelKnown = true;
-    } else packet = decodeFrame(first, buf, body, end, this.level, this.role);
+    } else {
+      packet = decodeFrame(first, buf, body, end, this.level, this.role);
+      // The bytes as received, for forwarding without re-encoding (PublishPacket.raw).
+      if (packet.type === PacketType.PUBLISH) packet.raw = buf.subarray(pos, end);
+    }
     onPacket(packet);
   }
 

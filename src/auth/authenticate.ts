@@ -17,7 +17,8 @@ import { readFileSync } from 'node:fs';
 import type { Application } from '../core/application.js';
 import type { Grants, Profile } from '../core/permissions.js';
 import type { ErrorCode } from '../errors/catalogue.js';
-import type { BrokerHooks, ClientInfo } from '../core/hooks.js';
+import { clientInfo } from '../core/hooks.js';
+import type { BrokerHooks } from '../core/hooks.js';
 import { createJwtVerifier } from './jwt.js';
 import { createHttpAuthHook } from './http-hook.js';
 import { loadPasswordFile, safeEqual, verifyPassword } from './passwords.js';
@@ -113,16 +114,7 @@ export class Authenticator {
     if (!o.ok) return o;
     const hook = o.app.hooks.authorizeConnect;
     if (hook === undefined) return o;
-    const info: ClientInfo = {
-      clientId: req.login,
-      login: o.identity.login,
-      profile: o.identity.profile,
-      ...(o.identity.grants ? { grants: o.identity.grants } : {}),
-      app: o.app.id,
-      protocol: req.protocol,
-      transport: req.transport,
-      remoteAddress: req.remoteAddress,
-    };
+    const info = clientInfo(req.login, o.identity, o.app.id, req.protocol, req.transport, req.remoteAddress);
     const decide = (ok: boolean): LoginOutcome => (ok ? o : { ok: false, code: 'SB_ERR_NOT_AUTHORIZED', detail: 'refused by the authorizeConnect hook' });
     const r = hook(info);
     return r instanceof Promise ? r.then(decide, () => decide(false)) : decide(r);

@@ -40,3 +40,15 @@ export interface BrokerHooks {
   onConnectionClose?(client: ClientInfo, reason: string): void;
   onMessageDropped?(msg: Message, reason: DropReason, receiver: string | null): void;
 }
+
+/** The ClientInfo hooks receive, built once per connection. */
+export function clientInfo(
+  clientId: string,
+  identity: { login: string; profile: Principal['profile']; grants?: Principal['grants'] },
+  app: string,
+  protocol: 'mqtt' | 'stomp',
+  transport: string,
+  remoteAddress: string,
+): ClientInfo {
+  return { clientId, login: identity.login, profile: identity.profile, ...(identity.grants ? { grants: identity.grants } : {}), app, protocol, transport, remoteAddress };
+}

@@ -7,6 +7,7 @@
  * [MQTT-3.1.0-1]; a second CONNECT is a protocol error [MQTT-3.1.0-2].
  */
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
+import { HeldInput } from '../held-input.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
@@ -51,8 +52,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   info: ClientInfo | null = null;
   /** Why the connection ended, for presence. */
   endReason: DisconnectReason = 'dropped';
-  /** Packets received while the login is being decided. */
-  private held: Packet[] | null = null;
+  /** Packets received while a login or hook decision is pending. */
+  private readonly input: HeldInput<Packet>;
   /** Outbound QoS 1/2 window: min(client Receive Maximum, config maxInflight). */
   sendWindow = 65535;
   /** Largest packet the client accepts (v5 Maximum Packet Size); 0 = no limit. */
@@ -80,6 +81,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   ) {
     this.decoder = new MqttDecoder({ maxPacketSize: ctx.mqtt.maxPacketSize });
     this.router = ctx.router;
+    this.input = new HeldInput(conn, this.onPacket);
     this.lastActivity = Date.now();
     conn.setHandler(this);
     ctx.connections.add(this);
@@ -99,28 +101,13 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     return this.state === State.Closed;
   }
 
-  /** Queue incoming packets until releasePackets (asynchronous login). */
+  /** Queue incoming packets until releasePackets (asynchronous login or hook). */
   holdPackets(): void {
-    if (this.held === null) {
-      this.held = [];
-      this.conn.pause();
-    }
+    this.input.hold();
   }
 
   releasePackets(): void {
-    const held = this.held;
-    if (held === null) return;
-    this.held = null;
-    this.conn.resume();
-    for (let i = 0; i < held.length; i++) {
-      const again = this.held as Packet[] | null; // set again by a packet handled in this loop
-      if (again !== null) {
-        // A packet asked to hold again: keep the rest behind it, in order.
-        again.push(...held.slice(i));
-        return;
-      }
-      this.onPacket(held[i]!);
-    }
+    this.input.release();
   }
 
   get isV5(): boolean {
@@ -146,10 +133,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
 
   private readonly onPacket = (p: Packet): void => {
     if (this.state === State.Closed) return;
-    if (this.held !== null) {
-      this.held.push(p);
-      return;
-    }
+    if (this.input.offer(p)) return;
     this.ctx.counters.packetsIn++;
     if (this.state === State.AwaitingConnect) {
       if (p.type !== PacketType.CONNECT) {

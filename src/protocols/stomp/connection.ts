@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
+import { HeldInput } from '../held-input.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
@@ -74,7 +75,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   info: ClientInfo | null = null;
   endReason: DisconnectReason = 'dropped';
   /** Frames received while the login is being decided. */
-  private held: StompFrame[] | null = null;
+  private readonly input: HeldInput<StompFrame>;
   readonly subs = new Map<string, StompSubscription>();
   readonly subsByNum = new Map<number, StompSubscription>();
   private nextSubNum = 1;
@@ -96,6 +97,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   ) {
     this.parser = new StompParser(ctx.stomp);
     this.router = ctx.router;
+    this.input = new HeldInput(conn, this.onFrame);
     // One STOMP frame per WebSocket message: browser clients expect whole frames.
     if (conn.transport === 'ws' || conn.transport === 'wss') conn.coalesce = false;
     conn.setHandler(this);
@@ -117,25 +119,11 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   }
 
   holdFrames(): void {
-    if (this.held === null) {
-      this.held = [];
-      this.conn.pause();
-    }
+    this.input.hold();
   }
 
   releaseFrames(): void {
-    const held = this.held;
-    if (held === null) return;
-    this.held = null;
-    this.conn.resume();
-    for (let i = 0; i < held.length; i++) {
-      const again = this.held as StompFrame[] | null; // set again by a packet handled in this loop
-      if (again !== null) {
-        again.push(...held.slice(i));
-        return;
-      }
-      this.onFrame(held[i]!);
-    }
+    this.input.release();
   }
 
   allocateSubscriptionNumber(): number {
@@ -164,10 +152,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 
   private readonly onFrame = (f: StompFrame): void => {
     if (this.state === State.Closed) return;
-    if (this.held !== null) {
-      this.held.push(f);
-      return;
-    }
+    if (this.input.offer(f)) return;
     if (this.state === State.AwaitingConnect) {
       if (f.command !== 'CONNECT' && f.command !== 'STOMP') {
         this.fail('expected CONNECT', `the first frame must be CONNECT or STOMP, got ${f.command}`);

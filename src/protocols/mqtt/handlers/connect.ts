@@ -9,6 +9,7 @@ import type { MqttConnection } from '../connection.js';
 import { metaFromProperties } from './publish.js';
 import type { WillMessage } from '../../../core/session.js';
 import type { LoginOutcome } from '../../../auth/authenticate.js';
+import { clientInfo } from '../../../core/hooks.js';
 import { ERRORS } from '../../../errors/catalogue.js';
 import { encodePacket } from '../codec/encoder.js';
 
@@ -153,16 +154,7 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
   }
   c.app = app;
   c.router = app.router;
-  c.info = {
-    clientId,
-    login: identity.login,
-    profile: identity.profile,
-    ...(identity.grants ? { grants: identity.grants } : {}),
-    app: app.id,
-    protocol: 'mqtt',
-    transport: c.conn.transport,
-    remoteAddress: c.conn.remoteAddress,
-  };
+  c.info = clientInfo(clientId, identity, app.id, 'mqtt', c.conn.transport, c.conn.remoteAddress);
 
   // Session expiry: v5 property (default 0); 3.1.1 clean session 0 = persistent [MQTT-3.1.2-23].
   let expiry: number;

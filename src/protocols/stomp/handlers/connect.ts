@@ -1,5 +1,6 @@
 /** CONNECT / STOMP -> CONNECTED (STOMP 1.2 "Connecting", "Protocol Negotiation", "Heart-beating"). */
 import type { LoginOutcome } from '../../../auth/authenticate.js';
+import { clientInfo } from '../../../core/hooks.js';
 import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompConnection, StompVersion } from '../connection.js';
 import type { StompFrame } from '../frame.js';
@@ -81,16 +82,7 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
   c.clientId = clientId;
   c.app = app;
   c.router = app.router;
-  c.info = {
-    clientId,
-    login: identity.login,
-    profile: identity.profile,
-    ...(identity.grants ? { grants: identity.grants } : {}),
-    app: app.id,
-    protocol: 'stomp',
-    transport: c.conn.transport,
-    remoteAddress: c.conn.remoteAddress,
-  };
+  c.info = clientInfo(clientId, identity, app.id, 'stomp', c.conn.transport, c.conn.remoteAddress);
   const { session } = app.router.attach(clientId, c, true);
   session.expiryInterval = 0;
   session.protocol = 'stomp';

@@ -455,7 +455,10 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
       let props: Properties | undefined;
       if (v5) {
         props = publishProperties(msg, subscriptionIds, this.router.now(), this.stampFrom);
-        if (this.outAliases !== null) topic = this.applyOutAlias(topic, props);
+        if (this.outAliases !== null) {
+          props = { ...props }; // publishProperties may return a shared frozen object
+          topic = this.applyOutAlias(topic, props);
+        }
       }
       buf = encodePublish(this.level, topic, msg.payload, qos, retain, dup, pid, props);
     }

@@ -132,7 +132,9 @@ export class Listeners {
     return {
       cert: readFileSync(t.cert),
       key: readFileSync(t.key),
-      ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
+      // With a CA, clients may present certificates (mTLS); unverified or absent ones still
+      // connect and log in with credentials.
+      ...(t.ca ? { ca: readFileSync(t.ca), requestCert: true, rejectUnauthorized: false } : {}),
       ...(t.passphrase ? { passphrase: t.passphrase } : {}),
     };
   }
@@ -149,7 +151,9 @@ export class Listeners {
     let url = '';
     const onSocket = (socket: net.Socket): void => {
       this.track(socket);
-      this.opts.onConnection(new SocketConnection(socket, transport, url), protocol);
+      const conn = new SocketConnection(socket, transport, url);
+      conn.certificateCN = verifiedCN(socket);
+      this.opts.onConnection(conn, protocol);
     };
     const server = secure
       ? tls.createServer(this.tlsOptions(), onSocket)
@@ -191,6 +195,7 @@ export class Listeners {
               ? 'stomp'
               : 'mqtt';
         const conn = new WsConnection(ws, secure ? 'wss' : 'ws', req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0, route.url, sub);
+        conn.certificateCN = verifiedCN(req.socket);
         this.opts.onConnection(conn, protocol);
       });
     });
@@ -213,6 +218,13 @@ export class Listeners {
     }
     return out;
   }
+}
+
+/** Subject CN of a client certificate that verified against the configured CA (mTLS), else undefined. */
+function verifiedCN(socket: net.Socket): string | undefined {
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' && cn.length > 0 ? cn : undefined;
 }
 
 function listenOn(server: net.Server, host: string, port: number): Promise<number> {

@@ -252,7 +252,9 @@ async function main(): Promise<void> {
   }
   const md = lines.join('\n');
   process.stdout.write('\n' + md + '\n');
-  writeFileSync(join(ROOT, QUICK ? 'bench/RESULTS-quick.md' : 'bench/RESULTS.md'), md + '\n');
+  // Only a full run (every scenario, every broker) replaces RESULTS.md.
+  const partial = QUICK || values.only !== undefined || values.brokers !== undefined || values.conns !== undefined;
+  writeFileSync(join(ROOT, partial ? 'bench/RESULTS-partial.md' : 'bench/RESULTS.md'), md + '\n');
 }
 
 main().then(

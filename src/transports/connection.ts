@@ -70,10 +70,20 @@ export abstract class Connection {
       this.pendingBytes = 0;
       return;
     }
-    const buf = n === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const pending = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    this.send(buf);
+    if (n === 1) this.send(pending[0]!);
+    // Small packets: one copy into one buffer is cheaper than a long writev. Large ones (where
+    // copying costs more than the syscall) go out as they are, shared with other subscribers.
+    else if (bytes / n <= LARGE_PACKET) this.send(Buffer.concat(pending, bytes));
+    else this.sendMany(pending);
+  }
+
+  /** Write several buffers at once without copying them (writev where the transport has it). */
+  protected sendMany(bufs: Buffer[]): void {
+    for (const b of bufs) this.send(b);
   }
 
   /** Flush, then close gracefully (FIN / WebSocket close). */
@@ -111,6 +121,9 @@ export abstract class Connection {
   protected abstract endTransport(): void;
   protected abstract destroyTransport(): void;
 }
+
+/** Average packet size above which a flush writes the buffers as they are instead of concatenating. */
+const LARGE_PACKET = 4096;
 
 // One flush pass for all dirty connections per event-loop turn (no closure per write).
 let flushQueue: Connection[] = [];

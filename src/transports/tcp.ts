@@ -30,6 +30,13 @@ export class SocketConnection extends Connection {
     this.socket.write(buf);
   }
 
+  protected override sendMany(bufs: Buffer[]): void {
+    // cork/uncork: the socket hands all buffers to one writev.
+    this.socket.cork();
+    for (const b of bufs) this.socket.write(b);
+    this.socket.uncork();
+  }
+
   protected transportBacklog(): number {
     return this.socket.writableLength;
   }

@@ -3,7 +3,7 @@
  *
  * Hand-written: every rejection carries the exact MQTT 5 reason the broker must send, PUBLISH
  * payloads are zero-copy slices, and the hot path (PUBLISH) allocates only the packet, its
- * topic string and its payload slice (plus a properties object when the block is not empty).
+ * topic string and two slices, payload and raw (plus a properties object when the block is not empty).
  * bench-codec.ts compares it with mqtt-packet.
  *
  * Error classification, DecodeError.reason (matches the specification and the conformance data,
@@ -151,7 +151,7 @@ function copyBinaries(p: Properties): Properties {
 
 // ---- PUBLISH (hot path) --------------------------------------------------------------------
 
-function decodePublish(r: Reader, flags: number, level: ProtocolLevel, role: Role): PublishPacket {
+function decodePublish(r: Reader, packetStart: number, flags: number, level: ProtocolLevel, role: Role): PublishPacket {
   const qos = (flags >> 1) & 0x03;
   if (qos === 3) throw new DecodeError(MALFORMED, 'PUBLISH QoS 3', 'MQTT-3.3.1-4');
   const dup = (flags & 0x08) !== 0;
@@ -201,6 +201,7 @@ function decodePublish(r: Reader, flags: number, level: ProtocolLevel, role: Rol
     packetId,
     properties,
     payload: buf.subarray(pos, end), // zero copy: a view of the receive buffer
+    raw: buf.subarray(packetStart, end), // the packet as received, for forwarding unchanged
   };
 }
 
@@ -362,16 +363,17 @@ function isClientOnly(type: number): boolean {
 }
 
 /**
- * Decode the body of one packet whose fixed header has been read: `first` is the type/flags
- * byte, the body is buf[start, end). CONNECT carries its own level; others use `level`.
+ * Decode one packet whose fixed header has been read: the packet is buf[pos, end), its body
+ * buf[start, end). CONNECT carries its own level; others use `level`.
  */
-function decodeFrame(first: number, buf: Buffer, start: number, end: number, level: ProtocolLevel, role: Role): Packet {
+function decodeFrame(buf: Buffer, pos: number, start: number, end: number, level: ProtocolLevel, role: Role): Packet {
+  const first = buf[pos]!;
   const type = first >> 4;
   const flags = first & 0x0f;
   const r = reader.reset(buf, start, end);
   deferred = null;
   let packet: Packet;
-  if (type === PacketType.PUBLISH) packet = decodePublish(r, flags, level, role);
+  if (type === PacketType.PUBLISH) packet = decodePublish(r, pos, flags, level, role);
   else {
     if (type === 0) throw new DecodeError(role === 'server' ? PROTOCOL_ERROR : MALFORMED, 'reserved packet type 0', 'MQTT-2.1.3');
     if (type === PacketType.AUTH && level < 5) throw new DecodeError(MALFORMED, 'reserved packet type 15 (AUTH is MQTT 5 only)');
@@ -461,7 +463,7 @@ export function decodePacket(buf: Buffer, level: ProtocolLevel, role: Role = 'se
   }
   if (i + len > buf.length) throw new DecodeError(MALFORMED, `truncated packet: ${buf.length - i} of ${len} bytes`);
   if (i + len < buf.length) throw new DecodeError(MALFORMED, `${buf.length - i - len} bytes after the packet`);
-  return decodeFrame(buf[0]!, buf, i, i + len, level, role);
+  return decodeFrame(buf, 0, i, i + len, level, role);
 }
 
 export interface DecoderOptions {
@@ -478,8 +480,8 @@ export interface DecoderOptions {
  * `onPacket` for each, in order; it throws DecodeError on the first bad one (close the
  * connection then: the decoder is not usable afterwards).
  *
- * Zero copy: a PUBLISH payload (and binary properties of other packets, except CONNECT's,
- * which are copied) is a slice of the received chunk. Node gives every 'data' event a fresh
+ * Zero copy: a PUBLISH payload and its `raw` bytes (and binary properties of other packets,
+ * except CONNECT's, which are copied) are slices of the received chunk. Node gives every 'data' event a fresh
  * Buffer, so a slice stays valid, but it keeps the whole chunk alive: copy a payload you keep
  * for long if it is small. Only a packet split across chunks is copied (once, when complete).
  *
@@ -612,15 +614,11 @@ export class MqttDecoder {
     let packet: Packet;
     if (first >> 4 === PacketType.CONNECT && !this.levelKnown) {
       this.peekConnectLevel(buf, body, end);
-      packet = decodeFrame(first, buf, body, end, this.level, this.role);
+      packet = decodeFrame(buf, pos, body, end, this.level, this.role);
       // Learn the level from the first CONNECT only; a second one is the handler's protocol error.
       this.level = (packet as ConnectPacket).protocolLevel;
       this.levelKnown = true;
-    } else {
-      packet = decodeFrame(first, buf, body, end, this.level, this.role);
-      // The bytes as received, for forwarding without re-encoding (PublishPacket.raw).
-      if (packet.type === PacketType.PUBLISH) packet.raw = buf.subarray(pos, end);
-    }
+    } else packet = decodeFrame(buf, pos, body, end, this.level, this.role);
     onPacket(packet);
   }
 

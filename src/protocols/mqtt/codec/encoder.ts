@@ -72,6 +72,7 @@ export function encodePublish(
   if (typeof topic === 'string') pos += buf.write(topic, pos, 'utf8');
   else pos += topic.copy(buf, pos);
   if (qos > 0) {
+    if (packetId < 1 || packetId > 65535) throw new RangeError(`packet identifier ${packetId} outside 1..65535`);
     buf[pos] = packetId >>> 8;
     buf[pos + 1] = packetId & 0xff;
     pos += 2;
@@ -113,6 +114,7 @@ export function copyWithPacketId(encoded: Buffer, packetId: number, dup = false)
 // ---- acknowledgements ----------------------------------------------------------------------
 
 function encodeAck(first: number, packetId: number, reasonCode: number, properties: Properties, level: ProtocolLevel): Buffer {
+  if (packetId < 1 || packetId > 65535) throw new RangeError(`packet identifier ${packetId} outside 1..65535`);
   const props = level === 5 && hasProperties(properties);
   if (level < 5 || (reasonCode === 0 && !props)) {
     const buf = Buffer.allocUnsafe(4);

@@ -74,11 +74,10 @@ export class UnsupportedProtocolError extends DecodeError {
 
 // One reader for every packet: decoding never re-enters (packets are handed out when complete).
 const reader = new Reader();
-/** First body-level protocol error of the packet being decoded (thrown once it has fully parsed). */
-let deferred: DecodeError | null = null;
 
+/** Body-level protocol errors wait for the end of the packet (see Reader.deferred). */
 function defer(message: string, rule?: string): void {
-  deferred ??= new DecodeError(PROTOCOL_ERROR, message, rule);
+  reader.protocolError(message, rule);
 }
 
 function packetId(r: Reader): number {
@@ -371,7 +370,6 @@ function decodeFrame(buf: Buffer, pos: number, start: number, end: number, level
   const type = first >> 4;
   const flags = first & 0x0f;
   const r = reader.reset(buf, start, end);
-  deferred = null;
   let packet: Packet;
   if (type === PacketType.PUBLISH) packet = decodePublish(r, pos, flags, level, role);
   else {
@@ -429,11 +427,7 @@ function decodeFrame(buf: Buffer, pos: number, start: number, end: number, level
       }
     }
   }
-  if (deferred !== null) {
-    const err = deferred;
-    deferred = null;
-    throw err;
-  }
+  if (r.deferred !== null) throw r.deferred;
   return packet;
 }
 

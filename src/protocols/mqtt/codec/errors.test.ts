@@ -107,6 +107,9 @@ const CASES: Case[] = [
   { name: 'CONNECT 5.0 will payload format 2', level: 5, hex: connect5('', '06', `0001 70 ${withLen('01 02')} 0001 74 0000`), reason: 0x82 },
   { name: 'CONNECT 5.0 session expiry in will properties', level: 5, hex: connect5('', '06', `0001 70 ${withLen('11 00000001')} 0001 74 0000`), reason: 0x82 },
   { name: 'CONNECT 5.0 a 0x81 anywhere outranks a 0x82', level: 5, hex: connect5('23 0001 04 01'), reason: 0x81 },
+  { name: 'CONNECT 5.0 repeated property, then a bad client id: 0x81 first', level: 5, hex: connect5('11 00000001 11 00000001', '02', '0001 00'), reason: 0x81 },
+  { name: 'CONNECT 5.0 receive maximum 0, then trailing bytes: 0x81 first', level: 5, hex: connect5('21 0000', '02', '0001 70 00'), reason: 0x81 },
+  { name: 'SUBSCRIBE 5.0 subscription identifier twice, then QoS 3: 0x81 first', level: 5, hex: '82 0C 0001 04 0B01 0B01 0001 70 03', reason: 0x81 },
 
   // ---- PUBLISH
   { name: 'PUBLISH QoS 3', level: 4, hex: '36 10 0005 746F706963 1234 7061796C6F6164', reason: 0x81, rule: 'MQTT-3.3.1-4' },

@@ -7,12 +7,12 @@
  *         a Subscription Identifier of 0 in SUBSCRIBE
  *   0x82  a property that parses but is not allowed in this packet, a repeated property,
  *         a value out of range (e.g. Receive Maximum 0)
- * A block is parsed to its end before a 0x82 is raised, so bytes that do not parse anywhere in
- * it outrank a misplaced or repeated property, whatever their order.
+ * A 0x82 is only recorded (Reader.protocolError) and raised once the whole packet has parsed,
+ * so bytes that do not parse anywhere in the packet outrank a misplaced or repeated property.
  */
 import { DecodeError, PacketType } from './packets.js';
 import type { Properties } from './packets.js';
-import { MALFORMED, PROTOCOL_ERROR } from './reader.js';
+import { MALFORMED } from './reader.js';
 import type { Reader } from './reader.js';
 
 /** Shared, frozen "no properties" object: most packets carry none. Never mutate a decoded block. */
@@ -138,7 +138,6 @@ export function readProperties(r: Reader, context: number, severalSubscriptionId
   const allowed = ALLOWED[context]!;
   const out: Properties = {};
   const bag = out as Record<string, unknown>;
-  let protocolError: DecodeError | null = null;
   while (r.pos < end) {
     const id = r.varint('property identifier');
     const def = id <= MAX_ID ? BY_ID[id] : undefined;
@@ -174,7 +173,7 @@ export function readProperties(r: Reader, context: number, severalSubscriptionId
       // UNSUBSCRIBE malformed; in every other packet it is a protocol error.
       const message = `property ${def.name} is not allowed in this packet`;
       if (context === PacketType.SUBSCRIBE || context === PacketType.UNSUBSCRIBE) throw new DecodeError(MALFORMED, message, 'MQTT-2.2.2-2');
-      protocolError ??= new DecodeError(PROTOCOL_ERROR, message, 'MQTT-2.2.2-2');
+      r.protocolError(message, 'MQTT-2.2.2-2');
       continue;
     }
     if (id === 0x26) {
@@ -185,7 +184,7 @@ export function readProperties(r: Reader, context: number, severalSubscriptionId
       // "It is a Protocol Error if the Subscription Identifier has a value of 0" (sections 3.3.2.3.8,
       // 3.8.2.1.2); the conformance data wants 0x81 for SUBSCRIBE.
       if (context === PacketType.SUBSCRIBE) throw new DecodeError(MALFORMED, 'subscription identifier 0');
-      protocolError ??= new DecodeError(PROTOCOL_ERROR, 'subscription identifier 0');
+      r.protocolError('subscription identifier 0');
       continue;
     }
     if (seen[id] === gen) {
@@ -193,7 +192,7 @@ export function readProperties(r: Reader, context: number, severalSubscriptionId
         out.subscriptionIdentifiers!.push(value as number);
         continue;
       }
-      protocolError ??= new DecodeError(PROTOCOL_ERROR, `property ${def.name} included more than once`, 'MQTT-2.2.2-2');
+      r.protocolError(`property ${def.name} included more than once`, 'MQTT-2.2.2-2');
       continue;
     }
     seen[id] = gen;
@@ -201,16 +200,13 @@ export function readProperties(r: Reader, context: number, severalSubscriptionId
     else bag[def.name] = value;
   }
   r.end = outerEnd;
-  if (protocolError !== null) throw protocolError;
-  checkValues(out, context);
+  checkValues(r, out, context);
   return out;
 }
 
 /** Ranges that make a well-formed value a Protocol Error (MQTT 5.0 sections 3.1.2.11, 3.2.2.3, 3.3.2.3). */
-function checkValues(p: Properties, context: number): void {
-  const bad = (what: string): never => {
-    throw new DecodeError(PROTOCOL_ERROR, what);
-  };
+function checkValues(r: Reader, p: Properties, context: number): void {
+  const bad = (what: string): void => r.protocolError(what);
   if (p.payloadFormatIndicator !== undefined && p.payloadFormatIndicator > 1) bad('payload format indicator other than 0 or 1');
   if (p.requestProblemInformation !== undefined && p.requestProblemInformation > 1) bad('request problem information other than 0 or 1');
   if (p.requestResponseInformation !== undefined && p.requestResponseInformation > 1) bad('request response information other than 0 or 1');
@@ -223,7 +219,7 @@ function checkValues(p: Properties, context: number): void {
   if (p.sharedSubscriptionAvailable !== undefined && p.sharedSubscriptionAvailable > 1) bad('shared subscription available other than 0 or 1');
   const rt = p.responseTopic;
   if (rt !== undefined && (rt.length === 0 || rt.includes('+') || rt.includes('#'))) {
-    throw new DecodeError(PROTOCOL_ERROR, 'response topic must be a topic name', 'MQTT-3.3.2-14');
+    r.protocolError('response topic must be a topic name', 'MQTT-3.3.2-14');
   }
   if (p.authenticationData !== undefined && p.authenticationMethod === undefined && context !== WILL_PROPERTIES) {
     bad('authentication data without an authentication method'); // section 3.1.2.11.10

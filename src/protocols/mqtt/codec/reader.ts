@@ -18,12 +18,23 @@ export class Reader {
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
   end = 0;
+  /**
+   * First Protocol Error (0x82) found in the packet being read. Raised only once the whole
+   * packet has parsed, so that a Malformed Packet (0x81) anywhere in it takes precedence.
+   */
+  deferred: DecodeError | null = null;
 
   reset(buf: Buffer, start: number, end: number): this {
     this.buf = buf;
     this.pos = start;
     this.end = end;
+    this.deferred = null;
     return this;
+  }
+
+  /** Record a Protocol Error (0x82), raised after the packet has fully parsed. */
+  protocolError(message: string, rule?: string): void {
+    this.deferred ??= new DecodeError(PROTOCOL_ERROR, message, rule);
   }
 
   get left(): number {

@@ -1,30 +1,33 @@
 /**
- * Start and measure the brokers under test, each on loopback with its own free ports, pinned
- * to the last core when there are two or more (the generator runs on core 0).
- * Nothing is installed here: a missing peer is reported with the command that installs it.
+ * The brokers under test, each started on loopback with its own free ports, pinned to the
+ * broker core, killed with the bench (see procs.ts). Nothing is installed here: a missing peer
+ * is reported with the command that installs it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BROKER_CORE, removeDir, SETPRIV, TASKSET_PATH, track, trackDir, which } from './procs.js';
 
 export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats' | 'node-floor';
 export const ALL_BROKERS: BrokerName[] = ['switchboard', 'mosquitto', 'aedes', 'nats'];
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const CORES = availableParallelism();
-const BROKER_CORE = String(CORES - 1);
+const SB_MAIN = join(ROOT, 'dist/src/cli/main.js');
 
 export interface RunningBroker {
   name: BrokerName;
-  port: number;
-  /** WebSocket MQTT port, when the broker offers one. */
-  wsPort: number | null;
-  proc: ChildProcess;
   pid: number;
+  port: number;
+  /** MQTT over WebSocket, when the broker offers it. */
+  ws: { port: number; path: string } | null;
+  /** Why the process ended, while the bench still used it; null while it runs. */
+  exited: string | null;
+  /** Last lines the broker wrote (for error reports). */
+  tail(): string;
   stop(): Promise<void>;
 }
 
@@ -38,34 +41,50 @@ export function freePort(): Promise<number> {
   });
 }
 
-function which(cmd: string): string | null {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
-}
+const mosquittoBin = (): string | null => (existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : which('mosquitto'));
+const natsBin = (): string | null => which('nats-server') ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : null);
 
 /** Why a broker cannot run here, with the command that fixes it; null when it can. */
 export function missing(name: BrokerName): string | null {
   switch (name) {
     case 'switchboard':
-      return existsSync(join(ROOT, 'dist/src/cli/main.js')) ? null : 'Switchboard is not built: run `npm run build`';
+      return existsSync(SB_MAIN) ? null : `Switchboard is not built (${SB_MAIN} missing): run \`npm run build\``;
     case 'mosquitto':
-      return existsSync('/usr/sbin/mosquitto') || which('mosquitto') ? null : 'Mosquitto is missing: run `apt-get install mosquitto`';
+      return mosquittoBin() ? null : 'Mosquitto is not installed: run `apt-get install mosquitto`';
     case 'nats':
-      return which('nats-server') ? null : 'NATS is missing: run `apt-get install nats-server`';
+      return natsBin() ? null : 'NATS is not installed: run `apt-get install nats-server`';
     case 'aedes':
-      return existsSync(join(ROOT, 'node_modules/aedes')) ? null : 'Aedes is missing: run `npm ci`';
+      return existsSync(join(ROOT, 'node_modules/aedes/package.json')) ? null : 'Aedes is not installed: run `npm ci`';
     case 'node-floor':
       return null;
   }
 }
 
-function pinned(cmd: string, args: string[]): [string, string[]] {
-  if (CORES >= 2 && which('taskset')) return ['taskset', ['-c', BROKER_CORE, cmd, ...args]];
-  return [cmd, args];
+export function version(name: BrokerName): string {
+  try {
+    switch (name) {
+      case 'switchboard': {
+        const v = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+        const rev = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+        return `switchboard ${v}${rev ? ` (${rev})` : ''}`;
+      }
+      case 'mosquitto': {
+        const out = spawnSync(mosquittoBin() ?? 'mosquitto', ['-h'], { encoding: 'utf8' });
+        return /mosquitto version [\d.]+/.exec(out.stdout + out.stderr)?.[0] ?? 'mosquitto';
+      }
+      case 'nats':
+        return spawnSync(natsBin() ?? 'nats-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
+      case 'aedes':
+        return `aedes ${(JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes/package.json'), 'utf8')) as { version: string }).version}`;
+      case 'node-floor':
+        return `bare Node ${process.version} net server`;
+    }
+  } catch {
+    return name;
+  }
 }
 
-async function waitForPort(port: number, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
+async function waitForPort(port: number, until: number, died: () => string | null): Promise<void> {
   for (;;) {
     const ok = await new Promise<boolean>((res) => {
       const s = net.connect(port, '127.0.0.1', () => {
@@ -75,71 +94,141 @@ async function waitForPort(port: number, ms = 10_000): Promise<void> {
       s.on('error', () => res(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
+    const d = died();
+    if (d) throw new Error(d);
+    if (Date.now() > until) throw new Error(`port ${port} did not open`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+interface Plan {
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  ws: { port: number; path: string } | null;
+  /** Switchboard: wait for these `listening <url>` lines instead of probing ports. */
+  listening?: string[];
+}
+
+async function plan(name: BrokerName, port: number, dir: string): Promise<Plan> {
+  const bench = join(ROOT, 'dist/bench/peers');
+  switch (name) {
+    case 'switchboard': {
+      const wsPort = await freePort();
+      const urls = [`mqtt://127.0.0.1:${port}`, `ws://127.0.0.1:${wsPort}/mqtt`];
+      // SB_BENCH_NODE_ARGS: extra Node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+      const nodeArgs = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+      return {
+        cmd: process.execPath,
+        args: [...nodeArgs, SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn'],
+        env: { NODE_ENV: 'production' },
+        ws: { port: wsPort, path: '/mqtt' },
+        listening: urls,
+      };
+    }
+    case 'mosquitto': {
+      const wsPort = await freePort();
+      const conf = [
+        // Keep our uid: dropping privileges would clear PR_SET_PDEATHSIG (and hide /proc limits).
+        'user root',
+        'per_listener_settings false',
+        'allow_anonymous true',
+        `listener ${port} 127.0.0.1`,
+        `listener ${wsPort} 127.0.0.1`,
+        'protocol websockets',
+        // High enough that QoS 1 is never dropped; QoS 0 to online clients is not queued-limited.
+        'max_queued_messages 1000000',
+        'max_queued_bytes 0',
+        'max_inflight_messages 0',
+        'set_tcp_nodelay true',
+        'persistence false',
+        'log_dest stderr',
+        'log_type error',
+      ];
+      writeFileSync(join(dir, 'mosquitto.conf'), conf.join('\n') + '\n');
+      return { cmd: mosquittoBin() ?? 'mosquitto', args: ['-c', join(dir, 'mosquitto.conf')], ws: { port: wsPort, path: '/mqtt' } };
+    }
+    case 'nats': {
+      const client = await freePort();
+      const wsPort = await freePort();
+      const conf = [
+        `listen: "127.0.0.1:${client}"`,
+        'server_name: sb_bench',
+        `jetstream { store_dir: "${join(dir, 'js')}" }`,
+        `mqtt { listen: "127.0.0.1:${port}" }`,
+        // MQTT over WebSocket: the websocket listener, path /mqtt (nats-server >= 2.7).
+        `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }`,
+      ];
+      writeFileSync(join(dir, 'nats.conf'), conf.join('\n') + '\n');
+      return { cmd: natsBin() ?? 'nats-server', args: ['-c', join(dir, 'nats.conf')], ws: { port: wsPort, path: '/mqtt' } };
+    }
+    case 'aedes': {
+      const wsPort = await freePort();
+      return { cmd: process.execPath, args: [join(bench, 'aedes-server.js'), String(port), String(wsPort)], env: { NODE_ENV: 'production' }, ws: { port: wsPort, path: '/mqtt' } };
+    }
+    case 'node-floor':
+      return { cmd: process.execPath, args: [join(bench, 'node-floor-server.js'), String(port)], ws: null };
   }
 }
 
 export async function startBroker(name: BrokerName): Promise<RunningBroker> {
   const port = await freePort();
-  let wsPort: number | null = null;
   const dir = mkdtempSync(join(tmpdir(), `sb-bench-${name}-`));
-  let cmd: string;
-  let args: string[];
-  const env = { ...process.env, NODE_ENV: 'production' };
-  switch (name) {
-    case 'switchboard':
-      wsPort = await freePort();
-      cmd = process.execPath;
-      // SB_BENCH_NODE_ARGS: extra Node flags for profiling, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-      args = [...(process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(ROOT, 'dist/src/cli/main.js'), '--listen', `mqtt://127.0.0.1:${port}`, '--listen', `ws://127.0.0.1:${wsPort}/mqtt`, '--log-level', 'warn', '--set', 'sys.interval=0'];
-      break;
-    case 'mosquitto':
-      writeFileSync(join(dir, 'mosquitto.conf'), [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 1000000', 'max_inflight_messages 0', 'set_tcp_nodelay true', 'persistence false', 'log_type error'].join('\n') + '\n');
-      cmd = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
-      args = ['-c', join(dir, 'mosquitto.conf')];
-      break;
-    case 'aedes':
-      wsPort = await freePort();
-      cmd = process.execPath;
-      args = [join(ROOT, 'dist/bench/aedes-server.js'), String(port), String(wsPort)];
-      break;
-    case 'node-floor':
-      cmd = process.execPath;
-      args = [join(ROOT, 'dist/bench/node-floor-server.js'), String(port)];
-      break;
-    case 'nats': {
-      const client = await freePort();
-      writeFileSync(join(dir, 'nats.conf'), [`listen: 127.0.0.1:${client}`, 'server_name: bench', `jetstream { store_dir: "${dir}/js" }`, `mqtt { listen: 127.0.0.1:${port} }`].join('\n') + '\n');
-      cmd = 'nats-server';
-      args = ['-c', join(dir, 'nats.conf')];
-      break;
-    }
-  }
-  const [c, a] = pinned(cmd, args);
-  const proc = spawn(c, a, { stdio: ['ignore', 'ignore', 'pipe'], env });
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  trackDir(dir);
+  const p = await plan(name, port, dir);
+  // setpriv and taskset exec the broker: the pid we get is the broker's.
+  const argv = [p.cmd, ...p.args];
+  if (BROKER_CORE !== null && TASKSET_PATH) argv.unshift(TASKSET_PATH, '-c', BROKER_CORE);
+  if (SETPRIV) argv.unshift(SETPRIV, '--pdeathsig', 'KILL');
+  const proc: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...p.env }, cwd: dir });
+  track(proc);
+  let out = '';
+  let exited: string | null = null;
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-4000);
+  };
+  // Always read the pipes: a broker blocked on a full pipe would measure the pipe.
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  proc.on('exit', (code, signal) => (exited = `${name} exited (${signal ?? `code ${code}`})`));
+  proc.on('error', (err) => (exited = `${name} could not start: ${err.message}`));
+  const deadline = Date.now() + 20_000;
   try {
-    await waitForPort(port);
-    if (wsPort) await waitForPort(wsPort);
+    if (p.listening) {
+      const want = p.listening;
+      while (!want.every((u) => out.includes(`listening ${u}`))) {
+        if (exited) throw new Error(exited);
+        if (Date.now() > deadline) throw new Error(`no "listening ${want.join('", "')}" line within 20 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } else {
+      await waitForPort(port, deadline, () => exited);
+      if (p.ws) await waitForPort(p.ws.port, deadline, () => exited);
+    }
   } catch (err) {
     proc.kill('SIGKILL');
-    throw new Error(`${name} did not start: ${(err as Error).message}\n${stderr}`);
+    removeDir(dir);
+    throw new Error(`${name} did not start: ${(err as Error).message}${out ? `\n${out.trim().split('\n').slice(-5).join('\n')}` : ''}`);
   }
-  // With taskset the child is taskset's exec'd image: same pid.
   const pid = proc.pid!;
   return {
     name,
-    port,
-    wsPort,
-    proc,
     pid,
+    port,
+    ws: p.ws,
+    get exited() {
+      return exited;
+    },
+    tail: () => out.trim().split('\n').slice(-5).join('\n'),
     stop: () =>
       new Promise<void>((res) => {
-        if (proc.exitCode !== null) return res();
-        proc.once('exit', () => res());
-        // SIGTERM first: Switchboard shuts down gracefully (and writes a --cpu-prof profile).
+        const done = (): void => {
+          removeDir(dir);
+          res();
+        };
+        if (proc.exitCode !== null || proc.signalCode !== null) return done();
+        proc.once('exit', done);
+        // Switchboard gets SIGTERM first (graceful, writes a --cpu-prof profile); peers SIGKILL.
         proc.kill(name === 'switchboard' ? 'SIGTERM' : 'SIGKILL');
         setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
       }),
@@ -152,25 +241,20 @@ export interface Usage {
   peakRssKB: number;
 }
 
-const TICK = 100; // USER_HZ on Linux
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/** CPU (utime + stime, all threads) and RSS of a process, from /proc. */
 export function usage(pid: number): Usage {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpu = (Number(fields[11]) + Number(fields[12])) / TICK;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { cpuSeconds: cpu, rssKB: rss, peakRssKB: hwm };
+    return {
+      cpuSeconds: (Number(f[11]) + Number(f[12])) / CLK_TCK,
+      rssKB: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0),
+      peakRssKB: Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0),
+    };
   } catch {
     return { cpuSeconds: 0, rssKB: 0, peakRssKB: 0 };
   }
 }
-
-/** Pin this process (the generator) to core 0. */
-export function pinSelf(): void {
-  if (CORES >= 2 && which('taskset')) spawnSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
-}
-
-export const cores = CORES;

@@ -1,6 +1,6 @@
 /**
- * Pre-encoded MQTT 3.1.1 packets for the load generator, and a receive-side walker that counts
- * packets by their fixed headers without decoding them (so the generator is cheap per message).
+ * Pre-encoded MQTT 3.1.1 packets (and their WebSocket frames) for the load generator.
+ * The generator relies on: CONNACK, SUBACK, PUBLISH (QoS 0/1), PUBACK; nothing else.
  */
 
 export function varint(n: number): number[] {
@@ -23,63 +23,66 @@ function packet(first: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([first, ...varint(body.length)]), body]);
 }
 
-export function connect(clientId: string, keepAlive = 0, clean = true): Buffer {
-  return packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, clean ? 2 : 0, keepAlive >> 8, keepAlive & 255]), str(clientId)]));
+/** CONNECT, clean session, no keep-alive (idle clients must not be timed out). */
+export function connect(clientId: string): Buffer {
+  return packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 2, 0, 0]), str(clientId)]));
 }
 
 export function subscribe(filter: string, qos: 0 | 1, id = 1): Buffer {
   return packet(0x82, Buffer.concat([Buffer.from([id >> 8, id & 255]), str(filter), Buffer.from([qos])]));
 }
 
-/** A PUBLISH; for QoS 1 the packet id sits at `pidOffset` for patching. */
-export function publish(topic: string, payload: Buffer, qos: 0 | 1, id = 1): { buf: Buffer; pidOffset: number; payloadOffset: number } {
-  const t = str(topic);
-  const head = qos > 0 ? Buffer.concat([t, Buffer.from([id >> 8, id & 255])]) : t;
-  const buf = packet(0x30 | (qos << 1), Buffer.concat([head, payload]));
-  const hdr = buf.length - head.length - payload.length;
-  return { buf, pidOffset: hdr + t.length, payloadOffset: hdr + head.length };
-}
-
-export function puback(id: number): Buffer {
-  return Buffer.from([0x40, 2, id >> 8, id & 255]);
-}
-
 export const DISCONNECT = Buffer.from([0xe0, 0]);
 
 /**
- * Walks a byte stream of MQTT packets. Calls `onPacket(type, buf, start, end)` per whole packet
- * (start = first byte of the variable header) without copying; keeps partial packets.
+ * Bytes of the payload the generator reads back: [0,8) send time (float64 LE, ms of the
+ * monotonic clock), [8,12) sequence number (uint32 LE), [12,14) publisher index, [14] generator.
  */
-export class Walker {
-  private rest: Buffer | null = null;
-  constructor(private readonly onPacket: (first: number, buf: Buffer, start: number, end: number) => void) {}
+export const STAMP_BYTES = 15;
 
-  push(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.rest) {
-      buf = Buffer.concat([this.rest, chunk]);
-      this.rest = null;
-    }
-    let pos = 0;
-    const n = buf.length;
-    while (pos + 2 <= n) {
-      let len = 0;
-      let mul = 1;
-      let i = pos + 1;
-      let b = 0;
-      do {
-        if (i >= n) {
-          this.rest = buf.subarray(pos);
-          return;
-        }
-        b = buf[i++]!;
-        len += (b & 0x7f) * mul;
-        mul *= 128;
-      } while (b & 0x80);
-      if (i + len > n) break;
-      this.onPacket(buf[pos]!, buf, i, i + len);
-      pos = i + len;
-    }
-    if (pos < n) this.rest = buf.subarray(pos);
+/** A PUBLISH (optionally inside one WebSocket frame) with offsets for patching. */
+export interface Template {
+  buf: Buffer;
+  /** Offset of the payload's first byte. */
+  payloadOffset: number;
+  /** Offset of the packet id (QoS 1), else -1. */
+  pidOffset: number;
+}
+
+export function publish(topic: string, size: number, qos: 0 | 1, ws: boolean): Template {
+  const t = str(topic);
+  const head = qos > 0 ? Buffer.concat([t, Buffer.from([0, 1])]) : t;
+  const payload = Buffer.alloc(Math.max(size, STAMP_BYTES), 0x61);
+  payload.fill(0, 0, STAMP_BYTES);
+  const pkt = packet(0x30 | (qos << 1), Buffer.concat([head, payload]));
+  const fixed = pkt.length - head.length - payload.length;
+  const buf = ws ? wsFrame(pkt) : pkt;
+  const frame = buf.length - pkt.length;
+  return { buf, payloadOffset: frame + fixed + head.length, pidOffset: qos > 0 ? frame + fixed + t.length : -1 };
+}
+
+/**
+ * A client-to-server binary WebSocket frame. The mask key is zero (legal: the key is not
+ * checked, and XOR with zero leaves the bytes as they are), so pre-encoded packets stay
+ * patchable in place.
+ */
+export function wsFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  let head: Buffer;
+  if (n < 126) head = Buffer.from([0x82, 0x80 | n]);
+  else if (n < 65536) head = Buffer.from([0x82, 0x80 | 126, n >> 8, n & 255]);
+  else {
+    head = Buffer.alloc(10);
+    head[0] = 0x82;
+    head[1] = 0x80 | 127;
+    head.writeUInt32BE(Math.floor(n / 2 ** 32), 2);
+    head.writeUInt32BE(n >>> 0, 6);
   }
+  return Buffer.concat([head, Buffer.alloc(4), payload]);
+}
+
+/** Monotonic milliseconds, comparable across processes of this machine. */
+export function hrMs(): number {
+  const t = process.hrtime();
+  return t[0] * 1e3 + t[1] / 1e6;
 }

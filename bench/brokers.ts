@@ -140,7 +140,6 @@ async function plan(name: BrokerName, port: number, dir: string): Promise<Plan> 
         'max_queued_messages 1000000',
         'max_queued_bytes 0',
         'max_inflight_messages 0',
-        'set_tcp_nodelay true',
         'persistence false',
         'log_dest stderr',
         'log_type error',

@@ -331,7 +331,7 @@ export function scenarios(o: { quick: boolean; conns100k: boolean }): Scenario[]
   if (o.conns100k) {
     list.push({ id: 'idle100k', title: '7c. idle connections, 100,000 (Switchboard only)', metric: 'memory', unit: 'KB/conn', only: ['switchboard'], run: (ctx) => idle(ctx, 100_000) });
   }
-  const stormN = o.quick ? 2000 : 5000;
+  const stormN = 5000;
   list.push(
     { id: 'storm', title: `8. connection storm: ${stormN.toLocaleString('en-US')} connects until CONNACK, 100 in flight`, metric: 'connrate', unit: 'connects/s', run: (ctx) => storm(ctx, stormN, 100) },
     rate('ws-fanout', '9a. WebSocket fan-out 1 -> 20, QoS 0', { transport: 'ws', qos: 0, size: 64, groups: fanout(20, 0) }, { ws: true }),

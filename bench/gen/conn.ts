@@ -21,6 +21,12 @@ export const shared = {
   reads: 0,
 };
 
+/**
+ * One read buffer for every socket of this process (onread): each read is handled
+ * synchronously and nothing keeps a reference to it, so no 64 KB allocation per read.
+ */
+const READ_BUF = Buffer.allocUnsafe(256 * 1024);
+
 export interface Progress {
   progress(): void;
 }
@@ -50,20 +56,28 @@ export class Conn {
   private wsHdr: Buffer | null = null;
   private onUpgrade: ((err: Error | null) => void) | null = null;
 
-  constructor(
-    readonly sock: net.Socket,
-    readonly ws: boolean,
-  ) {
+  readonly sock: net.Socket;
+
+  constructor(opts: net.NetConnectOpts, readonly ws: boolean) {
     this.upgrading = ws;
-    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.sock = net.connect({
+      ...opts,
+      onread: {
+        buffer: READ_BUF,
+        callback: (n: number) => {
+          this.onData(READ_BUF, n);
+          return true;
+        },
+      },
+    });
   }
 
   /** Connects, CONNECTs and optionally SUBSCRIBEs; rejects on error or timeout. */
   static open(spec: ClientSpec, transport: Transport, port: number, path: string, timeoutMs: number): Promise<Conn> {
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: '127.0.0.1', port, ...(spec.localAddress ? { localAddress: spec.localAddress } : {}) });
+      const conn = new Conn({ host: '127.0.0.1', port, ...(spec.localAddress ? { localAddress: spec.localAddress } : {}) }, transport === 'ws');
+      const sock = conn.sock;
       sock.setNoDelay(true);
-      const conn = new Conn(sock, transport === 'ws');
       let done = false;
       const fail = (err: Error): void => {
         if (done) return;
@@ -115,25 +129,24 @@ export class Conn {
     if (!this.sock.destroyed) this.sock.resetAndDestroy();
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(buf: Buffer, n: number): void {
     const now = hrMs();
     shared.now = now;
     shared.reads++;
     this.lastAt = now;
     const acked = this.acked;
-    if (this.ws) this.deframe(chunk);
-    else this.feed(chunk, 0, chunk.length);
+    if (this.ws) this.deframe(buf, n);
+    else this.feed(buf, 0, n);
     if (this.nAcks > 0) this.flushAcks();
     for (let i = 0; i < this.feeds.length; i++) this.feeds[i]!.progress();
     if (this.acked !== acked) this.publisher?.progress();
   }
 
   /** WebSocket frames from the server (unmasked); data payloads go to feed() in place. */
-  private deframe(chunk: Buffer): void {
+  private deframe(chunk: Buffer, end: number): void {
     let pos = 0;
-    const end = chunk.length;
     if (this.upgrading) {
-      const text = this.httpHead + chunk.toString('latin1');
+      const text = this.httpHead + chunk.toString('latin1', 0, end);
       const at = text.indexOf('\r\n\r\n');
       if (at < 0) {
         this.httpHead = text;
@@ -160,7 +173,7 @@ export class Conn {
       let have = end - pos;
       const held = this.wsHdr?.length ?? 0;
       if (this.wsHdr !== null) {
-        b = Buffer.concat([this.wsHdr, chunk.subarray(pos, pos + 14)]);
+        b = Buffer.concat([this.wsHdr, chunk.subarray(pos, Math.min(end, pos + 14))]);
         p = 0;
         have = b.length;
       }

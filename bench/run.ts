@@ -111,14 +111,21 @@ async function main(): Promise<void> {
   const versions = new Map<BrokerName, string>();
   const body: string[] = [];
   const t0 = performance.now();
+  /** A broker that failed to start is not tried again in this run. */
+  const noStart = new Map<BrokerName, string>();
   for (const s of chosen) {
     const row = new Map<BrokerName, Figure>();
     results.set(s.id, row);
     const order: BrokerName[] = [...brokers.filter((b) => !s.only || s.only.includes(b)), ...(s.floor ? (['node-floor'] as BrokerName[]) : [])];
     for (const name of order) {
       let f: Figure;
-      const b = await startBroker(name).catch((err: Error) => err);
+      const prior = noStart.get(name);
+      const b = prior ? new Error(prior) : await startBroker(name).catch((err: Error) => err);
       if (b instanceof Error) {
+        if (!prior) {
+          say(`  ${name} did not start, skipped from here on:\n${b.message}`);
+          noStart.set(name, b.message.split('\n')[0]!);
+        }
         f = { value: 0, text: '', error: b.message.split('\n')[0]! };
       } else if (s.ws && !b.ws) {
         await b.stop();

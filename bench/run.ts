@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --brokers switchboard,mosquitto,aedes,nats] [-- --only fanout,pairs]
- *  [-- --conns100k] [-- --window 5] [-- --gens N] [-- --out FILE]`
+ *  [-- --conns100k] [-- --window 5] [-- --repeat 3] [-- --gens N] [-- --out FILE]`
  *
  * Every scenario against every broker in one run; a table per scenario with Switchboard's
  * ratio to each peer (the headline), broker CPU seconds and peak RSS. A full run writes
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     'outstanding-kb': { type: 'string' },
     out: { type: 'string' },
     list: { type: 'boolean' },
+    repeat: { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -36,7 +37,23 @@ const TIMING: Timing = QUICK
   ? { warmMs: 300, windowMs: windowS ? windowS * 1000 : 700, latWarmMs: 300, latWindowMs: windowS ? windowS * 1000 : 1000, quietMs: 500, maxDrainMs: 3000, settleMs: 500 }
   : { warmMs: 1000, windowMs: (windowS ?? 5) * 1000, latWarmMs: 1000, latWindowMs: (windowS ?? 5) * 1000, quietMs: 1000, maxDrainMs: 30_000, settleMs: 2000 };
 
+const REPEAT = Math.max(1, Number(values.repeat ?? 1));
 const say = (s: string): void => void process.stdout.write(s + '\n');
+
+/** The median run (its own CPU, RSS and notes), with the spread of the others. */
+function pick(s: Scenario, runs: Figure[]): Figure | undefined {
+  const ok = runs.filter((r) => !r.error);
+  if (ok.length === 0) return runs[0];
+  const sorted = [...ok].sort((a, b) => a.value - b.value);
+  const f = { ...sorted[Math.floor((sorted.length - 1) / 2)]! };
+  if (sorted.length > 1) {
+    const t = (v: number): string => (s.metric === 'rate' || s.metric === 'connrate' ? Math.round(v).toLocaleString('en-US') : v.toFixed(2));
+    const worst = Math.max(...ok.map((r) => r.lost ?? 0));
+    const lossNote = worst > (f.lost ?? 0) ? `a run lost ${worst.toLocaleString('en-US')}` : '';
+    f.note = [`median of ${sorted.length}: ${t(sorted[0]!.value)}..${t(sorted[sorted.length - 1]!.value)}`, lossNote, f.note].filter(Boolean).join('; ');
+  }
+  return f;
+}
 
 function cell(f: Figure | undefined): string {
   if (!f) return '-';
@@ -113,43 +130,56 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   /** A broker that failed to start is not tried again in this run. */
   const noStart = new Map<BrokerName, string>();
+  /** One measurement on a fresh broker; null when the broker lacks what the scenario needs. */
+  const measure = async (s: Scenario, name: BrokerName): Promise<Figure | null> => {
+    const prior = noStart.get(name);
+    const b = prior ? new Error(prior) : await startBroker(name).catch((err: Error) => err);
+    if (b instanceof Error) {
+      if (!prior) {
+        say(`  ${name} did not start, skipped from here on:\n${b.message}`);
+        noStart.set(name, b.message.split('\n')[0]!);
+      }
+      return { value: 0, text: '', error: b.message.split('\n')[0]! };
+    }
+    if (s.ws && !b.ws) {
+      await b.stop();
+      return null;
+    }
+    if (!versions.has(name)) versions.set(name, version(name));
+    const ctx: Ctx = { broker: b, pool, timing: TIMING, gens, outstandingBytes };
+    const u0 = usage(b.pid);
+    let f: Figure;
+    try {
+      f = await s.run(ctx);
+      if (b.exited) throw new Error(b.exited);
+    } catch (err) {
+      const msg = (err as Error).message.split('\n')[0]!;
+      f = { value: 0, text: '', error: b.exited && !msg.includes(b.exited) ? `${msg} (${b.exited}: ${b.tail().split('\n').pop() ?? ''})` : msg };
+      // A generator stuck on a dead broker is replaced for the next scenario.
+      pool.stop();
+    }
+    const u1 = usage(b.pid);
+    if (u1.peakRssKB > 0) {
+      f.cpuS = u1.cpuSeconds - u0.cpuSeconds;
+      f.peakRssMB = u1.peakRssKB / 1024;
+    }
+    await b.stop();
+    return f;
+  };
   for (const s of chosen) {
     const row = new Map<BrokerName, Figure>();
     results.set(s.id, row);
     const order: BrokerName[] = [...brokers.filter((b) => !s.only || s.only.includes(b)), ...(s.floor ? (['node-floor'] as BrokerName[]) : [])];
     for (const name of order) {
-      let f: Figure;
-      const prior = noStart.get(name);
-      const b = prior ? new Error(prior) : await startBroker(name).catch((err: Error) => err);
-      if (b instanceof Error) {
-        if (!prior) {
-          say(`  ${name} did not start, skipped from here on:\n${b.message}`);
-          noStart.set(name, b.message.split('\n')[0]!);
-        }
-        f = { value: 0, text: '', error: b.message.split('\n')[0]! };
-      } else if (s.ws && !b.ws) {
-        await b.stop();
-        continue;
-      } else {
-        if (!versions.has(name)) versions.set(name, version(name));
-        const ctx: Ctx = { broker: b, pool, timing: TIMING, gens, outstandingBytes };
-        const u0 = usage(b.pid);
-        try {
-          f = await s.run(ctx);
-          if (b.exited) throw new Error(b.exited);
-        } catch (err) {
-          const msg = (err as Error).message.split('\n')[0]!;
-          f = { value: 0, text: '', error: b.exited && !msg.includes(b.exited) ? `${msg} (${b.exited}: ${b.tail().split('\n').pop() ?? ''})` : msg };
-          // A generator stuck on a dead broker is replaced for the next scenario.
-          pool.stop();
-        }
-        const u1 = usage(b.pid);
-        if (u1.peakRssKB > 0) {
-          f.cpuS = u1.cpuSeconds - u0.cpuSeconds;
-          f.peakRssMB = u1.peakRssKB / 1024;
-        }
-        await b.stop();
+      const runs: Figure[] = [];
+      for (let i = 0; i < REPEAT; i++) {
+        const one = await measure(s, name);
+        if (one === null) break;
+        runs.push(one);
+        if (one.error) break;
       }
+      const f = pick(s, runs);
+      if (!f) continue;
       row.set(name, f);
       const win = f.brokerPct === undefined ? '' : `  broker ${pct(f.brokerPct)} gen ${pct(f.genPct)}`;
       const extra = f.error ? '' : `${f.lost ? `  LOST ${f.lost}` : ''}  cpu ${f.cpuS?.toFixed(2) ?? '-'} s  peak ${f.peakRssMB?.toFixed(0) ?? '-'} MB${win}${f.note ? `  ${f.note}` : ''}`;
@@ -184,7 +214,7 @@ async function main(): Promise<void> {
     '',
     `Brokers: ${[...versions.values()].join('; ')}.`,
     `Broker pinned to core ${BROKER_CORE ?? '-'}, generator (${gens} process${gens > 1 ? 'es' : ''}, raw sockets, pre-encoded MQTT 3.1.1) on core ${GEN_CORES ?? '-'} (taskset). ` +
-      `Each scenario on a fresh broker: warm-up ${TIMING.warmMs / 1000} s, then rates over a ${TIMING.windowMs / 1000} s window (latency: ${TIMING.latWindowMs / 1000} s), then drained to the last delivery; ` +
+      `Each scenario on a fresh broker${REPEAT > 1 ? ` (${REPEAT} times, the median shown)` : ''}: warm-up ${TIMING.warmMs / 1000} s, then rates over a ${TIMING.windowMs / 1000} s window (latency: ${TIMING.latWindowMs / 1000} s), then drained to the last delivery; ` +
       `"lost" = due deliveries that never arrived. QoS 0 flow control: at most 64 KB unflushed per publisher socket and at most ${outstandingBytes / 1024} KB per subscriber published but not yet delivered. ` +
       `CPU s = broker utime+stime over the scenario; peak RSS = VmHWM; broker/gen core = CPU use during the window (broker near 100% = broker-bound).`,
     `RLIMIT_NOFILE here: ${nofile.soft}${nofile.raised ? '' : ' (could not be raised)'}.`,

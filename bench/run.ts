@@ -34,7 +34,7 @@ const { values } = parseArgs({
 const QUICK = values.quick === true;
 const windowS = values.window ? Number(values.window) : null;
 const TIMING: Timing = QUICK
-  ? { warmMs: 300, windowMs: windowS ? windowS * 1000 : 700, latWarmMs: 300, latWindowMs: windowS ? windowS * 1000 : 1000, quietMs: 500, maxDrainMs: 3000, settleMs: 500 }
+  ? { warmMs: 200, windowMs: windowS ? windowS * 1000 : 500, latWarmMs: 300, latWindowMs: windowS ? windowS * 1000 : 800, quietMs: 500, maxDrainMs: 1500, settleMs: 300 }
   : { warmMs: 1000, windowMs: (windowS ?? 5) * 1000, latWarmMs: 1000, latWindowMs: (windowS ?? 5) * 1000, quietMs: 1000, maxDrainMs: 30_000, settleMs: 2000 };
 
 const REPEAT = Math.max(1, Number(values.repeat ?? 1));
@@ -172,6 +172,7 @@ async function main(): Promise<void> {
     const order: BrokerName[] = [...brokers.filter((b) => !s.only || s.only.includes(b)), ...(s.floor ? (['node-floor'] as BrokerName[]) : [])];
     for (const name of order) {
       const runs: Figure[] = [];
+      const began = performance.now();
       for (let i = 0; i < REPEAT; i++) {
         const one = await measure(s, name);
         if (one === null) break;
@@ -183,7 +184,8 @@ async function main(): Promise<void> {
       row.set(name, f);
       const win = f.brokerPct === undefined ? '' : `  broker ${pct(f.brokerPct)} gen ${pct(f.genPct)}`;
       const extra = f.error ? '' : `${f.lost ? `  LOST ${f.lost}` : ''}  cpu ${f.cpuS?.toFixed(2) ?? '-'} s  peak ${f.peakRssMB?.toFixed(0) ?? '-'} MB${win}${f.note ? `  ${f.note}` : ''}`;
-      say(`  ${s.id.padEnd(11)} ${name.padEnd(11)} ${f.error ? `ERROR ${f.error}` : `${f.text} ${s.unit}`}${extra}`);
+      const took = `[${((performance.now() - began) / 1000).toFixed(1)} s]`;
+      say(`  ${s.id.padEnd(11)} ${name.padEnd(11)} ${took.padEnd(8)} ${f.error ? `ERROR ${f.error}` : `${f.text} ${s.unit}`}${extra}`);
     }
     const t = table(s, row, order);
     body.push(...t);

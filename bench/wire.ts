@@ -1,6 +1,7 @@
 /**
  * Pre-encoded MQTT 3.1.1 packets (and their WebSocket frames) for the load generator.
- * The generator relies on: CONNACK, SUBACK, PUBLISH (QoS 0/1), PUBACK; nothing else.
+ * Sent: CONNECT (3.1.1, clean, keep-alive 0), SUBSCRIBE, PUBLISH (QoS 0/1), PUBACK. Read: CONNACK,
+ * SUBACK, PUBLISH, PUBACK. No PINGREQ and no DISCONNECT (connections end with a TCP RST).
  */
 
 export function varint(n: number): number[] {
@@ -31,8 +32,6 @@ export function connect(clientId: string): Buffer {
 export function subscribe(filter: string, qos: 0 | 1, id = 1): Buffer {
   return packet(0x82, Buffer.concat([Buffer.from([id >> 8, id & 255]), str(filter), Buffer.from([qos])]));
 }
-
-export const DISCONNECT = Buffer.from([0xe0, 0]);
 
 /**
  * Bytes of the payload the generator reads back: [0,8) send time (float64 LE, ms of the

@@ -119,7 +119,7 @@ export class Router {
       present = true;
       session.clearTimers();
     } else {
-      session = new Session(clientId, this.opts.limits, this.dropListener, (x, m, q) => this.tap?.(x, m, q));
+      session = new Session(clientId, this.opts.limits, this.dropListener, this);
       this.sessions.set(clientId, session);
     }
     session.link = link;

@@ -12,6 +12,7 @@
 import type { Message, QoS } from './message.js';
 import type { SharedGroup, Subscriber, Subscription } from './topic-trie.js';
 import { Deque } from './deque.js';
+import { SmallMap } from './small-map.js';
 import type { Profile } from './permissions.js';
 
 export { Deque };
@@ -55,6 +56,10 @@ export interface SessionLimits {
 export type DropListener = (session: Session | null, msg: Message, reason: DropReason) => void;
 /** Called for every message delivered to a monitored session (see core/monitor.ts). */
 export type TapListener = (session: Session, msg: Message, qos: QoS) => void;
+/** Where a session finds the current tap (the router): one shared object, not a closure per session. */
+export interface TapSource {
+  readonly tap: TapListener | null;
+}
 
 /** Who is behind a session (set at CONNECT; development mode uses a default identity). */
 export interface SessionIdentity {
@@ -74,7 +79,7 @@ export interface WillMessage {
 export class Session implements Subscriber {
   link: SessionLink | null = null;
   /** Subscriptions keyed by raw filter (including "$share/GROUP/"). */
-  readonly subscriptions = new Map<string, Subscription<Session>>();
+  readonly subscriptions = new SmallMap<string, Subscription<Session>>();
   /** Seconds the session outlives its connection; 0 = ends with it; 0xFFFFFFFF = never expires. */
   expiryInterval = 0;
   // Delivery state is allocated on first use: most sessions of an idle fleet never need it.
@@ -112,7 +117,7 @@ export class Session implements Subscriber {
     readonly clientId: string,
     private readonly limits: SessionLimits,
     private readonly onDrop: DropListener,
-    private readonly onTap: TapListener | null = null,
+    private readonly taps: TapSource | null = null,
   ) {}
 
   get profile(): Profile {
@@ -125,7 +130,7 @@ export class Session implements Subscriber {
 
   /** Entry point for the router. */
   deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
-    if (this.monitored) this.onTap?.(this, msg, qos);
+    if (this.monitored) this.taps?.tap?.(this, msg, qos);
     const link = this.link;
     if (link !== null) {
       link.deliver(msg, qos, retain, subscriptionIds, group);

@@ -106,3 +106,25 @@ test('topic name and filter validation', () => {
   assert.equal(parseFilter('$share//a'), null);
   assert.equal(parseFilter('$share/g+/a'), null);
 });
+
+test('one filter going from one subscriber to several and back (inline subscription <-> Map)', () => {
+  const t = new TopicTrie();
+  const a = { clientId: 'a' };
+  const b = { clientId: 'b' };
+  const c = { clientId: 'c' };
+  assert.equal(t.add(sub(a, 'x/y', 0)), undefined);
+  assert.equal(t.add(sub(a, 'x/y', 1))?.qos, 0, 'replacing the inline subscription returns the old one');
+  t.add(sub(b, 'x/y'));
+  t.add(sub(c, 'x/y'));
+  assert.deepEqual(ids(t, 'x/y'), ['a', 'b', 'c']);
+  assert.equal(t.remove(b, 'x/y', null)?.subscriber, b);
+  assert.equal(t.remove(c, 'x/y', null)?.subscriber, c);
+  assert.deepEqual(ids(t, 'x/y'), ['a']);
+  assert.equal(t.match('x/y').targets[0]!.qos, 1);
+  assert.equal(t.remove(b, 'x/y', null), undefined, 'removing an absent subscriber from an inline node');
+  assert.equal(t.size, 1);
+  assert.equal(t.remove(a, 'x/y', null)?.subscriber, a);
+  assert.equal(t.size, 0);
+  assert.deepEqual([...t.all()], []);
+  assert.deepEqual(ids(t, 'x/y'), []);
+});

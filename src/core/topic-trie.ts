@@ -76,7 +76,12 @@ interface Node<S extends Subscriber> {
   children: Map<string, Node<S>> | null;
   plus: Node<S> | null;
   hash: Node<S> | null;
-  subs: Map<S, Subscription<S>> | null;
+  /**
+   * Ordinary subscriptions on this exact filter. Most filters of a large fleet have one
+   * subscriber (devices/<id>/cmd), so a lone subscription is held inline and a Map is made
+   * only for the second: a one-entry Map costs ~280 bytes per idle connection.
+   */
+  subs: Subscription<S> | Map<S, Subscription<S>> | null;
   groups: Map<string, SharedGroup<S>> | null;
 }
 
@@ -103,9 +108,16 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     const node = this.nodeFor(sub.filter, true)!;
     this.cache.clear();
     if (sub.group === null) {
-      node.subs ??= new Map();
-      const prev = node.subs.get(sub.subscriber);
-      node.subs.set(sub.subscriber, sub);
+      const cur = node.subs;
+      let prev: Subscription<S> | undefined;
+      if (cur === null) node.subs = sub;
+      else if (cur instanceof Map) {
+        prev = cur.get(sub.subscriber);
+        cur.set(sub.subscriber, sub);
+      } else if (cur.subscriber === sub.subscriber) {
+        prev = cur;
+        node.subs = sub;
+      } else node.subs = new Map([[cur.subscriber, cur], [sub.subscriber, sub]]);
       if (!prev) this.count++;
       return prev;
     }
@@ -139,8 +151,15 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     }
     let removed: Subscription<S> | undefined;
     if (group === null) {
-      removed = node.subs?.get(subscriber);
-      if (removed) node.subs!.delete(subscriber);
+      const cur = node.subs;
+      if (cur instanceof Map) {
+        removed = cur.get(subscriber);
+        if (removed) cur.delete(subscriber);
+        if (cur.size === 1) node.subs = cur.values().next().value ?? null;
+      } else if (cur !== null && cur.subscriber === subscriber) {
+        removed = cur;
+        node.subs = null;
+      }
     } else {
       const g = node.groups?.get(group);
       if (g) {
@@ -210,7 +229,8 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     const stack: Array<Node<S>> = [this.root];
     while (stack.length > 0) {
       const n = stack.pop()!;
-      if (n.subs) yield* n.subs.values();
+      if (n.subs instanceof Map) yield* n.subs.values();
+      else if (n.subs) yield n.subs;
       if (n.groups) for (const g of n.groups.values()) yield* g.members;
       if (n.children) stack.push(...n.children.values());
       if (n.plus) stack.push(n.plus);
@@ -268,7 +288,7 @@ function newGroup<S extends Subscriber>(name: string, filter: string, durable: b
 
 function isEmpty<S extends Subscriber>(n: Node<S>): boolean {
   return (
-    (n.subs === null || n.subs.size === 0) &&
+    n.subs === null &&
     (n.groups === null || n.groups.size === 0) &&
     n.children === null &&
     n.plus === null &&
@@ -277,7 +297,8 @@ function isEmpty<S extends Subscriber>(n: Node<S>): boolean {
 }
 
 function addAll<S extends Subscriber>(n: Node<S>, subs: Array<Subscription<S>>, groups: Array<SharedGroup<S>>): void {
-  if (n.subs) for (const s of n.subs.values()) subs.push(s);
+  if (n.subs instanceof Map) for (const s of n.subs.values()) subs.push(s);
+  else if (n.subs) subs.push(n.subs);
   if (n.groups) for (const g of n.groups.values()) groups.push(g);
 }
 

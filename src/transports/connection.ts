@@ -103,11 +103,13 @@ export abstract class Connection {
     this.destroyTransport();
   }
 
-  protected emitData(chunk: Buffer): void {
+  /** Transport side: bytes arrived. */
+  emitData(chunk: Buffer): void {
     this.handler?.onData(chunk);
   }
 
-  protected emitClose(hadError: boolean): void {
+  /** Transport side: the stream is closed (once). */
+  emitClose(hadError: boolean): void {
     this.closed = true;
     const h = this.handler;
     this.handler = null;

@@ -84,6 +84,13 @@ interface WsRoute {
   url: string;
 }
 
+const kTracker = Symbol('switchboard.tracker');
+type TrackedSocket = Duplex & { [kTracker]: Set<Duplex> };
+// Shared by every socket: a closure (and a once() wrapper) per socket would cost ~300 bytes.
+function untrack(this: TrackedSocket): void {
+  this[kTracker].delete(this);
+}
+
 export class Listeners {
   private readonly servers: Array<net.Server | http.Server> = [];
   private readonly sockets = new Set<Duplex>();
@@ -141,7 +148,8 @@ export class Listeners {
 
   private track(s: Duplex): void {
     this.sockets.add(s);
-    s.once('close', () => this.sockets.delete(s));
+    (s as TrackedSocket)[kTracker] = this.sockets;
+    s.on('close', untrack);
   }
 
   private async listenStream(spec: ListenerSpec): Promise<ListenerAddress> {

@@ -3,6 +3,21 @@ import type { Socket } from 'node:net';
 import { Connection } from './connection.js';
 import type { TransportName } from './connection.js';
 
+const kConnection = Symbol('switchboard.connection');
+type OwnedSocket = Socket & { [kConnection]: SocketConnection };
+
+// One set of listener functions for every socket (the connection is found through the socket)
+// instead of three closures per connection: idle connections are counted in hundreds of bytes.
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[kConnection].emitData(chunk);
+}
+function onSocketError(): void {
+  /* reported through 'close' */
+}
+function onSocketClose(this: OwnedSocket, hadError: boolean): void {
+  this[kConnection].emitClose(hadError);
+}
+
 export class SocketConnection extends Connection {
   constructor(
     private readonly socket: Socket,
@@ -11,11 +26,10 @@ export class SocketConnection extends Connection {
   ) {
     super(transport, socket.remoteAddress ?? '', socket.remotePort ?? 0, listener);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.emitData(chunk));
-    socket.on('error', () => {
-      /* reported through 'close' */
-    });
-    socket.on('close', (hadError: boolean) => this.emitClose(hadError));
+    (socket as OwnedSocket)[kConnection] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
   }
 
   pause(): void {

@@ -20,6 +20,8 @@ import { encodePacket, encodePublish } from './codec/encoder.js';
 import { DecodeError, PacketType, Reason } from './codec/packets.js';
 import type { Packet, ProtocolLevel, Properties } from './codec/packets.js';
 import type { MqttContext } from './context.js';
+import { unwatchKeepAlive, watchKeepAlive } from './keepalive.js';
+import type { KeepAliveWatched } from './keepalive.js';
 import { handleConnect } from './handlers/connect.js';
 import { handlePublish } from './handlers/publish.js';
 import { handlePuback } from './handlers/puback.js';
@@ -39,7 +41,7 @@ const enum State {
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
 
-export class MqttConnection implements SessionLink, ConnectionHandler {
+export class MqttConnection implements SessionLink, ConnectionHandler, KeepAliveWatched {
   private state = State.AwaitingConnect;
   readonly decoder: MqttDecoder;
   level: ProtocolLevel = 4;
@@ -52,8 +54,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   info: ClientInfo | null = null;
   /** Why the connection ended, for presence. */
   endReason: DisconnectReason = 'dropped';
-  /** Packets received while a login or hook decision is pending. */
-  private readonly input: HeldInput<Packet>;
+  /** Packets received while a login or hook decision is pending; made on first hold. */
+  private input: HeldInput<Packet> | null = null;
   /** Outbound QoS 1/2 window: min(client Receive Maximum, config maxInflight). */
   sendWindow = 65535;
   /** Largest packet the client accepts (v5 Maximum Packet Size); 0 = no limit. */
@@ -72,7 +74,6 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   outAliasMax = 0;
   /** A DISCONNECT (normal) was received: do not publish the will [MQTT-3.1.2-10]. */
   cleanDisconnect = false;
-  private keepAliveTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -81,7 +82,6 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   ) {
     this.decoder = new MqttDecoder({ maxPacketSize: ctx.mqtt.maxPacketSize });
     this.router = ctx.router;
-    this.input = new HeldInput(conn, this.onPacket);
     this.lastActivity = Date.now();
     conn.setHandler(this);
     ctx.connections.add(this);
@@ -103,11 +103,11 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
 
   /** Queue incoming packets until releasePackets (asynchronous login or hook). */
   holdPackets(): void {
-    this.input.hold();
+    (this.input ??= new HeldInput(this.conn, (p) => this.onPacket(p))).hold();
   }
 
   releasePackets(): void {
-    this.input.release();
+    this.input?.release();
   }
 
   get isV5(): boolean {
@@ -125,15 +125,15 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
     if (this.state === State.Closed) return;
     this.lastActivity = Date.now();
     try {
-      this.decoder.push(chunk, this.onPacket);
+      this.decoder.push(chunk, this.onPacket, this);
     } catch (err) {
       this.onDecodeError(err);
     }
   }
 
-  private readonly onPacket = (p: Packet): void => {
+  private onPacket(p: Packet): void {
     if (this.state === State.Closed) return;
-    if (this.input.offer(p)) return;
+    if (this.input !== null && this.input.offer(p)) return;
     this.ctx.counters.packetsIn++;
     if (this.state === State.AwaitingConnect) {
       if (p.type !== PacketType.CONNECT) {
@@ -184,7 +184,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
         // CONNACK, SUBACK, UNSUBACK, PINGRESP are server-to-client only.
         this.protocolError(Reason.ProtocolError, `unexpected packet type ${p.type}`);
     }
-  };
+  }
 
   private onDecodeError(err: unknown): void {
     if (!(err instanceof DecodeError)) {
@@ -258,31 +258,22 @@ export class MqttConnection implements SessionLink, ConnectionHandler {
   }
 
   private cleanup(): void {
-    if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
+    unwatchKeepAlive(this);
     if (this.connectTimer) clearTimeout(this.connectTimer);
-    this.keepAliveTimer = null;
     this.connectTimer = null;
     this.ctx.connections.delete(this);
   }
 
   private armKeepAlive(): void {
-    if (this.keepAlive === 0) return;
-    // Close after 1.5 x keepalive without a packet [MQTT-3.1.2-24].
-    const limit = this.keepAlive * 1500;
-    const check = (): void => {
-      if (this.state !== State.Connected) return;
-      const idle = Date.now() - this.lastActivity;
-      if (idle >= limit) {
-        this.ctx.logger.debug({ clientId: this.clientId }, 'keepalive timeout');
-        this.endReason = 'keepalive-timeout';
-        this.disconnectWith(Reason.KeepAliveTimeout);
-        return;
-      }
-      this.keepAliveTimer = setTimeout(check, limit - idle);
-      this.keepAliveTimer.unref();
-    };
-    this.keepAliveTimer = setTimeout(check, limit);
-    this.keepAliveTimer.unref();
+    if (this.keepAlive !== 0) watchKeepAlive(this);
+  }
+
+  /** Close after 1.5 x keepalive without a packet [MQTT-3.1.2-24] (called by the sweep). */
+  keepAliveCheck(now: number): void {
+    if (this.state !== State.Connected || now - this.lastActivity < this.keepAlive * 1500) return;
+    this.ctx.logger.debug({ clientId: this.clientId }, 'keepalive timeout');
+    this.endReason = 'keepalive-timeout';
+    this.disconnectWith(Reason.KeepAliveTimeout);
   }
 
   /** SessionLink: the broker closes this connection. */

@@ -514,10 +514,11 @@ export class MqttDecoder {
     this.levelKnown = true;
   }
 
-  push(chunk: Buffer, onPacket: (p: Packet) => void): void {
+  /** `self` is `this` for onPacket: a connection passes a prototype method, not a closure. */
+  push<T>(chunk: Buffer, onPacket: (this: T, p: Packet) => void, self?: T): void {
     let pos = 0;
     if (this.pending !== null) {
-      pos = this.completePending(chunk, onPacket);
+      pos = this.completePending(chunk, onPacket, self);
       if (pos < 0) return; // still incomplete
     }
     const n = chunk.length;
@@ -531,7 +532,7 @@ export class MqttDecoder {
         this.need = total < 0 ? 0 : total;
         return;
       }
-      this.decodeOne(chunk, pos, this.bodyStart, pos + total, onPacket);
+      this.decodeOne(chunk, pos, this.bodyStart, pos + total, onPacket, self);
       pos += total;
     }
   }
@@ -574,7 +575,7 @@ export class MqttDecoder {
    * Feed `chunk` to the packet held in `pending`. Returns how many bytes of chunk it consumed
    * once that packet is whole and delivered, or -1 when it still is not.
    */
-  private completePending(chunk: Buffer, onPacket: (p: Packet) => void): number {
+  private completePending<T>(chunk: Buffer, onPacket: (this: T, p: Packet) => void, self: T | undefined): number {
     const pending = this.pending!;
     if (this.need === 0) {
       // Header incomplete (at most 4 bytes held): look at it with up to 4 more bytes.
@@ -599,11 +600,11 @@ export class MqttDecoder {
     this.pendingLen = 0;
     this.need = 0;
     this.header(whole, 0, whole.length);
-    this.decodeOne(whole, 0, this.bodyStart, whole.length, onPacket);
+    this.decodeOne(whole, 0, this.bodyStart, whole.length, onPacket, self);
     return take;
   }
 
-  private decodeOne(buf: Buffer, pos: number, body: number, end: number, onPacket: (p: Packet) => void): void {
+  private decodeOne<T>(buf: Buffer, pos: number, body: number, end: number, onPacket: (this: T, p: Packet) => void, self: T | undefined): void {
     const first = buf[pos]!;
     let packet: Packet;
     if (first >> 4 === PacketType.CONNECT && !this.levelKnown) {
@@ -613,7 +614,7 @@ export class MqttDecoder {
       this.level = (packet as ConnectPacket).protocolLevel;
       this.levelKnown = true;
     } else packet = decodeFrame(buf, pos, body, end, this.level, this.role);
-    onPacket(packet);
+    onPacket.call(self as T, packet);
   }
 
   /** Remember the CONNECT's protocol level before validating the rest (to answer in its format). */

@@ -9,6 +9,7 @@
  *
  * Prints one `listening <url>` line per bound listener on stdout; logs go to stderr.
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { brokerVersion, createBroker } from '../broker.js';
@@ -18,6 +19,9 @@ import { describeListener, ENV_VARS, loadConfig, openListeners, setLayer } from 
 import type { BrokerConfig } from '../config/types.js';
 import { createLogger } from '../logging.js';
 import { passwdCommand, tokenCommand } from './commands.js';
+import { ClusterMesh } from '../cluster/mesh.js';
+import { runPrimary, WORKER_ENV } from '../cluster/primary.js';
+import type { WorkerReady } from '../cluster/primary.js';
 
 const HELP = `switchboard ${brokerVersion()}: MQTT 3.1.1/5.0 and STOMP 1.2 broker
 
@@ -38,6 +42,7 @@ Options:
   --tls-ca FILE         CA bundle for client certificates (PEM)
   --max-connections N   limits.maxConnections
   --max-packet-size N   mqtt.maxPacketSize (bytes)
+  --workers N           cluster.workers: N broker processes sharing the listeners (experimental)
   --set KEY=VALUE       any setting, e.g. --set mqtt.maxInflight=32 (VALUE parsed as JSON if it can be)
   -h, --help            this help
   -v, --version         print the version
@@ -74,6 +79,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
       'tls-ca': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-packet-size': { type: 'string' },
+      workers: { type: 'string' },
       set: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
@@ -97,6 +103,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
   if (values['tls-ca']) section('tls').ca = values['tls-ca'];
   if (values['max-connections']) section('limits').maxConnections = number('max-connections', values['max-connections']);
   if (values['max-packet-size']) section('mqtt').maxPacketSize = number('max-packet-size', values['max-packet-size']);
+  if (values.workers) section('cluster').workers = number('workers', values.workers);
   const configFile = values.config ?? (positionals[0] === 'check-config' ? positionals[1] : undefined);
   const config = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags });
   return { config, configFile: configFile ?? process.env.SWITCHBOARD_CONFIG, flags, positionals };
@@ -157,16 +164,26 @@ function redact(config: BrokerConfig): unknown {
 }
 
 async function serve({ config, configFile, flags }: Parsed): Promise<number> {
-  const logger = createLogger(config.log);
-  for (const url of openListeners(config)) {
-    logger.warn({ url }, 'no authentication is configured and this listener is reachable from the network: any client can connect');
+  const worker = cluster.isWorker ? Number(process.env[WORKER_ENV.index]) : null;
+  const logger = createLogger(config.log).child(worker !== null ? { worker } : {});
+  if (worker === null) {
+    for (const url of openListeners(config)) {
+      logger.warn({ url }, 'no authentication is configured and this listener is reachable from the network: any client can connect');
+    }
+    if (config.applications.length === 0) logger.warn('development mode: no application configured, every login is accepted');
+    if (config.cluster.workers > 1) return runPrimary(config.cluster.workers, logger);
   }
-  if (config.applications.length === 0) logger.warn('development mode: no application configured, every login is accepted');
   let broker: Broker;
+  let mesh: ClusterMesh | null = null;
   try {
     broker = createBroker(config, { logger });
+    if (worker !== null) {
+      mesh = new ClusterMesh({ index: worker, workers: Number(process.env[WORKER_ENV.count]), dir: process.env[WORKER_ENV.dir] ?? '', apps: broker.applications, logger });
+      await mesh.start();
+    }
     const addrs = await broker.start();
-    for (const a of addrs) process.stdout.write(`listening ${a.url}\n`);
+    if (worker !== null) process.send?.({ type: 'switchboard-ready', urls: addrs.map((a) => a.url) } satisfies WorkerReady);
+    else for (const a of addrs) process.stdout.write(`listening ${a.url}\n`);
   } catch (err) {
     logger.fatal({ err }, 'cannot start');
     process.stderr.write(`switchboard: cannot start: ${(err as Error).message}\n`);
@@ -180,18 +197,22 @@ async function serve({ config, configFile, flags }: Parsed): Promise<number> {
     }
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    broker.stop().then(
-      () => {
-        logger.flush?.();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
+    broker
+      .stop()
+      .then(() => mesh?.stop())
+      .then(
+        () => {
+          logger.flush?.();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
+  // A worker stops when the primary says so (a terminal's Ctrl-C reaches the whole group).
+  process.on('SIGINT', () => (worker === null ? stop('SIGINT') : undefined));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
     try {

@@ -38,6 +38,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
     maxRetained: 1_000_000,
   },
   sys: { interval: 10 },
+  cluster: { workers: 1 },
   log: { level: 'info', pretty: false },
   applications: [],
 };

@@ -18,6 +18,7 @@ export const ENV_VARS: Record<string, string> = {
   SWITCHBOARD_MAX_CONNECTIONS: 'limits.maxConnections',
   SWITCHBOARD_MAX_PACKET_SIZE: 'mqtt.maxPacketSize (bytes)',
   SWITCHBOARD_SYS_INTERVAL: 'sys.interval (seconds, 0 = off)',
+  SWITCHBOARD_WORKERS: 'cluster.workers (broker processes, experimental)',
 };
 
 export function readConfigFile(path: string): unknown {
@@ -53,6 +54,7 @@ export function envLayer(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.SWITCHBOARD_MAX_CONNECTIONS) section('limits').maxConnections = num('SWITCHBOARD_MAX_CONNECTIONS', env.SWITCHBOARD_MAX_CONNECTIONS);
   if (env.SWITCHBOARD_MAX_PACKET_SIZE) section('mqtt').maxPacketSize = num('SWITCHBOARD_MAX_PACKET_SIZE', env.SWITCHBOARD_MAX_PACKET_SIZE);
   if (env.SWITCHBOARD_SYS_INTERVAL) section('sys').interval = num('SWITCHBOARD_SYS_INTERVAL', env.SWITCHBOARD_SYS_INTERVAL);
+  if (env.SWITCHBOARD_WORKERS) section('cluster').workers = num('SWITCHBOARD_WORKERS', env.SWITCHBOARD_WORKERS);
   return out;
 }
 

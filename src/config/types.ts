@@ -72,6 +72,14 @@ export interface StompConfig {
   maxRedeliveries: number;
 }
 
+export interface ClusterConfig {
+  /**
+   * Broker processes (node:cluster) sharing the listeners; 1 = a single process. Experimental:
+   * publishes and retained messages reach every worker, other state is per worker (README).
+   */
+  workers: number;
+}
+
 export interface SysConfig {
   /** Publish $SYS statistics every N seconds; 0 disables. */
   interval: number;
@@ -137,6 +145,7 @@ export interface BrokerConfig {
   stomp: StompConfig;
   limits: LimitsConfig;
   sys: SysConfig;
+  cluster: ClusterConfig;
   log: LogConfig;
   /** Empty = development mode: one default application, any login accepted. */
   applications: ApplicationConfig[];

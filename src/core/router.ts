@@ -74,6 +74,13 @@ export class Router {
   systemPublish: SystemPublish | null = null;
   /** Copies of messages to and from monitored sessions. */
   tap: TapListener | null = null;
+  /**
+   * Cluster mode: every publish made here (not one that came from a peer) is handed to the
+   * other workers, which route it to their own sessions. Null in a single process.
+   */
+  forward: ((msg: Message, intercept: boolean) => void) | null = null;
+  /** Cluster mode: a client attached here; other workers drop their session for it (takeover). */
+  onAttach: ((clientId: string) => void) | null = null;
   /** Called with a message published by a monitored session. */
   publishTap: ((session: Session, msg: Message) => void) | null = null;
   /**
@@ -104,6 +111,7 @@ export class Router {
    * [MQTT-3.1.2-4]; otherwise it is resumed [MQTT-3.1.2-5].
    */
   attach(clientId: string, link: SessionLink, cleanStart: boolean): AttachResult {
+    this.onAttach?.(clientId);
     let session = this.sessions.get(clientId);
     if (session?.link) {
       const old = session.link;
@@ -125,6 +133,18 @@ export class Router {
     session.link = link;
     session.connectedAt = this.now();
     return { session, present };
+  }
+
+  /** Cluster mode: the client attached on another worker; close it here and end its session. */
+  takenOverElsewhere(clientId: string): void {
+    const session = this.sessions.get(clientId);
+    if (!session) return;
+    const old = session.link;
+    if (old) {
+      session.link = null;
+      old.close('takeover');
+    }
+    this.destroy(session, false);
   }
 
   /**
@@ -211,9 +231,11 @@ export class Router {
   /**
    * Route a message to every matching subscription; store it if retained.
    * Returns the number of sessions it was delivered or queued to. `intercept` = false skips
-   * the $-topic intercepts (used by the intercepts themselves).
+   * the $-topic intercepts (used by the intercepts themselves). `fromPeer`: routed here by
+   * another cluster worker (not forwarded again).
    */
-  publish(msg: Message, intercept = true): number {
+  publish(msg: Message, intercept = true, fromPeer = false): number {
+    if (this.forward !== null && !fromPeer) this.forward(msg, intercept);
     this.stats.messagesIn++;
     this.stats.bytesIn += msg.payload.length;
     const origin = msg.origin as Session | null;

@@ -1,0 +1,116 @@
+/**
+ * Frames between cluster workers (Unix sockets, same host, same build): not a client protocol,
+ * so hand-written and versionless. Every frame is
+ *
+ *   u32 length of what follows | u8 kind | body
+ *
+ *   PUBLISH  u8 flags (bits 0-1 QoS, 2 retain, 3 intercept, 4 has meta) | f64 expiresAt |
+ *            str app | str topic | str senderId | [u32 n | n bytes meta JSON] | payload (rest)
+ *   TAKEOVER str app | str clientId          (a client attached here: drop it elsewhere)
+ *
+ * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
+ */
+import { createMessage } from '../core/message.js';
+import type { Message, MessageMeta, QoS } from '../core/message.js';
+
+export const enum Kind {
+  Publish = 1,
+  Takeover = 2,
+}
+
+export type PeerFrame =
+  | { kind: Kind.Publish; app: string; msg: Message; intercept: boolean }
+  | { kind: Kind.Takeover; app: string; clientId: string };
+
+function strLen(s: string): number {
+  return 2 + Buffer.byteLength(s);
+}
+
+function putStr(buf: Buffer, at: number, s: string): number {
+  const n = buf.write(s, at + 2);
+  buf.writeUInt16BE(n, at);
+  return at + 2 + n;
+}
+
+function metaJson(meta: MessageMeta): Buffer {
+  const { correlationData, ...rest } = meta;
+  return Buffer.from(JSON.stringify(correlationData ? { ...rest, correlationData: correlationData.toString('base64') } : rest));
+}
+
+export function encodePublish(app: string, msg: Message, intercept: boolean): Buffer {
+  const meta = msg.meta !== null ? metaJson(msg.meta) : null;
+  const size = 1 + 1 + 8 + strLen(app) + strLen(msg.topic) + strLen(msg.senderId) + (meta ? 4 + meta.length : 0) + msg.payload.length;
+  const buf = Buffer.allocUnsafe(4 + size);
+  buf.writeUInt32BE(size, 0);
+  buf[4] = Kind.Publish;
+  buf[5] = msg.qos | (msg.retain ? 4 : 0) | (intercept ? 8 : 0) | (meta ? 16 : 0);
+  buf.writeDoubleBE(msg.expiresAt, 6);
+  let at = putStr(buf, 14, app);
+  at = putStr(buf, at, msg.topic);
+  at = putStr(buf, at, msg.senderId);
+  if (meta) {
+    buf.writeUInt32BE(meta.length, at);
+    at += 4 + meta.copy(buf, at + 4);
+  }
+  msg.payload.copy(buf, at);
+  return buf;
+}
+
+export function encodeTakeover(app: string, clientId: string): Buffer {
+  const size = 1 + strLen(app) + strLen(clientId);
+  const buf = Buffer.allocUnsafe(4 + size);
+  buf.writeUInt32BE(size, 0);
+  buf[4] = Kind.Takeover;
+  putStr(buf, putStr(buf, 5, app), clientId);
+  return buf;
+}
+
+/** Decode one frame body (`buf` = kind byte onward). Payloads are copied out of `buf`. */
+function decodeFrame(buf: Buffer): PeerFrame {
+  let at = 1;
+  const str = (): string => {
+    const n = buf.readUInt16BE(at);
+    const s = buf.toString('utf8', at + 2, at + 2 + n);
+    at += 2 + n;
+    return s;
+  };
+  if (buf[0] === Kind.Takeover) {
+    const app = str();
+    return { kind: Kind.Takeover, app, clientId: str() };
+  }
+  if (buf[0] !== Kind.Publish) throw new Error(`cluster: unknown frame kind ${buf[0]}`);
+  const flags = buf[at++]!;
+  const expiresAt = buf.readDoubleBE(at);
+  at += 8;
+  const app = str();
+  const topic = str();
+  const senderId = str();
+  let meta: MessageMeta | null = null;
+  if (flags & 16) {
+    const n = buf.readUInt32BE(at);
+    const j = JSON.parse(buf.toString('utf8', at + 4, at + 4 + n)) as MessageMeta & { correlationData?: string };
+    meta = j.correlationData !== undefined ? { ...j, correlationData: Buffer.from(j.correlationData, 'base64') } : (j as MessageMeta);
+    at += 4 + n;
+  }
+  const payload = Buffer.from(buf.subarray(at));
+  const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, senderId, null);
+  return { kind: Kind.Publish, app, msg, intercept: (flags & 8) !== 0 };
+}
+
+/** Splits a byte stream into frames. */
+export class FrameReader {
+  private pending: Buffer | null = null;
+
+  push(chunk: Buffer, onFrame: (f: PeerFrame) => void): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = null;
+    let at = 0;
+    while (buf.length - at >= 4) {
+      const size = buf.readUInt32BE(at);
+      if (buf.length - at - 4 < size) break;
+      onFrame(decodeFrame(buf.subarray(at + 4, at + 4 + size)));
+      at += 4 + size;
+    }
+    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
+  }
+}

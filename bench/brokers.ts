@@ -5,15 +5,18 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BROKER_CORE, removeDir, SETPRIV, TASKSET_PATH, track, trackDir, which } from './procs.js';
 
-export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats' | 'node-floor';
+export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats' | 'node-floor' | 'switchboard-cluster';
 export const ALL_BROKERS: BrokerName[] = ['switchboard', 'mosquitto', 'aedes', 'nats'];
+/** Brokers --brokers accepts besides ALL_BROKERS (run by default only where a scenario asks). */
+export const OPTIONAL_BROKERS: BrokerName[] = ['switchboard-cluster'];
+export const isSwitchboard = (n: BrokerName): boolean => n === 'switchboard' || n === 'switchboard-cluster';
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const SB_MAIN = join(ROOT, 'dist/src/cli/main.js');
@@ -22,6 +25,8 @@ export interface RunningBroker {
   name: BrokerName;
   pid: number;
   port: number;
+  /** Processes serving clients (cluster workers); 1 for the rest. */
+  workers: number;
   /** MQTT over WebSocket, when the broker offers it. */
   ws: { port: number; path: string } | null;
   /** Why the process ended, while the bench still used it; null while it runs. */
@@ -48,6 +53,7 @@ const natsBin = (): string | null => which('nats-server') ?? (existsSync('/usr/s
 export function missing(name: BrokerName): string | null {
   switch (name) {
     case 'switchboard':
+    case 'switchboard-cluster':
       return existsSync(SB_MAIN) ? null : `Switchboard is not built (${SB_MAIN} missing): run \`npm run build\``;
     case 'mosquitto':
       return mosquittoBin() ? null : 'Mosquitto is not installed: run `apt-get install mosquitto`';
@@ -63,7 +69,8 @@ export function missing(name: BrokerName): string | null {
 export function version(name: BrokerName): string {
   try {
     switch (name) {
-      case 'switchboard': {
+      case 'switchboard':
+      case 'switchboard-cluster': {
         const v = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
         const rev = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
         return `switchboard ${v}${rev ? ` (${rev})` : ''}`;
@@ -110,17 +117,18 @@ interface Plan {
   listening?: string[];
 }
 
-async function plan(name: BrokerName, port: number, dir: string): Promise<Plan> {
+async function plan(name: BrokerName, port: number, dir: string, workers: number): Promise<Plan> {
   const bench = join(ROOT, 'dist/bench/peers');
   switch (name) {
-    case 'switchboard': {
+    case 'switchboard':
+    case 'switchboard-cluster': {
       const wsPort = await freePort();
       const urls = [`mqtt://127.0.0.1:${port}`, `ws://127.0.0.1:${wsPort}/mqtt`];
       // SB_BENCH_NODE_ARGS: extra Node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
       const nodeArgs = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
       return {
         cmd: process.execPath,
-        args: [...nodeArgs, SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn'],
+        args: [...nodeArgs, SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : [])],
         env: { NODE_ENV: 'production' },
         ws: { port: wsPort, path: '/mqtt' },
         listening: urls,
@@ -170,11 +178,12 @@ async function plan(name: BrokerName, port: number, dir: string): Promise<Plan> 
   }
 }
 
-export async function startBroker(name: BrokerName): Promise<RunningBroker> {
+/** `workers`: cluster workers for switchboard-cluster (ignored by the others). */
+export async function startBroker(name: BrokerName, workers = 2): Promise<RunningBroker> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), `sb-bench-${name}-`));
   trackDir(dir);
-  const p = await plan(name, port, dir);
+  const p = await plan(name, port, dir, workers);
   // setpriv and taskset exec the broker: the pid we get is the broker's.
   const argv = [p.cmd, ...p.args];
   if (BROKER_CORE !== null && TASKSET_PATH) argv.unshift(TASKSET_PATH, '-c', BROKER_CORE);
@@ -214,6 +223,7 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
     name,
     pid,
     port,
+    workers: name === 'switchboard-cluster' ? workers : 1,
     ws: p.ws,
     get exited() {
       return exited;
@@ -228,7 +238,7 @@ export async function startBroker(name: BrokerName): Promise<RunningBroker> {
         if (proc.exitCode !== null || proc.signalCode !== null) return done();
         proc.once('exit', done);
         // Switchboard gets SIGTERM first (graceful, writes a --cpu-prof profile); peers SIGKILL.
-        proc.kill(name === 'switchboard' ? 'SIGTERM' : 'SIGKILL');
+        proc.kill(isSwitchboard(name) ? 'SIGTERM' : 'SIGKILL');
         setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
       }),
   };
@@ -242,8 +252,34 @@ export interface Usage {
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** CPU (utime + stime, all threads) and RSS of a process, from /proc. */
+/** The process and its descendants (cluster workers), from /proc. */
+function tree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const t of readdirSync(`/proc/${out[i]}/task`)) {
+        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').split(' ')) if (c.trim()) out.push(Number(c));
+      }
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** CPU (utime + stime, all threads) and RSS of a process and its descendants, from /proc. */
 export function usage(pid: number): Usage {
+  const sum: Usage = { cpuSeconds: 0, rssKB: 0, peakRssKB: 0 };
+  for (const p of tree(pid)) {
+    const u = usageOf(p);
+    sum.cpuSeconds += u.cpuSeconds;
+    sum.rssKB += u.rssKB;
+    sum.peakRssKB += u.peakRssKB;
+  }
+  return sum;
+}
+
+function usageOf(pid: number): Usage {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

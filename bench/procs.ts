@@ -73,8 +73,11 @@ export const CORES = availableParallelism();
 const TASKSET = which('taskset');
 export const SETPRIV = which('setpriv');
 
-/** Core layout: the broker gets the last core, the generator the others (one core: no pinning). */
-export const BROKER_CORE = CORES >= 2 && TASKSET ? String(CORES - 1) : null;
+/**
+ * Core layout: the broker gets the last core, the generator the others (one core: no pinning).
+ * SB_BENCH_BROKER_CORES overrides the broker's (e.g. "0-1" to let cluster workers use both).
+ */
+export const BROKER_CORE = process.env.SB_BENCH_BROKER_CORES ?? (CORES >= 2 && TASKSET ? String(CORES - 1) : null);
 export const GEN_CORES = CORES >= 2 && TASKSET ? (CORES === 2 ? '0' : `0-${CORES - 2}`) : null;
 export const GEN_CORE_COUNT = CORES >= 2 ? CORES - 1 : 1;
 export const TASKSET_PATH = TASKSET;

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ALL_BROKERS, missing, ROOT, startBroker, usage, version } from './brokers.js';
+import { ALL_BROKERS, isSwitchboard, missing, OPTIONAL_BROKERS, ROOT, startBroker, usage, version } from './brokers.js';
 import type { BrokerName } from './brokers.js';
 import { GenPool } from './gen/pool.js';
 import { BROKER_CORE, CORES, GEN_CORE_COUNT, GEN_CORES, installCleanup, pinSelf, raiseNofile } from './procs.js';
@@ -82,7 +82,7 @@ function table(s: Scenario, rows: Map<BrokerName, Figure>, order: BrokerName[]):
   for (const name of order) {
     const f = rows.get(name);
     if (!f) continue;
-    const r = name === 'switchboard' || name === 'node-floor' ? '' : ratio(s, sb, f);
+    const r = isSwitchboard(name) || name === 'node-floor' ? '' : ratio(s, sb, f);
     const notes = [f.note ?? ''];
     if ((f.genPct ?? 0) >= 80 && (f.brokerPct ?? 100) < 80) notes.push('**generator-bound: a lower bound**');
     lines.push(
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     return;
   }
   const wanted = (values.brokers?.split(',').map((b) => b.trim()) ?? ALL_BROKERS) as BrokerName[];
-  for (const b of wanted) if (!ALL_BROKERS.includes(b)) throw new Error(`unknown broker ${b} (known: ${ALL_BROKERS.join(', ')})`);
+  for (const b of wanted) if (!ALL_BROKERS.includes(b) && !OPTIONAL_BROKERS.includes(b)) throw new Error(`unknown broker ${b} (known: ${[...ALL_BROKERS, ...OPTIONAL_BROKERS].join(', ')})`);
   const brokers: BrokerName[] = [];
   const missingNotes: string[] = [];
   for (const b of wanted) {
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   /** One measurement on a fresh broker; null when the broker lacks what the scenario needs. */
   const measure = async (s: Scenario, name: BrokerName): Promise<Figure | null> => {
     const prior = noStart.get(name);
-    const b = prior ? new Error(prior) : await startBroker(name).catch((err: Error) => err);
+    const b = prior ? new Error(prior) : await startBroker(name, s.workers).catch((err: Error) => err);
     if (b instanceof Error) {
       if (!prior) {
         say(`  ${name} did not start, skipped from here on:\n${b.message}`);
@@ -169,7 +169,9 @@ async function main(): Promise<void> {
   for (const s of chosen) {
     const row = new Map<BrokerName, Figure>();
     results.set(s.id, row);
-    const order: BrokerName[] = [...brokers.filter((b) => !s.only || s.only.includes(b)), ...(s.floor ? (['node-floor'] as BrokerName[]) : [])];
+    const extra = (s.also ?? []).filter((b) => !brokers.includes(b) && !missing(b));
+    const order: BrokerName[] = [...brokers, ...extra].filter((b) => !s.only || s.only.includes(b));
+    if (s.floor) order.push('node-floor');
     for (const name of order) {
       const runs: Figure[] = [];
       const began = performance.now();
@@ -194,7 +196,7 @@ async function main(): Promise<void> {
   pool.stop();
 
   // Headline: Switchboard's ratio to each peer per scenario.
-  const peers = brokers.filter((b) => b !== 'switchboard');
+  const peers = brokers.filter((b) => !isSwitchboard(b));
   const head: string[] = [];
   if (brokers.includes('switchboard') && peers.length > 0) {
     head.push('## Headline: Switchboard vs each peer (> 1x: Switchboard better; throughput SB/peer, latency p99 and memory peer/SB)', '');
@@ -202,9 +204,12 @@ async function main(): Promise<void> {
     head.push(`|---|---|${peers.map(() => '---|').join('')}`);
     for (const s of chosen) {
       const row = results.get(s.id)!;
-      const sb = row.get('switchboard');
+      // Where one process cannot take the load (RLIMIT_NOFILE), the cluster figure stands in.
+      const single = row.get('switchboard');
+      const clustered = row.get('switchboard-cluster');
+      const sb = single && !(single.error && clustered) ? single : clustered;
       if (!sb) continue;
-      head.push(`| ${s.title.split(':')[0]} | ${cell(sb)}${sb.error ? '' : ` ${s.unit}`}${sb.lost ? ` (lost ${sb.lost})` : ''} |${peers.map((p) => ` ${ratio(s, sb, row.get(p))} |`).join('')}`);
+      head.push(`| ${s.title.split(':')[0]}${sb === clustered ? ' (cluster)' : ''} | ${cell(sb)}${sb.error ? '' : ` ${s.unit}`}${sb.lost ? ` (lost ${sb.lost})` : ''} |${peers.map((p) => ` ${ratio(s, sb, row.get(p))} |`).join('')}`);
     }
     head.push('');
   }

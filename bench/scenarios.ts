@@ -60,6 +60,10 @@ export interface Scenario {
   ws?: boolean;
   /** Also measured on the bare-Node reference server. */
   floor?: boolean;
+  /** Also run on these brokers, even when not chosen with --brokers. */
+  also?: BrokerName[];
+  /** Cluster workers for switchboard-cluster. */
+  workers?: number;
   run(ctx: Ctx): Promise<Figure>;
 }
 
@@ -220,12 +224,18 @@ async function latency(ctx: Ctx, load: Load): Promise<Figure> {
   };
 }
 
-/** Idle connections, each CONNECTed and SUBSCRIBEd: broker RSS growth per connection. */
+/**
+ * Idle connections, each CONNECTed and SUBSCRIBEd: broker RSS per connection.
+ *
+ * After a warm-up burst (opened and closed), the N connections are opened in four equal steps
+ * with RSS read after each. The figure is the least-squares slope of RSS over the four points
+ * (the cost of one more connection); the note also gives the plain average (RSS growth / N).
+ */
 async function idle(ctx: Ctx, n: number): Promise<Figure> {
   const b = ctx.broker;
   const { soft } = readNofile(b.pid);
-  if (soft < n + 100) {
-    throw new Error(`skipped: the broker may open ${soft} files (RLIMIT_NOFILE) < ${n} connections; raising it needs CAP_SYS_RESOURCE (root: \`ulimit -Hn ${n + 1000}\` or prlimit)`);
+  if (soft * b.workers < n + 100 * b.workers) {
+    throw new Error(`skipped: the broker may open ${soft} files (RLIMIT_NOFILE) < ${n.toLocaleString('en-US')} connections; raising it needs CAP_SYS_RESOURCE (root: \`ulimit -Hn ${n + 1000}\` or prlimit); switchboard-cluster spreads them over processes`);
   }
   const mySoft = readNofile(process.pid).soft;
   const perGen = Math.max(1000, Math.min(20_000, mySoft - 500));
@@ -234,27 +244,53 @@ async function idle(ctx: Ctx, n: number): Promise<Figure> {
   // Several source addresses: one address has ~28k ephemeral ports per destination.
   const addrs = Math.ceil(n / 10_000) + 1;
   const tag = `sb${process.pid % 10000}i${++runSeq}`;
-  await sleep(300);
+  // Warm-up, as in the other scenarios: a burst of connections opened and closed, so that
+  // one-off growth (a runtime sizing its heaps for the burst) is not charged to the connections.
+  const warm = Math.min(2000, Math.floor(n / 5));
+  await Promise.all(
+    gens.map((gen, gi) => {
+      const clients: ClientSpec[] = [];
+      for (let i = gi; i < warm; i += nGens) clients.push({ clientId: `${tag}-w${i}`, filter: `bench/warm/${i}`, qos: 0, localAddress: `127.0.0.${1 + (i % addrs)}` });
+      return gen.open({ op: 'open', clients, transport: 'tcp', port: b.port, path: '/', concurrency: Math.ceil(256 / nGens), timeoutMs: 60_000 });
+    }),
+  );
+  await Promise.all(gens.map((g) => g.close()));
+  await sleep(ctx.timing.settleMs);
   const before = usage(b.pid).rssKB;
   const t0 = performance.now();
+  const steps = 4;
+  const points: Array<[number, number]> = [];
+  let ok = 0;
+  let failed = 0;
+  let firstError: string | null = null;
   try {
-    const opened = await Promise.all(
-      gens.map((gen, gi) => {
-        const clients: ClientSpec[] = [];
-        for (let i = gi; i < n; i += nGens) clients.push({ clientId: `${tag}-${i}`, filter: `bench/idle/${i}`, qos: 0, localAddress: `127.0.0.${1 + (i % addrs)}` });
-        return gen.open({ op: 'open', clients, transport: 'tcp', port: b.port, path: '/', concurrency: Math.ceil(256 / nGens), timeoutMs: 60_000 });
-      }),
-    );
-    const ok = opened.reduce((a, r) => a + r.opened, 0);
-    const failed = opened.reduce((a, r) => a + r.failed, 0);
+    for (let st = 0; st < steps; st++) {
+      const from = Math.floor((n * st) / steps);
+      const to = Math.floor((n * (st + 1)) / steps);
+      const opened = await Promise.all(
+        gens.map((gen, gi) => {
+          const clients: ClientSpec[] = [];
+          for (let i = from + gi; i < to; i += nGens) clients.push({ clientId: `${tag}-${i}`, filter: `bench/idle/${i}`, qos: 0, localAddress: `127.0.0.${1 + (i % addrs)}` });
+          return gen.open({ op: 'open', clients, transport: 'tcp', port: b.port, path: '/', concurrency: Math.ceil(256 / nGens), timeoutMs: 60_000 });
+        }),
+      );
+      ok += opened.reduce((a, r) => a + r.opened, 0);
+      failed += opened.reduce((a, r) => a + r.failed, 0);
+      firstError ??= opened.find((r) => r.firstError)?.firstError ?? null;
+      await sleep(ctx.timing.settleMs / 2);
+      if (b.exited) throw new Error(b.exited);
+      points.push([ok, usage(b.pid).rssKB]);
+    }
     const connectS = (performance.now() - t0) / 1000;
-    await sleep(ctx.timing.settleMs);
-    if (b.exited) throw new Error(b.exited);
-    const after = usage(b.pid).rssKB;
-    if (ok === 0) throw new Error(`no connection opened: ${opened.find((r) => r.firstError)?.firstError ?? '?'}`);
-    const per = (after - before) / ok;
-    const f: Figure = { value: per, text: per.toFixed(2), note: `${ok.toLocaleString('en-US')} conns in ${connectS.toFixed(1)} s, RSS ${(before / 1024).toFixed(0)} -> ${(after / 1024).toFixed(0)} MB` };
-    if (failed > 0) f.note += `; ${failed} failed: ${opened.find((r) => r.firstError)?.firstError ?? '?'}`;
+    if (ok === 0) throw new Error(`no connection opened: ${firstError ?? '?'}`);
+    const after = points[points.length - 1]![1];
+    const mx = points.reduce((a, p) => a + p[0], 0) / points.length;
+    const my = points.reduce((a, p) => a + p[1], 0) / points.length;
+    const slope = points.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0) / points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
+    const avg = (after - before) / ok;
+    const procs = b.workers > 1 ? ` in ${b.workers} workers` : '';
+    const f: Figure = { value: slope, text: slope.toFixed(2), note: `${ok.toLocaleString('en-US')} conns${procs} in ${connectS.toFixed(1)} s; RSS ${(before / 1024).toFixed(0)} -> ${(after / 1024).toFixed(0)} MB = ${avg.toFixed(2)} KB/conn on average` };
+    if (failed > 0) f.note += `; **${failed} failed**: ${firstError ?? '?'}`;
     return f;
   } finally {
     await Promise.all(gens.map((g) => g.close().catch(() => {})));
@@ -326,10 +362,11 @@ export function scenarios(o: { quick: boolean; conns100k: boolean }): Scenario[]
     },
   ];
   if (!o.quick) {
-    list.push({ id: 'idle50k', title: '7b. idle connections, 50,000: broker RSS per connection', metric: 'memory', unit: 'KB/conn', floor: true, run: (ctx) => idle(ctx, 50_000) });
+    list.push({ id: 'idle50k', title: '7b. idle connections, 50,000: broker RSS per connection', metric: 'memory', unit: 'KB/conn', floor: true, also: ['switchboard-cluster'], workers: 3, run: (ctx) => idle(ctx, 50_000) });
   }
-  if (o.conns100k) {
-    list.push({ id: 'idle100k', title: '7c. idle connections, 100,000 (Switchboard only)', metric: 'memory', unit: 'KB/conn', only: ['switchboard'], run: (ctx) => idle(ctx, 100_000) });
+  if (!o.quick || o.conns100k) {
+    // 100k sockets need several processes where RLIMIT_NOFILE is 20,000: Switchboard's cluster mode.
+    list.push({ id: 'idle100k', title: '7c. idle connections, 100,000 (Switchboard cluster, 6 workers)', metric: 'memory', unit: 'KB/conn', only: ['switchboard-cluster'], also: ['switchboard-cluster'], workers: 6, run: (ctx) => idle(ctx, 100_000) });
   }
   const stormN = 5000;
   list.push(

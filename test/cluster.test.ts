@@ -15,7 +15,7 @@ function nextMessage(c: MqttClient): Promise<[string, string, boolean]> {
   return new Promise((resolve) => c.once('message', (t, p, pkt) => resolve([t, p.toString(), pkt.retain])));
 }
 
-test('--workers 2: one topic space across workers, retained replicated, takeover across workers, clean stop', { timeout: 30_000 }, async () => {
+test('--workers 2: one topic space across workers, interest follows subscriptions, retained replicated, takeover across workers, clean stop', { timeout: 30_000 }, async () => {
   const p = spawn(process.execPath, [MAIN, '--workers', '2', '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'warn', '--set', 'sys.interval=0']);
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -40,6 +40,13 @@ test('--workers 2: one topic space across workers, retained replicated, takeover
     const got = subs.map(nextMessage);
     await pub.publishAsync('cl/a', 'hello', { qos: 1 });
     for (const g of got) assert.deepEqual(await g, ['cl/a', 'hello', false]);
+
+    // Interest follows subscriptions: a filter withdrawn and another announced.
+    await subs[1]!.unsubscribeAsync('cl/#');
+    await subs[1]!.subscribeAsync('cl/only/+');
+    const only = nextMessage(subs[1]!);
+    await pub.publishAsync('cl/only/x', 'narrow', { qos: 1 });
+    assert.deepEqual(await only, ['cl/only/x', 'narrow', false]);
 
     await pub.publishAsync('cl/r', 'kept', { qos: 1, retain: true });
     // Late subscribers on either worker see the retained message.

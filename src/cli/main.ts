@@ -196,6 +196,7 @@ async function serve({ config, configFile, flags }: Parsed): Promise<number> {
       process.exit(1); // second signal: give up waiting
     }
     stopping = true;
+    mesh?.quiesce();
     logger.info({ signal }, 'shutting down');
     broker
       .stop()

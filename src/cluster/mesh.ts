@@ -3,18 +3,28 @@
  * primary. Worker i listens on DIR/w<i>.sock and dials every worker with a lower index, so each
  * pair has one link; a dialler redials a peer that went away (a restarted worker).
  *
- * What crosses the mesh: every publish made on this worker (client PUBLISH/SEND, wills, HTTP
- * publishes, system events), encoded once and written to every peer, and "client X attached
- * here" so a client that reconnects through another worker takes its session over. Peers route
- * what they receive to their own sessions and never forward it again. Writes are coalesced per
- * link per event-loop turn.
+ * What crosses the mesh:
+ * - interest: a worker announces a topic filter when its first local subscriber arrives and
+ *   withdraws it after the last one leaves (a new link starts with the full list);
+ * - publishes made on this worker (client PUBLISH/SEND, wills, HTTP publishes, system events),
+ *   encoded once and written to each peer that has a matching filter; retained messages and
+ *   `$` topics go to every peer (retained copies are kept everywhere, system topics are routed
+ *   by each worker's own intercepts). Peers route what they receive to their own sessions and
+ *   never forward it again;
+ * - "client X attached here", so a client that reconnects through another worker takes its
+ *   session over.
+ * Writes are coalesced per link per event-loop turn.
  */
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Application } from '../core/application.js';
 import type { Message } from '../core/message.js';
-import { encodePublish, encodeTakeover, FrameReader, Kind } from './wire.js';
+import type { Session } from '../core/session.js';
+import { TopicTrie } from '../core/topic-trie.js';
+import type { Subscriber, Subscription } from '../core/topic-trie.js';
+import { encodeInterest, encodePublish, encodeTakeover, FrameReader, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
 
 export interface MeshOptions {
@@ -25,17 +35,22 @@ export interface MeshOptions {
   logger: Logger;
 }
 
+/** The peer, as the subscriber of the filters it announced. */
+const PEER: Subscriber = { clientId: '(cluster peer)' };
+
 class Link {
   private pending: Buffer[] = [];
   private scheduled = false;
   private readonly reader = new FrameReader();
+  /** The peer's filters, per application. */
+  private readonly interest = new Map<string, TopicTrie>();
 
   constructor(
     readonly socket: net.Socket,
-    onFrame: (f: PeerFrame) => void,
+    onFrame: (f: PeerFrame, from: Link) => void,
   ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.reader.push(chunk, onFrame));
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk, (f) => onFrame(f, this)));
     socket.on('error', () => {
       /* reported through 'close' */
     });
@@ -46,6 +61,21 @@ class Link {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
+    }
+  }
+
+  wants(app: string, topic: string): boolean {
+    const m = this.interest.get(app)?.match(topic);
+    return m !== undefined && (m.targets.length > 0 || m.groups.length > 0);
+  }
+
+  setInterest(app: string, filter: string, add: boolean): void {
+    let t = this.interest.get(app);
+    if (!t) this.interest.set(app, (t = new TopicTrie()));
+    if (!add) t.remove(PEER, filter, null);
+    else {
+      const sub: Subscription = { subscriber: PEER, raw: filter, filter, group: null, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 };
+      t.add(sub);
     }
   }
 
@@ -63,6 +93,8 @@ export class ClusterMesh {
   private server: net.Server | null = null;
   private stopped = false;
   private readyWaiters: Array<() => void> = [];
+  /** Local subscriptions per application and filter (what peers are told). */
+  private readonly local = new Map<string, Map<string, number>>();
 
   constructor(private readonly o: MeshOptions) {}
 
@@ -73,8 +105,24 @@ export class ClusterMesh {
   /** Listen, dial the lower workers, and resolve once linked to every other worker. */
   async start(): Promise<void> {
     for (const [name, app] of this.o.apps) {
-      app.router.forward = (msg, intercept) => this.broadcast(encodePublish(name, msg, intercept));
+      const local = new Map<string, number>();
+      this.local.set(name, local);
+      app.router.forward = (msg, intercept) => this.forward(name, msg, intercept);
       app.router.onAttach = (clientId) => this.broadcast(encodeTakeover(name, clientId));
+      app.router.events.on('subscribe', (_s: Session, sub: Subscription<Session>, replaced: boolean) => {
+        if (replaced) return;
+        const n = local.get(sub.filter) ?? 0;
+        local.set(sub.filter, n + 1);
+        if (n === 0) this.broadcast(encodeInterest(true, name, sub.filter));
+      });
+      app.router.events.on('unsubscribe', (_s: Session, sub: Subscription<Session>) => {
+        const n = local.get(sub.filter) ?? 0;
+        if (n > 1) local.set(sub.filter, n - 1);
+        else if (n === 1) {
+          local.delete(sub.filter);
+          this.broadcast(encodeInterest(false, name, sub.filter));
+        }
+      });
     }
     const server = net.createServer((s) => {
       // The dialler introduces itself with one byte: its index.
@@ -85,9 +133,11 @@ export class ClusterMesh {
       });
     });
     this.server = server;
+    const path = ClusterMesh.socketPath(this.o.dir, this.o.index);
+    rmSync(path, { force: true }); // left by the worker this one replaces
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(ClusterMesh.socketPath(this.o.dir, this.o.index), () => resolve());
+      server.listen(path, () => resolve());
     });
     for (let j = 0; j < this.o.index; j++) this.dial(j);
     await new Promise<void>((resolve) => {
@@ -109,8 +159,9 @@ export class ClusterMesh {
   }
 
   private add(peer: number, s: net.Socket): void {
-    const link = new Link(s, (f) => this.receive(f));
+    const link = new Link(s, (f, from) => this.receive(f, from));
     this.links.set(peer, link);
+    for (const [app, filters] of this.local) for (const f of filters.keys()) link.write(encodeInterest(true, app, f));
     s.once('close', () => {
       if (this.links.get(peer) === link) this.links.delete(peer);
       if (!this.stopped) this.o.logger.warn({ peer }, 'cluster: link to worker lost');
@@ -130,11 +181,28 @@ export class ClusterMesh {
     for (const l of this.links.values()) l.write(buf);
   }
 
-  private receive(f: PeerFrame): void {
+  private forward(app: string, msg: Message, intercept: boolean): void {
+    const everywhere = msg.retain || msg.topic.charCodeAt(0) === 0x24;
+    let buf: Buffer | null = null;
+    for (const l of this.links.values()) {
+      if (everywhere || l.wants(app, msg.topic)) l.write((buf ??= encodePublish(app, msg, intercept)));
+    }
+  }
+
+  private receive(f: PeerFrame, from: Link): void {
+    if (f.kind === Kind.Interest) {
+      from.setInterest(f.app, f.filter, f.add);
+      return;
+    }
     const app = this.o.apps.get(f.app);
     if (!app) return; // configured on another worker only (reload in progress)
-    if (f.kind === Kind.Publish) app.router.publish(f.msg as Message, f.intercept, true);
+    if (f.kind === Kind.Publish) app.router.publish(f.msg, f.intercept, true);
     else app.router.takenOverElsewhere(f.clientId);
+  }
+
+  /** The cluster is shutting down: peers going away are expected (no redial, no warning). */
+  quiesce(): void {
+    this.stopped = true;
   }
 
   async stop(): Promise<void> {

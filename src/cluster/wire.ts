@@ -7,6 +7,7 @@
  *   PUBLISH  u8 flags (bits 0-1 QoS, 2 retain, 3 intercept, 4 has meta) | f64 expiresAt |
  *            str app | str topic | str senderId | [u32 n | n bytes meta JSON] | payload (rest)
  *   TAKEOVER str app | str clientId          (a client attached here: drop it elsewhere)
+ *   INTEREST u8 1 (add) / 0 (remove) | str app | str filter   (first / last local subscriber)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
@@ -16,11 +17,13 @@ import type { Message, MessageMeta, QoS } from '../core/message.js';
 export const enum Kind {
   Publish = 1,
   Takeover = 2,
+  Interest = 3,
 }
 
 export type PeerFrame =
   | { kind: Kind.Publish; app: string; msg: Message; intercept: boolean }
-  | { kind: Kind.Takeover; app: string; clientId: string };
+  | { kind: Kind.Takeover; app: string; clientId: string }
+  | { kind: Kind.Interest; add: boolean; app: string; filter: string };
 
 function strLen(s: string): number {
   return 2 + Buffer.byteLength(s);
@@ -65,6 +68,16 @@ export function encodeTakeover(app: string, clientId: string): Buffer {
   return buf;
 }
 
+export function encodeInterest(add: boolean, app: string, filter: string): Buffer {
+  const size = 2 + strLen(app) + strLen(filter);
+  const buf = Buffer.allocUnsafe(4 + size);
+  buf.writeUInt32BE(size, 0);
+  buf[4] = Kind.Interest;
+  buf[5] = add ? 1 : 0;
+  putStr(buf, putStr(buf, 6, app), filter);
+  return buf;
+}
+
 /** Decode one frame body (`buf` = kind byte onward). Payloads are copied out of `buf`. */
 function decodeFrame(buf: Buffer): PeerFrame {
   let at = 1;
@@ -77,6 +90,11 @@ function decodeFrame(buf: Buffer): PeerFrame {
   if (buf[0] === Kind.Takeover) {
     const app = str();
     return { kind: Kind.Takeover, app, clientId: str() };
+  }
+  if (buf[0] === Kind.Interest) {
+    const add = buf[at++] === 1;
+    const app = str();
+    return { kind: Kind.Interest, add, app, filter: str() };
   }
   if (buf[0] !== Kind.Publish) throw new Error(`cluster: unknown frame kind ${buf[0]}`);
   const flags = buf[at++]!;

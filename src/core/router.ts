@@ -84,7 +84,7 @@ export class Router {
   /** Called with a message published by a monitored session. */
   publishTap: ((session: Session, msg: Message) => void) | null = null;
   /**
-   * Lifecycle events (never per message): 'subscribe' (session, sub), 'unsubscribe' (session, sub),
+   * Lifecycle events (never per message): 'subscribe' (session, sub, replaced: boolean), 'unsubscribe' (session, sub),
    * 'session-end' (session). Presence, hooks and tests listen here.
    */
   readonly events = new EventEmitter();
@@ -203,12 +203,12 @@ export class Router {
       const existed = session.subscriptions.has(sub.raw);
       session.subscriptions.set(sub.raw, sub);
       sys.subscribe(session, sub);
-      this.events.emit('subscribe', session, sub);
+      this.events.emit('subscribe', session, sub, existed);
       return { existed };
     }
     const prev = this.trie.add(sub);
     session.subscriptions.set(sub.raw, sub);
-    this.events.emit('subscribe', session, sub);
+    this.events.emit('subscribe', session, sub, prev !== undefined);
     if (sub.group !== null) {
       // A consumer attached to a queue: hand it what waited.
       const g = this.trie.group(sub.filter, sub.group);

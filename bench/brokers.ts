@@ -73,7 +73,7 @@ export function version(name: BrokerName): string {
       case 'switchboard-cluster': {
         const v = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
         const rev = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
-        return `switchboard ${v}${rev ? ` (${rev})` : ''}`;
+        return `switchboard ${v}${rev ? ` (${rev})` : ''}${name === 'switchboard-cluster' ? ' as switchboard-cluster (--workers)' : ''}`;
       }
       case 'mosquitto': {
         const out = spawnSync(mosquittoBin() ?? 'mosquitto', ['-h'], { encoding: 'utf8' });

@@ -246,7 +246,7 @@ async function idle(ctx: Ctx, n: number): Promise<Figure> {
   const tag = `sb${process.pid % 10000}i${++runSeq}`;
   // Warm-up, as in the other scenarios: a burst of connections opened and closed, so that
   // one-off growth (a runtime sizing its heaps for the burst) is not charged to the connections.
-  const warm = Math.min(2000, Math.floor(n / 5));
+  const warm = Math.min(2000 * b.workers, Math.floor(n / 5)); // per process: each has its own heap
   await Promise.all(
     gens.map((gen, gi) => {
       const clients: ClientSpec[] = [];

@@ -231,9 +231,14 @@ export async function startBroker(name: BrokerName, workers = 2): Promise<Runnin
     tail: () => out.trim().split('\n').slice(-5).join('\n'),
     stop: () =>
       new Promise<void>((res) => {
+        // Cluster workers included: the next scenario must not share the cores with a broker
+        // still closing 100k sockets.
+        const family = tree(pid);
         const done = (): void => {
-          removeDir(dir);
-          res();
+          void gone(family).then(() => {
+            removeDir(dir);
+            res();
+          });
         };
         if (proc.exitCode !== null || proc.signalCode !== null) return done();
         proc.once('exit', done);
@@ -265,6 +270,32 @@ function tree(pid: number): number[] {
     }
   }
   return out;
+}
+
+/** Resolves when none of `pids` runs any more (SIGKILL after 10 s). */
+async function gone(pids: number[]): Promise<void> {
+  const running = (p: number): boolean => {
+    try {
+      return !/\) Z /.test(readFileSync(`/proc/${p}/stat`, 'utf8')); // a zombie has exited
+    } catch {
+      return false;
+    }
+  };
+  const alive = (): number[] => pids.filter(running);
+  const until = Date.now() + 10_000;
+  while (alive().length > 0) {
+    if (Date.now() > until) {
+      for (const p of alive()) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** CPU (utime + stime, all threads) and RSS of a process and its descendants, from /proc. */

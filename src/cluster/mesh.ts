@@ -35,17 +35,63 @@ export interface MeshOptions {
   logger: Logger;
 }
 
-/** The peer, as the subscriber of the filters it announced. */
-const PEER: Subscriber = { clientId: '(cluster peer)' };
+/** A peer as the subscriber of its wildcard filters; `bit` = 1 << its worker index. */
+interface PeerSubscriber extends Subscriber {
+  readonly bit: number;
+}
+
+/**
+ * Which peers subscribe to what, for one application, shared by all links. Values are bitmasks
+ * of worker indexes (hence at most 32 workers). Exact filters, the bulk of a device fleet's
+ * (devices/<id>/cmd), are one Map entry each however many peers hold them; only wildcard
+ * filters go into a trie (whose match cache makes the per-publish lookup one Map.get).
+ */
+class RemoteInterest {
+  private readonly exact = new Map<string, number>();
+  private readonly wild = new TopicTrie<PeerSubscriber>(10_000);
+  private readonly peers: PeerSubscriber[] = [];
+
+  set(peer: number, filter: string, add: boolean): void {
+    if (filter.includes('+') || filter.includes('#')) {
+      const p = (this.peers[peer] ??= { clientId: `(worker ${peer})`, bit: 1 << peer });
+      if (add) this.wild.add({ subscriber: p, raw: filter, filter, group: null, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 });
+      else this.wild.remove(p, filter, null);
+      return;
+    }
+    const bit = 1 << peer;
+    const mask = add ? (this.exact.get(filter) ?? 0) | bit : (this.exact.get(filter) ?? 0) & ~bit;
+    if (mask === 0) this.exact.delete(filter);
+    else this.exact.set(filter, mask);
+  }
+
+  /** Forget a peer whose link went away (it announces everything again when it is back). */
+  drop(peer: number): void {
+    const bit = 1 << peer;
+    for (const [f, mask] of this.exact) {
+      if ((mask & bit) === 0) continue;
+      if (mask === bit) this.exact.delete(f);
+      else this.exact.set(f, mask & ~bit);
+    }
+    const p = this.peers[peer];
+    if (p) for (const sub of [...this.wild.all()]) if (sub.subscriber === p) this.wild.remove(p, sub.filter, null);
+  }
+
+  /** Bitmask of the peers with a filter matching `topic`. */
+  peersFor(topic: string): number {
+    let mask = this.exact.get(topic) ?? 0;
+    const t = this.wild.match(topic).targets;
+    for (let i = 0; i < t.length; i++) mask |= t[i]!.subscriber.bit;
+    return mask;
+  }
+}
 
 class Link {
   private pending: Buffer[] = [];
   private scheduled = false;
   private readonly reader = new FrameReader();
-  /** The peer's filters, per application. */
-  private readonly interest = new Map<string, TopicTrie>();
 
   constructor(
+    readonly peer: number,
     readonly socket: net.Socket,
     onFrame: (f: PeerFrame, from: Link) => void,
   ) {
@@ -61,21 +107,6 @@ class Link {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
-    }
-  }
-
-  wants(app: string, topic: string): boolean {
-    const m = this.interest.get(app)?.match(topic);
-    return m !== undefined && (m.targets.length > 0 || m.groups.length > 0);
-  }
-
-  setInterest(app: string, filter: string, add: boolean): void {
-    let t = this.interest.get(app);
-    if (!t) this.interest.set(app, (t = new TopicTrie()));
-    if (!add) t.remove(PEER, filter, null);
-    else {
-      const sub: Subscription = { subscriber: PEER, raw: filter, filter, group: null, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 };
-      t.add(sub);
     }
   }
 
@@ -95,6 +126,8 @@ export class ClusterMesh {
   private readyWaiters: Array<() => void> = [];
   /** Local subscriptions per application and filter (what peers are told). */
   private readonly local = new Map<string, Map<string, number>>();
+  /** What the peers subscribe to, per application. */
+  private readonly remote = new Map<string, RemoteInterest>();
 
   constructor(private readonly o: MeshOptions) {}
 
@@ -107,6 +140,7 @@ export class ClusterMesh {
     for (const [name, app] of this.o.apps) {
       const local = new Map<string, number>();
       this.local.set(name, local);
+      this.remote.set(name, new RemoteInterest());
       app.router.forward = (msg, intercept) => this.forward(name, msg, intercept);
       app.router.onAttach = (clientId) => this.broadcast(encodeTakeover(name, clientId));
       app.router.events.on('subscribe', (_s: Session, sub: Subscription<Session>, replaced: boolean) => {
@@ -159,11 +193,14 @@ export class ClusterMesh {
   }
 
   private add(peer: number, s: net.Socket): void {
-    const link = new Link(s, (f, from) => this.receive(f, from));
+    const link = new Link(peer, s, (f, from) => this.receive(f, from));
     this.links.set(peer, link);
     for (const [app, filters] of this.local) for (const f of filters.keys()) link.write(encodeInterest(true, app, f));
     s.once('close', () => {
-      if (this.links.get(peer) === link) this.links.delete(peer);
+      if (this.links.get(peer) === link) {
+        this.links.delete(peer);
+        for (const r of this.remote.values()) r.drop(peer);
+      }
       if (!this.stopped) this.o.logger.warn({ peer }, 'cluster: link to worker lost');
       if (peer < this.o.index) this.dial(peer);
     });
@@ -183,15 +220,17 @@ export class ClusterMesh {
 
   private forward(app: string, msg: Message, intercept: boolean): void {
     const everywhere = msg.retain || msg.topic.charCodeAt(0) === 0x24;
+    const mask = everywhere ? -1 : (this.remote.get(app)?.peersFor(msg.topic) ?? 0);
+    if (mask === 0) return;
     let buf: Buffer | null = null;
     for (const l of this.links.values()) {
-      if (everywhere || l.wants(app, msg.topic)) l.write((buf ??= encodePublish(app, msg, intercept)));
+      if ((mask & (1 << l.peer)) !== 0) l.write((buf ??= encodePublish(app, msg, intercept)));
     }
   }
 
   private receive(f: PeerFrame, from: Link): void {
     if (f.kind === Kind.Interest) {
-      from.setInterest(f.app, f.filter, f.add);
+      this.remote.get(f.app)?.set(from.peer, f.filter, f.add);
       return;
     }
     const app = this.o.apps.get(f.app);

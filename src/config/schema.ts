@@ -106,7 +106,7 @@ export const layerSchema = z.strictObject({
     .partial()
     .optional(),
   sys: z.strictObject({ interval: int(0, 86_400) }).partial().optional(),
-  cluster: z.strictObject({ workers: int(1, 64) }).partial().optional(),
+  cluster: z.strictObject({ workers: int(1, 32) }).partial().optional(),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), pretty: z.boolean() }).partial().optional(),
   applications: z.array(application).optional(),
 });

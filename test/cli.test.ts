@@ -1,16 +1,16 @@
 /** The switchboard executable: flags, config precedence, errors, start and graceful stop. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect, end } from './helpers/mqtt.js';
+import { MAIN, startCli } from './helpers/cli.js';
 
 const run = promisify(execFile);
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'));
 const cli = (args: string[], env: Record<string, string> = {}) =>
   run(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } }).then(
@@ -65,19 +65,9 @@ test('mqtts without a certificate is refused with the key named', async () => {
 });
 
 test('starts on port 0, prints the listeners, serves MQTT, exits 0 on SIGTERM', async () => {
-  const p = spawn(process.execPath, [MAIN, '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'warn']);
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening (mqtt:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    p.on('exit', (code) => reject(new Error(`exited ${code}`)));
-  });
+  const { proc: p, url, exit } = await startCli(['--listen', 'mqtt://127.0.0.1:0', '--log-level', 'warn']);
   const c = await connect(url, { protocolVersion: 5, clientId: 'cli-test' });
   const disconnect = new Promise<number | undefined>((r) => c.once('disconnect', (pkt) => r(pkt.reasonCode)));
-  const exit = new Promise<number | null>((r) => p.on('exit', r));
   p.kill('SIGTERM');
   assert.equal(await disconnect, 0x8b); // server shutting down
   assert.equal(await exit, 0);

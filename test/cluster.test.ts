@@ -4,29 +4,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { connect, end } from './helpers/mqtt.js';
+import { startCli } from './helpers/cli.js';
 import type { MqttClient } from './helpers/mqtt.js';
-
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 function nextMessage(c: MqttClient): Promise<[string, string, boolean]> {
   return new Promise((resolve) => c.once('message', (t, p, pkt) => resolve([t, p.toString(), pkt.retain])));
 }
 
 test('--workers 2: one topic space across workers, interest follows subscriptions, retained replicated, takeover across workers, clean stop', { timeout: 30_000 }, async () => {
-  const p = spawn(process.execPath, [MAIN, '--workers', '2', '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'warn', '--set', 'sys.interval=0']);
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening (mqtt:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    p.on('exit', (code) => reject(new Error(`exited ${code}`)));
-  });
-  const exit = new Promise<number | null>((r) => p.on('exit', r));
+  const { proc: p, url, exit } = await startCli(['--workers', '2', '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'warn', '--set', 'sys.interval=0']);
   process.once('exit', () => p.kill('SIGKILL')); // a failed (timed-out) run leaves no workers behind
   try {
     // Connections are dealt to the workers in turn: four subscribers sit on both of them.

@@ -7,7 +7,7 @@ import type { Histogram } from 'hdr-histogram-js';
 import { usage } from './brokers.js';
 import type { BrokerName, RunningBroker, Usage } from './brokers.js';
 import type { Gen, GenPool } from './gen/pool.js';
-import type { ClientSpec, PubSpec, RunResult, Transport } from './gen/protocol.js';
+import type { ClientSpec, OpenResult, PubSpec, RunResult, Transport } from './gen/protocol.js';
 import { GEN_CORE_COUNT, readNofile } from './procs.js';
 import { publish } from './wire.js';
 
@@ -246,14 +246,17 @@ async function idle(ctx: Ctx, n: number): Promise<Figure> {
   const tag = `sb${process.pid % 10000}i${++runSeq}`;
   // Warm-up, as in the other scenarios: a burst of connections opened and closed, so that
   // one-off growth (a runtime sizing its heaps for the burst) is not charged to the connections.
+  /** Clients [from, to) dealt over the generators, each CONNECTed and SUBSCRIBEd to its own topic. */
+  const open = (from: number, to: number, kind: string): Promise<OpenResult[]> =>
+    Promise.all(
+      gens.map((gen, gi) => {
+        const clients: ClientSpec[] = [];
+        for (let i = from + gi; i < to; i += nGens) clients.push({ clientId: `${tag}-${kind}${i}`, filter: `bench/${kind}/${i}`, qos: 0, localAddress: `127.0.0.${1 + (i % addrs)}` });
+        return gen.open({ op: 'open', clients, transport: 'tcp', port: b.port, path: '/', concurrency: Math.ceil(256 / nGens), timeoutMs: 60_000 });
+      }),
+    );
   const warm = Math.min(2000 * b.workers, Math.floor(n / 5)); // per process: each has its own heap
-  await Promise.all(
-    gens.map((gen, gi) => {
-      const clients: ClientSpec[] = [];
-      for (let i = gi; i < warm; i += nGens) clients.push({ clientId: `${tag}-w${i}`, filter: `bench/warm/${i}`, qos: 0, localAddress: `127.0.0.${1 + (i % addrs)}` });
-      return gen.open({ op: 'open', clients, transport: 'tcp', port: b.port, path: '/', concurrency: Math.ceil(256 / nGens), timeoutMs: 60_000 });
-    }),
-  );
+  await open(0, warm, 'warm');
   await Promise.all(gens.map((g) => g.close()));
   await sleep(ctx.timing.settleMs);
   const before = usage(b.pid).rssKB;
@@ -267,13 +270,7 @@ async function idle(ctx: Ctx, n: number): Promise<Figure> {
     for (let st = 0; st < steps; st++) {
       const from = Math.floor((n * st) / steps);
       const to = Math.floor((n * (st + 1)) / steps);
-      const opened = await Promise.all(
-        gens.map((gen, gi) => {
-          const clients: ClientSpec[] = [];
-          for (let i = from + gi; i < to; i += nGens) clients.push({ clientId: `${tag}-${i}`, filter: `bench/idle/${i}`, qos: 0, localAddress: `127.0.0.${1 + (i % addrs)}` });
-          return gen.open({ op: 'open', clients, transport: 'tcp', port: b.port, path: '/', concurrency: Math.ceil(256 / nGens), timeoutMs: 60_000 });
-        }),
-      );
+      const opened = await open(from, to, 'idle');
       ok += opened.reduce((a, r) => a + r.opened, 0);
       failed += opened.reduce((a, r) => a + r.failed, 0);
       firstError ??= opened.find((r) => r.firstError)?.firstError ?? null;

@@ -13,7 +13,7 @@
  *   never forward it again;
  * - "client X attached here", so a client that reconnects through another worker takes its
  *   session over.
- * Writes are coalesced per link per event-loop turn.
+ * Writes are coalesced per link per event-loop turn (a link is a transports/ SocketConnection).
  */
 import { rmSync } from 'node:fs';
 import net from 'node:net';
@@ -26,6 +26,8 @@ import { TopicTrie } from '../core/topic-trie.js';
 import type { Subscriber, Subscription } from '../core/topic-trie.js';
 import { encodeInterest, encodePublish, encodeTakeover, FrameReader, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
+import type { ConnectionHandler } from '../transports/connection.js';
+import { SocketConnection } from '../transports/tcp.js';
 
 export interface MeshOptions {
   index: number;
@@ -85,37 +87,27 @@ class RemoteInterest {
   }
 }
 
-class Link {
-  private pending: Buffer[] = [];
-  private scheduled = false;
+/** One peer: frames in, and out through the transports' coalesced writes (one flush per turn). */
+class Link implements ConnectionHandler {
   private readonly reader = new FrameReader();
+  readonly conn: SocketConnection;
 
   constructor(
     readonly peer: number,
-    readonly socket: net.Socket,
-    onFrame: (f: PeerFrame, from: Link) => void,
+    socket: net.Socket,
+    private readonly onFrame: (f: PeerFrame, from: Link) => void,
+    private readonly onGone: (from: Link) => void,
   ) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.reader.push(chunk, (f) => onFrame(f, this)));
-    socket.on('error', () => {
-      /* reported through 'close' */
-    });
+    this.conn = new SocketConnection(socket, 'unix', 'cluster');
+    this.conn.setHandler(this);
   }
 
-  write(buf: Buffer): void {
-    this.pending.push(buf);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+  onData(chunk: Buffer): void {
+    this.reader.push(chunk, (f) => this.onFrame(f, this));
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const p = this.pending;
-    this.pending = [];
-    if (p.length === 0 || this.socket.destroyed) return;
-    this.socket.write(p.length === 1 ? p[0]! : Buffer.concat(p));
+  onClose(): void {
+    this.onGone(this);
   }
 }
 
@@ -193,18 +185,20 @@ export class ClusterMesh {
   }
 
   private add(peer: number, s: net.Socket): void {
-    const link = new Link(peer, s, (f, from) => this.receive(f, from));
+    const link = new Link(peer, s, (f, from) => this.receive(f, from), (gone) => this.lost(gone));
     this.links.set(peer, link);
-    for (const [app, filters] of this.local) for (const f of filters.keys()) link.write(encodeInterest(true, app, f));
-    s.once('close', () => {
-      if (this.links.get(peer) === link) {
-        this.links.delete(peer);
-        for (const r of this.remote.values()) r.drop(peer);
-      }
-      if (!this.stopped) this.o.logger.warn({ peer }, 'cluster: link to worker lost');
-      if (peer < this.o.index) this.dial(peer);
-    });
+    for (const [app, filters] of this.local) for (const f of filters.keys()) link.conn.write(encodeInterest(true, app, f));
     this.checkReady();
+  }
+
+  private lost(link: Link): void {
+    const peer = link.peer;
+    if (this.links.get(peer) === link) {
+      this.links.delete(peer);
+      for (const r of this.remote.values()) r.drop(peer);
+    }
+    if (!this.stopped) this.o.logger.warn({ peer }, 'cluster: link to worker lost');
+    if (peer < this.o.index) this.dial(peer);
   }
 
   private checkReady(): void {
@@ -215,7 +209,7 @@ export class ClusterMesh {
   }
 
   private broadcast(buf: Buffer): void {
-    for (const l of this.links.values()) l.write(buf);
+    for (const l of this.links.values()) l.conn.write(buf);
   }
 
   private forward(app: string, msg: Message, intercept: boolean): void {
@@ -224,7 +218,7 @@ export class ClusterMesh {
     if (mask === 0) return;
     let buf: Buffer | null = null;
     for (const l of this.links.values()) {
-      if ((mask & (1 << l.peer)) !== 0) l.write((buf ??= encodePublish(app, msg, intercept)));
+      if ((mask & (1 << l.peer)) !== 0) l.conn.write((buf ??= encodePublish(app, msg, intercept)));
     }
   }
 
@@ -250,7 +244,7 @@ export class ClusterMesh {
       app.router.forward = null;
       app.router.onAttach = null;
     }
-    for (const l of this.links.values()) l.socket.destroy();
+    for (const l of this.links.values()) l.conn.destroy();
     this.links.clear();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }

@@ -7,7 +7,8 @@
  * WebSocket (STOMP) turn coalescing off.
  */
 
-export type TransportName = 'tcp' | 'tls' | 'ws' | 'wss';
+/** 'unix': links between cluster workers. */
+export type TransportName = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix';
 
 export interface ConnectionHandler {
   onData(chunk: Buffer): void;

@@ -36,6 +36,21 @@ export const DEFAULT_CONFIG: BrokerConfig = {
     maxQueuedBytes: 16 * 1024 * 1024, // 16 MiB
     slowConsumerBytes: 8 * 1024 * 1024, // 8 MiB unflushed
     maxRetained: 1_000_000,
+    maxRetainedPerClient: 1000,
+    maxSubscriptionsPerClient: 1000,
+    maxPersistentSessions: 100_000,
+    maxQueuedBytesPerApp: 256 * 1024 * 1024, // 256 MiB
+    memoryBudget: 1024 * 1024 * 1024, // 1 GiB of message data
+    maxClientIdLength: 256,
+    wsPingsPerSecond: 10,
+  },
+  auth: {
+    failureWindowMs: 60_000,
+    freeFailuresPerAddress: 10,
+    freeFailuresPerLogin: 3,
+    maxDelayMs: 5_000,
+    maxPendingPerAddress: 16,
+    maxTokenLifetime: 30 * 24 * 3600, // 30 days
   },
   sys: { interval: 10 },
   cluster: { workers: 1 },

@@ -102,6 +102,24 @@ export const layerSchema = z.strictObject({
       maxQueuedBytes: int(1024),
       slowConsumerBytes: int(1024),
       maxRetained: int(0),
+      maxRetainedPerClient: int(0),
+      maxSubscriptionsPerClient: int(1),
+      maxPersistentSessions: int(0),
+      maxQueuedBytesPerApp: int(1024),
+      memoryBudget: int(1024 * 1024),
+      maxClientIdLength: int(23, 65_535),
+      wsPingsPerSecond: int(1, 10_000),
+    })
+    .partial()
+    .optional(),
+  auth: z
+    .strictObject({
+      failureWindowMs: int(1000),
+      freeFailuresPerAddress: int(0),
+      freeFailuresPerLogin: int(0),
+      maxDelayMs: int(0, 600_000),
+      maxPendingPerAddress: int(1),
+      maxTokenLifetime: int(1),
     })
     .partial()
     .optional(),

@@ -53,8 +53,40 @@ export interface LimitsConfig {
   maxQueuedBytes: number;
   /** Socket backlog (bytes written but not yet flushed) above which QoS 0 is dropped for that client. */
   slowConsumerBytes: number;
-  /** Retained messages kept broker-wide. */
+  /** Retained messages kept broker-wide; a publish that would store one more gets v5 0x97. */
   maxRetained: number;
+  /** Retained messages one login may have set (counted per application). */
+  maxRetainedPerClient: number;
+  /** Subscriptions one session may hold; more get SUBACK 0x97 (v5) / 0x80, or a STOMP ERROR. */
+  maxSubscriptionsPerClient: number;
+  /** Persistent sessions (online or parked offline) per application; a new one beyond gets CONNACK 0x97 / 3. */
+  maxPersistentSessions: number;
+  /** Bytes of queued messages across all sessions and queues of one application. */
+  maxQueuedBytesPerApp: number;
+  /**
+   * Broker-wide budget, bytes of message data held (queued, in flight, retained, queue backlogs).
+   * Past it QoS 1/2 publishes get 0x97 (STOMP ERROR) and QoS 0 publishes are dropped and counted.
+   */
+  memoryBudget: number;
+  /** Longest client identifier / login accepted, characters. */
+  maxClientIdLength: number;
+  /** WebSocket pings answered per connection per second; a client that keeps pinging faster is closed (1008). */
+  wsPingsPerSecond: number;
+}
+
+export interface AuthConfig {
+  /** Failed logins are remembered this long, ms. */
+  failureWindowMs: number;
+  /** Failures from one address inside the window before answers are slowed down. */
+  freeFailuresPerAddress: number;
+  /** Failures for one login id (from anywhere) inside the window before answers are slowed down. */
+  freeFailuresPerLogin: number;
+  /** Longest delay before a failed login is answered, ms. */
+  maxDelayMs: number;
+  /** Logins from one address being decided or waiting for their delayed answer; more are refused at once. */
+  maxPendingPerAddress: number;
+  /** A JWT whose exp lies further in the future than this is refused, seconds. */
+  maxTokenLifetime: number;
 }
 
 export interface StompConfig {
@@ -144,6 +176,7 @@ export interface BrokerConfig {
   mqtt: MqttConfig;
   stomp: StompConfig;
   limits: LimitsConfig;
+  auth: AuthConfig;
   sys: SysConfig;
   cluster: ClusterConfig;
   log: LogConfig;

@@ -15,6 +15,7 @@ export interface TestConfig {
   mqtt?: Partial<BrokerConfig['mqtt']>;
   stomp?: Partial<BrokerConfig['stomp']>;
   limits?: Partial<BrokerConfig['limits']>;
+  auth?: Partial<BrokerConfig['auth']>;
   sys?: Partial<BrokerConfig['sys']>;
   applications?: BrokerConfig['applications'];
 }
@@ -36,6 +37,7 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
     mqtt: { ...base.mqtt, ...o.mqtt },
     stomp: { ...base.stomp, ...o.stomp },
     limits: { ...base.limits, ...o.limits },
+    auth: { ...base.auth, ...o.auth },
     sys: { ...base.sys, interval: 0, ...o.sys },
     log: { level: 'silent', pretty: false },
     applications: o.applications ?? [],

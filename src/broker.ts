@@ -153,6 +153,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     tls: config.tls,
     onConnection,
     maxWsPayload: Math.max(config.mqtt.maxPacketSize, config.stomp.maxBodyBytes + 64 * 1024),
+    connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    wsPingsPerSecond: config.limits.wsPingsPerSecond,
   });
 
   const startedAt = Date.now();
@@ -227,11 +229,22 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     },
     addresses: [],
     async start() {
-      const addrs = await listeners.listen(config.listen);
-      broker.addresses.push(...addrs);
-      for (const s of sysPublishers) s.start(config.sys.interval);
-      for (const a of addrs) logger.info({ url: a.url }, 'listening');
-      return addrs;
+      try {
+        // Binds all listeners or none (a failed one closes those already bound).
+        const addrs = await listeners.listen(config.listen);
+        broker.addresses.push(...addrs);
+        for (const s of sysPublishers) s.start(config.sys.interval);
+        for (const a of addrs) logger.info({ url: a.url }, 'listening');
+        return addrs;
+      } catch (err) {
+        // Leave nothing running: no timers, no servers, no sockets.
+        for (const s of sysPublishers) s.stop();
+        const closing = listeners.close();
+        listeners.destroyAll();
+        await closing;
+        broker.addresses.length = 0;
+        throw err;
+      }
     },
     async stop() {
       if (stopping) return;

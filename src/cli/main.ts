@@ -185,9 +185,13 @@ async function serve({ config, configFile, flags }: Parsed): Promise<number> {
     if (worker !== null) process.send?.({ type: 'switchboard-ready', urls: addrs.map((a) => a.url) } satisfies WorkerReady);
     else for (const a of addrs) process.stdout.write(`listening ${a.url}\n`);
   } catch (err) {
+    // broker.start() has closed whatever it had bound; the mesh goes too, so nothing holds the
+    // event loop and the process exits with the status below (test/security/transports.test.ts).
+    await mesh?.stop().catch(() => {});
     logger.fatal({ err }, 'cannot start');
     process.stderr.write(`switchboard: cannot start: ${(err as Error).message}\n`);
     logger.flush?.();
+    if (worker !== null) process.exit(1); // the IPC channel to the primary would keep a worker alive
     return 1;
   }
   let stopping = false;

@@ -28,6 +28,8 @@ export function runPrimary(workers: number, logger: Logger): Promise<number> {
   const ready = new Set<number>();
   let announced = false;
   let stopping = false;
+  // Set once the promise below exists: stop every worker and exit with `code`.
+  let stopAll: (why: string, code: number) => void = () => undefined;
 
   const fork = (index: number): void => {
     const w = cluster.fork({ [WORKER_ENV.index]: String(index), [WORKER_ENV.count]: String(workers), [WORKER_ENV.dir]: dir });
@@ -44,6 +46,12 @@ export function runPrimary(workers: number, logger: Logger): Promise<number> {
     w.on('exit', (code, signal) => {
       ready.delete(index);
       if (stopping) return;
+      if (!announced) {
+        // It could not start (a port in use, a bad file): so would its replacement. Fail as a whole.
+        logger.error({ worker: index, code, signal }, 'cluster: a worker failed to start; stopping');
+        stopAll('start failed', 1);
+        return;
+      }
       logger.error({ worker: index, code, signal }, 'cluster: worker died; starting a new one');
       fork(index);
     });
@@ -51,7 +59,7 @@ export function runPrimary(workers: number, logger: Logger): Promise<number> {
   for (let i = 0; i < workers; i++) fork(i);
 
   return new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
+    const stop = (signal: string, status = 0): void => {
       if (stopping) process.exit(1);
       stopping = true;
       logger.info({ signal }, 'cluster: stopping workers');
@@ -59,7 +67,7 @@ export function runPrimary(workers: number, logger: Logger): Promise<number> {
       const done = (): void => {
         if (--left > 0) return;
         rmSync(dir, { recursive: true, force: true });
-        resolve(0);
+        resolve(status);
       };
       for (const w of byIndex.values()) {
         if (w.isDead()) done();
@@ -69,6 +77,7 @@ export function runPrimary(workers: number, logger: Logger): Promise<number> {
         }
       }
     };
+    stopAll = (why, code) => stop(why, code);
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGHUP', () => {

@@ -2,6 +2,11 @@
  * Listener URLs -> servers. TCP and TLS listeners get a server each; every ws:// or wss://
  * URL on the same host:port shares one HTTP(S) server whose upgrade handler dispatches by
  * path (ws `noServer` mode), so one port can carry /mqtt, /stomp and later the HTTP API.
+ *
+ * All or nothing: if one listener cannot bind, the ones already bound are closed again.
+ * `connectTimeoutMs` bounds the phases before a protocol's own CONNECT timer starts: the
+ * TLS handshake and the HTTP request head (so a WebSocket that never upgrades is dropped).
+ * The WebSocket ping policy is enforced in ws.ts (WsConnection).
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -73,6 +78,10 @@ export interface ListenersOptions {
   httpHandler?: HttpHandler;
   /** Largest WebSocket message accepted, bytes. */
   maxWsPayload: number;
+  /** TLS handshake and HTTP request head (WebSocket upgrade) must complete within this, ms. */
+  connectTimeoutMs: number;
+  /** WebSocket pings answered per connection per second (see ws.ts). */
+  wsPingsPerSecond: number;
 }
 
 const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
@@ -92,13 +101,28 @@ function untrack(this: TrackedSocket): void {
 }
 
 export class Listeners {
-  private readonly servers: Array<net.Server | http.Server> = [];
-  private readonly sockets = new Set<Duplex>();
+  /** Bound servers, each with the sockets it accepted that are still open. */
+  private readonly servers: Array<{ server: net.Server; sockets: Set<Duplex> }> = [];
 
   constructor(private readonly opts: ListenersOptions) {}
 
+  /** Bind every listener, or none: on a failure the ones already bound are closed and the error rethrown. */
   async listen(urls: string[]): Promise<ListenerAddress[]> {
     const specs = urls.map(parseListenUrl);
+    const before = this.servers.length;
+    try {
+      return await this.listenAll(specs);
+    } catch (err) {
+      const bound = this.servers.splice(before);
+      const closing = Promise.all(bound.map((b) => closeServer(b.server)));
+      // Connections accepted in the meantime go too.
+      for (const b of bound) for (const sock of b.sockets) sock.destroy();
+      await closing;
+      throw err;
+    }
+  }
+
+  private async listenAll(specs: ListenerSpec[]): Promise<ListenerAddress[]> {
     const out: ListenerAddress[] = [];
     const httpGroups = new Map<string, ListenerSpec[]>();
     for (const spec of specs) {
@@ -117,26 +141,20 @@ export class Listeners {
 
   /** Stop accepting new connections; existing ones are left to the caller. */
   async close(): Promise<void> {
-    await Promise.all(
-      this.servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            if (s instanceof http.Server) s.closeIdleConnections();
-          }),
-      ),
-    );
+    await Promise.all(this.servers.map((b) => closeServer(b.server)));
   }
 
   /** Destroy sockets that are still open after close (HTTP keep-alive, half-open). */
   destroyAll(): void {
-    for (const s of this.sockets) s.destroy();
+    for (const b of this.servers) for (const s of b.sockets) s.destroy();
   }
 
   private tlsOptions(): tls.TlsOptions {
     const t = this.opts.tls;
     if (!t.cert || !t.key) throw new Error('tls.cert and tls.key are required for mqtts://, wss:// and stomps:// listeners');
     return {
+      // A client that opens the connection and never completes the handshake (default: 120 s).
+      handshakeTimeout: this.opts.connectTimeoutMs,
       cert: readFileSync(t.cert),
       key: readFileSync(t.key),
       // With a CA, clients may present certificates (mTLS); unverified or absent ones still
@@ -146,9 +164,9 @@ export class Listeners {
     };
   }
 
-  private track(s: Duplex): void {
-    this.sockets.add(s);
-    (s as TrackedSocket)[kTracker] = this.sockets;
+  private static track(sockets: Set<Duplex>, s: Duplex): void {
+    sockets.add(s);
+    (s as TrackedSocket)[kTracker] = sockets;
     s.on('close', untrack);
   }
 
@@ -157,8 +175,9 @@ export class Listeners {
     const protocol: ProtocolName = spec.scheme.startsWith('stomp') ? 'stomp' : 'mqtt';
     const transport = secure ? 'tls' : 'tcp';
     let url = '';
+    const sockets = new Set<Duplex>();
     const onSocket = (socket: net.Socket): void => {
-      this.track(socket);
+      Listeners.track(sockets, socket);
       const conn = new SocketConnection(socket, transport, url);
       conn.certificateCN = verifiedCN(socket);
       this.opts.onConnection(conn, protocol);
@@ -166,9 +185,14 @@ export class Listeners {
     const server = secure
       ? tls.createServer(this.tlsOptions(), onSocket)
       : net.createServer({ noDelay: true }, onSocket);
-    if (secure) server.on('tlsClientError', () => {}); // failed handshakes are the client's problem
+    if (secure) {
+      // The raw socket as well: one still in its handshake must not hold close() open.
+      server.on('connection', (raw: net.Socket) => Listeners.track(sockets, raw));
+      // Failed handshakes are the client's problem; Node does not close a timed-out one itself.
+      server.on('tlsClientError', (_err: Error, socket: tls.TLSSocket) => socket.destroy());
+    }
     const port = await listenOn(server, spec.host, spec.port);
-    this.servers.push(server);
+    this.servers.push({ server, sockets });
     url = `${spec.scheme}://${formatHost(spec.host)}:${port}`;
     return { url, protocol: spec.scheme, host: spec.host, port };
   }
@@ -182,8 +206,21 @@ export class Listeners {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found\n');
       });
-    const server = secure ? https.createServer(this.tlsOptions(), handler) : http.createServer(handler);
-    server.on('connection', (s: net.Socket) => this.track(s));
+    // Node's defaults let a client hold a connection ~60 s (headers) to 300 s (request) without
+    // ever upgrading; the checks run every connectionsCheckingInterval (default 30 s). Once a
+    // socket is upgraded Node stops tracking it, so these never reach a WebSocket.
+    const timeout = this.opts.connectTimeoutMs;
+    const httpOptions: http.ServerOptions = {
+      headersTimeout: timeout,
+      requestTimeout: timeout,
+      keepAliveTimeout: Math.min(timeout, 5000),
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(timeout / 4))),
+    };
+    const server = secure
+      ? https.createServer({ ...this.tlsOptions(), ...httpOptions }, handler)
+      : http.createServer(httpOptions, handler);
+    const sockets = new Set<Duplex>();
+    server.on('connection', (s: net.Socket) => Listeners.track(sockets, s));
     if (secure) server.on('tlsClientError', () => {});
     const routes: WsRoute[] = [];
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -202,13 +239,13 @@ export class Listeners {
             : route.path.includes('stomp')
               ? 'stomp'
               : 'mqtt';
-        const conn = new WsConnection(ws, secure ? 'wss' : 'ws', req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0, route.url, sub);
+        const conn = new WsConnection(ws, secure ? 'wss' : 'ws', req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0, route.url, sub, this.opts.wsPingsPerSecond);
         conn.certificateCN = verifiedCN(req.socket);
         this.opts.onConnection(conn, protocol);
       });
     });
     const port = await listenOn(server, first.host, first.port);
-    this.servers.push(server);
+    this.servers.push({ server, sockets });
     const out: ListenerAddress[] = [];
     for (const spec of group) {
       const url = `${spec.scheme}://${formatHost(spec.host)}:${port}${spec.path}`;
@@ -216,6 +253,9 @@ export class Listeners {
         noServer: true,
         maxPayload: this.opts.maxWsPayload,
         perMessageDeflate: false,
+        // Pings are answered by WsConnection under a rate limit: ws's own autoPong terminates
+        // the socket (1006, no close frame) once 60 pongs are pending, as after a burst.
+        autoPong: false,
         handleProtocols: (offered: Set<string>) => {
           for (const p of [...MQTT_SUBPROTOCOLS, ...STOMP_SUBPROTOCOLS]) if (offered.has(p)) return p;
           return false;
@@ -233,6 +273,14 @@ function verifiedCN(socket: net.Socket): string | undefined {
   if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined;
   const cn = socket.getPeerCertificate().subject?.CN;
   return typeof cn === 'string' && cn.length > 0 ? cn : undefined;
+}
+
+/** Stop accepting; resolves once the server is closed (idle HTTP keep-alive sockets are closed too). */
+function closeServer(s: net.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    s.close(() => resolve());
+    if (s instanceof http.Server || s instanceof https.Server) s.closeIdleConnections();
+  });
 }
 
 function listenOn(server: net.Server, host: string, port: number): Promise<number> {

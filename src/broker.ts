@@ -15,6 +15,7 @@ import type { DropReason, Session } from './core/session.js';
 import type { BrokerHooks } from './core/hooks.js';
 import { parseFilter } from './core/topic.js';
 import { Application } from './core/application.js';
+import { MemoryBudget } from './core/budget.js';
 import { Authenticator } from './auth/authenticate.js';
 import { SysPublisher } from './core/sys.js';
 import { MqttConnection } from './protocols/mqtt/connection.js';
@@ -87,6 +88,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const hooks = opts.hooks ?? {};
   const appOpts = {
     limits: config.limits,
+    budget: new MemoryBudget(config.limits.memoryBudget),
     maxRedeliveries: config.stomp.maxRedeliveries,
     hooks,
     onDrop: hooks.onMessageDropped ? (s: Session | null, m: Message, r: DropReason) => hooks.onMessageDropped!(m, r, s?.clientId ?? null) : undefined,
@@ -95,7 +97,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const apps = new Map<string, Application>();
   if (dev) apps.set(dev.id, dev);
   for (const a of config.applications) apps.set(a.id, new Application(a, appOpts));
-  const auth = new Authenticator(dev ? [] : [...apps.values()], dev, hooks.authenticate, apps);
+  const auth = new Authenticator(dev ? [] : [...apps.values()], dev, hooks.authenticate, apps, config.auth);
   // Connections start on the first application's router until CONNECT picks theirs.
   const router = [...apps.values()][0]!.router;
   const mqttConnections = new Set<MqttConnection>();
@@ -123,6 +125,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     auth,
     limits: config.limits,
     stomp: config.stomp,
+    topics: config.mqtt,
     logger,
     connections: stompConnections as Set<{ shutdown(): void }>,
     counters,
@@ -206,7 +209,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         clientId: s.clientId,
         online: s.link !== null,
         profile: s.profile,
-        protocol: s.identity?.protocol ?? s.protocol,
+        protocol: s.protocol,
         transport: s.identity?.transport ?? null,
         subscriptions: [...s.subscriptions.keys()],
         queued: s.queue.length,

@@ -8,7 +8,8 @@
  * compare), a JWT (when the application configures one and the secret looks like one), an
  * entry of the application's password file, the application's HTTP auth hook. A TLS client
  * certificate (mTLS, where configured) logs in its subject CN without a secret.
- * Failures from one address are slowed down (throttle.ts); secrets are never logged.
+ * Failed logins are answered late and concurrent logins per address are capped (throttle.ts);
+ * secrets are never logged.
  *
  * Development mode (no application configured): one open application, any login accepted;
  * the profile is the secret when it names one ("admin", "service", ...), else AGENT.
@@ -16,13 +17,14 @@
 import { readFileSync } from 'node:fs';
 import type { Application } from '../core/application.js';
 import type { Grants, Profile } from '../core/permissions.js';
+import type { AuthConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors/catalogue.js';
 import { clientInfo } from '../core/hooks.js';
 import type { BrokerHooks } from '../core/hooks.js';
 import { createJwtVerifier } from './jwt.js';
 import { createHttpAuthHook } from './http-hook.js';
 import { loadPasswordFile, safeEqual, verifyPassword } from './passwords.js';
-import { FailureThrottle } from './throttle.js';
+import { LoginThrottle } from './throttle.js';
 import { parseProfile } from './types.js';
 import type { AuthResult } from './types.js';
 
@@ -41,6 +43,8 @@ export interface LoginIdentity {
   login: string;
   profile: Profile;
   grants?: Grants;
+  /** When the credentials stop being valid, ms since epoch (a JWT's exp): close the connection then. */
+  expiresAt?: number;
 }
 
 export type LoginOutcome =
@@ -57,19 +61,36 @@ interface AppAuth {
   passwords: Map<string, { profile: Profile; hash: string }> | null;
 }
 
+/** Login throttling and token rules (config `auth`); `now` and `maxEntries` for tests. */
+export type AuthSettings = AuthConfig & { now?: () => number; maxEntries?: number };
+
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const PROFILE_ORDER: Profile[] = ['ADMIN', 'SERVICE', 'SUPER_AGENT', 'AGENT'];
+/** The answer when an address already has its maximum of logins pending (shared: never mutated). */
+const BUSY: LoginOutcome = { ok: false, code: 'SB_ERR_SERVER_BUSY', detail: 'too many logins in progress from this address' };
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 export class Authenticator {
   private byKey = new Map<string, AppAuth>();
-  readonly throttle = new FailureThrottle({ windowMs: 60_000, freeFailures: 3, maxDelayMs: 5_000 });
+  readonly throttle: LoginThrottle;
 
   constructor(
     private apps: Application[],
     private readonly dev: Application | null,
-    private readonly hook?: BrokerHooks['authenticate'],
-    private readonly byId?: ReadonlyMap<string, Application>,
+    private readonly hook: BrokerHooks['authenticate'] | undefined,
+    private readonly byId: ReadonlyMap<string, Application> | undefined,
+    private readonly settings: AuthSettings,
   ) {
+    this.throttle = new LoginThrottle({
+      windowMs: settings.failureWindowMs,
+      freeFailuresPerAddress: settings.freeFailuresPerAddress,
+      freeFailuresPerLogin: settings.freeFailuresPerLogin,
+      maxDelayMs: settings.maxDelayMs,
+      maxPendingPerAddress: settings.maxPendingPerAddress,
+      ...(settings.now !== undefined ? { now: settings.now } : {}),
+      ...(settings.maxEntries !== undefined ? { maxEntries: settings.maxEntries } : {}),
+    });
     this.rebuild(apps);
   }
 
@@ -85,6 +106,8 @@ export class Authenticator {
             ...(c.jwt.hs256Secret !== undefined ? { hs256Secret: c.jwt.hs256Secret } : {}),
             ...(c.jwt.publicKeyFile !== undefined ? { publicKeyPem: readText(c.jwt.publicKeyFile) } : {}),
             ...(c.jwt.jwksFile !== undefined ? { jwksFile: c.jwt.jwksFile } : {}),
+            maxLifetimeSec: this.settings.maxTokenLifetime,
+            ...(this.settings.now !== undefined ? { now: this.settings.now } : {}),
           })
         : null;
       const hook = c.httpAuth ? createHttpAuthHook(c.httpAuth) : null;
@@ -99,15 +122,37 @@ export class Authenticator {
     return this.dev !== null;
   }
 
-  /** Milliseconds to wait before answering this address (brute-force slow-down). */
-  delayFor(address: string): number {
-    return this.throttle.delayFor(address);
+  /**
+   * Authenticate, then ask the application's authorizeConnect hook (if any); answer when the
+   * caller should: a failure comes back only after the throttle's delay (as a Promise).
+   * From an address with `maxPendingPerAddress` logins pending: SB_ERR_SERVER_BUSY at once,
+   * nothing verified. A synchronous success (profile key) is never pending: no Promise, no timer.
+   */
+  login(req: LoginRequest): LoginOutcome | Promise<LoginOutcome> {
+    // Before any verification, so that a busy answer says nothing about the secret.
+    if (this.throttle.full(req.remoteAddress)) return BUSY;
+    const authenticated = this.authenticate(req);
+    if (authenticated instanceof Promise) return this.pending(req, authenticated.then((o) => this.authorizeConnect(req, o)));
+    const outcome = this.authorizeConnect(req, authenticated);
+    if (outcome instanceof Promise) return this.pending(req, outcome);
+    if (outcome.ok || this.throttle.delayFor(req.remoteAddress, req.login) === 0) return outcome;
+    return this.pending(req, Promise.resolve(outcome));
   }
 
-  /** Authenticate, then ask the application's authorizeConnect hook (if any). */
-  login(req: LoginRequest): LoginOutcome | Promise<LoginOutcome> {
-    const outcome = this.authenticate(req);
-    return outcome instanceof Promise ? outcome.then((o) => this.authorizeConnect(req, o)) : this.authorizeConnect(req, outcome);
+  /** Holds a pending slot of the address from now until the outcome may be answered. */
+  private async pending(req: LoginRequest, decided: Promise<LoginOutcome>): Promise<LoginOutcome> {
+    const address = req.remoteAddress;
+    this.throttle.acquire(address);
+    try {
+      const outcome = await decided;
+      if (!outcome.ok) {
+        const delay = this.throttle.delayFor(address, req.login);
+        if (delay > 0) await sleep(delay);
+      }
+      return outcome;
+    } finally {
+      this.throttle.release(address);
+    }
   }
 
   private authorizeConnect(req: LoginRequest, o: LoginOutcome): LoginOutcome | Promise<LoginOutcome> {
@@ -186,6 +231,7 @@ export class Authenticator {
       if (r.identity.login !== req.login) return this.failed(req, 'SB_ERR_NOT_AUTHORIZED', 'credentials are for another login');
       const identity: LoginIdentity = { login: r.identity.login, profile: r.identity.profile };
       if (r.identity.grants !== undefined) identity.grants = r.identity.grants;
+      if (r.identity.expiresAt !== undefined) identity.expiresAt = r.identity.expiresAt;
       return this.succeeded(req, app, identity);
     }
     const code: ErrorCode = r.reason === 'unavailable' ? 'SB_ERR_SERVER_UNAVAILABLE' : r.reason === 'not-authorized' ? 'SB_ERR_NOT_AUTHORIZED' : 'SB_ERR_BAD_CREDENTIALS';
@@ -199,13 +245,13 @@ export class Authenticator {
     return found;
   }
 
-  private succeeded(req: LoginRequest, app: Application, identity: LoginIdentity): LoginOutcome {
-    this.throttle.succeed(req.remoteAddress);
+  /** A success resets no failure counter (throttle.ts). */
+  private succeeded(_req: LoginRequest, app: Application, identity: LoginIdentity): LoginOutcome {
     return { ok: true, app, identity };
   }
 
   private failed(req: LoginRequest, code: ErrorCode, detail: string): LoginOutcome {
-    this.throttle.fail(req.remoteAddress);
+    this.throttle.fail(req.remoteAddress, req.login);
     return { ok: false, code, detail };
   }
 }

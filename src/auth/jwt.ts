@@ -1,7 +1,8 @@
 /**
  * JWT verification for logins: HS256 with the application secret, RS256 / ES256 with a
  * configured public key or a JWKS file. Only the configured algorithms are accepted (never
- * "none"). Claims: sub (login id), app, profile, exp (required), optional grants.
+ * "none"). Claims: sub (login id), app, profile, exp (required, at most `maxLifetimeSec` ahead),
+ * optional grants.
  * Uses node:crypto directly: three algorithms and a compact JWS need no dependency.
  */
 import { createHmac, createPublicKey, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
@@ -17,8 +18,13 @@ export interface JwtVerifierOptions {
   publicKeyPem?: string;
   jwksFile?: string;
   clockToleranceSec?: number;
+  /** Refuse a token whose exp lies further ahead than this, seconds (config auth.maxTokenLifetime). */
+  maxLifetimeSec?: number;
   now?: () => number;
 }
+
+/** The largest time a Date (and so an expiry) can hold, ms since epoch. */
+const MAX_TIME_MS = 8.64e15;
 
 interface Header {
   alg?: string;
@@ -89,8 +95,11 @@ export function createJwtVerifier(opts: JwtVerifierOptions): (token: string, exp
     } else return bad(`algorithm ${String(header.alg)} is not accepted`);
     if (!valid) return bad('invalid JWT signature');
     const t = now() / 1000;
-    if (typeof claims.exp !== 'number') return bad('JWT without exp');
-    if (claims.exp + tolerance < t) return { ok: false, reason: 'expired', detail: 'JWT expired' };
+    const exp = claims.exp;
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) return bad('JWT without a valid exp');
+    if (exp * 1000 > MAX_TIME_MS) return bad('JWT exp out of range');
+    if (exp + tolerance < t) return { ok: false, reason: 'expired', detail: 'JWT expired' };
+    if (opts.maxLifetimeSec !== undefined && exp - tolerance - t > opts.maxLifetimeSec) return bad('JWT lifetime longer than allowed');
     if (typeof claims.nbf === 'number' && claims.nbf - tolerance > t) return bad('JWT not yet valid');
     if (claims.app !== opts.app) return { ok: false, reason: 'not-authorized', detail: 'JWT for another application' };
     if (typeof claims.sub !== 'string' || (expectedLogin !== null && claims.sub !== expectedLogin)) {
@@ -106,7 +115,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): (token: string, exp
     if (gs) grants.subscribe = gs;
     return {
       ok: true,
-      identity: { app: opts.app, login: claims.sub, profile, expiresAt: claims.exp * 1000, ...(gp || gs ? { grants } : {}) },
+      identity: { app: opts.app, login: claims.sub, profile, expiresAt: Math.floor(exp * 1000), ...(gp || gs ? { grants } : {}) },
     };
   };
 }

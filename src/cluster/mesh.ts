@@ -11,8 +11,12 @@
  *   `$` topics go to every peer (retained copies are kept everywhere, system topics are routed
  *   by each worker's own intercepts). Peers route what they receive to their own sessions and
  *   never forward it again;
- * - "client X attached here", so a client that reconnects through another worker takes its
- *   session over.
+ * - "client X is online here (profile, since)" and "client X's connection here is gone": every
+ *   worker keeps who holds which client id elsewhere, so CONNECT applies the profile and
+ *   duplicate-login rules cluster-wide (core/application.ts admit). Two CONNECTs racing on two
+ *   workers are settled the same way on both sides when the announcements cross: a different
+ *   profile or a `reject` policy keeps the older connection, `takeover` keeps the newer one;
+ *   the loser is closed (0x87 / 0x8E).
  * Writes are coalesced per link per event-loop turn (a link is a transports/ SocketConnection).
  */
 import { rmSync } from 'node:fs';
@@ -24,7 +28,8 @@ import type { Message } from '../core/message.js';
 import type { Session } from '../core/session.js';
 import { TopicTrie } from '../core/topic-trie.js';
 import type { Subscriber, Subscription } from '../core/topic-trie.js';
-import { encodeInterest, encodePublish, encodeTakeover, FrameReader, Kind } from './wire.js';
+import { encodeInterest, encodeOffline, encodeOnline, encodePublish, FrameReader, Kind } from './wire.js';
+import type { Profile } from '../core/permissions.js';
 import type { PeerFrame } from './wire.js';
 import type { ConnectionHandler } from '../transports/connection.js';
 import { SocketConnection } from '../transports/tcp.js';
@@ -35,6 +40,14 @@ export interface MeshOptions {
   dir: string;
   apps: ReadonlyMap<string, Application>;
   logger: Logger;
+}
+
+/** A client online on another worker. */
+interface Holder {
+  worker: number;
+  profile: Profile;
+  /** When it connected there (ms): the older of two clashing connections is the earlier one. */
+  since: number;
 }
 
 /** A peer as the subscriber of its wildcard filters; `bit` = 1 << its worker index. */
@@ -120,6 +133,8 @@ export class ClusterMesh {
   private readonly local = new Map<string, Map<string, number>>();
   /** What the peers subscribe to, per application. */
   private readonly remote = new Map<string, RemoteInterest>();
+  /** Clients online on other workers, per application. */
+  private readonly holders = new Map<string, Map<string, Holder>>();
 
   constructor(private readonly o: MeshOptions) {}
 
@@ -133,8 +148,12 @@ export class ClusterMesh {
       const local = new Map<string, number>();
       this.local.set(name, local);
       this.remote.set(name, new RemoteInterest());
+      const holders = new Map<string, Holder>();
+      this.holders.set(name, holders);
       app.router.forward = (msg, intercept) => this.forward(name, msg, intercept);
-      app.router.onAttach = (clientId) => this.broadcast(encodeTakeover(name, clientId));
+      app.router.remoteHolder = (clientId) => holders.get(clientId);
+      app.router.events.on('online', (s: Session) => this.broadcast(encodeOnline(name, s.clientId, s.profile, s.connectedAt)));
+      app.router.events.on('offline', (s: Session) => this.broadcast(encodeOffline(name, s.clientId)));
       app.router.events.on('subscribe', (_s: Session, sub: Subscription<Session>, replaced: boolean) => {
         if (replaced) return;
         const n = local.get(sub.filter) ?? 0;
@@ -188,6 +207,9 @@ export class ClusterMesh {
     const link = new Link(peer, s, (f, from) => this.receive(f, from), (gone) => this.lost(gone));
     this.links.set(peer, link);
     for (const [app, filters] of this.local) for (const f of filters.keys()) link.conn.write(encodeInterest(true, app, f));
+    for (const [name, app] of this.o.apps) {
+      for (const s of app.router.sessions.values()) if (s.link !== null && s.identity !== null) link.conn.write(encodeOnline(name, s.clientId, s.profile, s.connectedAt));
+    }
     this.checkReady();
   }
 
@@ -196,6 +218,7 @@ export class ClusterMesh {
     if (this.links.get(peer) === link) {
       this.links.delete(peer);
       for (const r of this.remote.values()) r.drop(peer);
+      for (const h of this.holders.values()) for (const [id, x] of h) if (x.worker === peer) h.delete(id);
     }
     if (!this.stopped) this.o.logger.warn({ peer }, 'cluster: link to worker lost');
     if (peer < this.o.index) this.dial(peer);
@@ -230,7 +253,27 @@ export class ClusterMesh {
     const app = this.o.apps.get(f.app);
     if (!app) return; // configured on another worker only (reload in progress)
     if (f.kind === Kind.Publish) app.router.publish(f.msg, f.intercept, true);
-    else app.router.takenOverElsewhere(f.clientId);
+    else if (f.kind === Kind.Online) this.online(f.app, app, f.clientId, { worker: from.peer, profile: f.profile, since: f.since });
+    else {
+      const h = this.holders.get(f.app);
+      if (h?.get(f.clientId)?.worker === from.peer) h.delete(f.clientId);
+    }
+  }
+
+  /** A peer holds `clientId` now: remember it, and settle a clash with a local connection. */
+  private online(name: string, app: Application, clientId: string, remote: Holder): void {
+    this.holders.get(name)?.set(clientId, remote);
+    const local = app.router.sessions.get(clientId);
+    if (local === undefined) return;
+    if (local.link === null || local.identity === null) {
+      app.router.evict(clientId, 'takeover'); // a parked session here: the client lives there now
+      return;
+    }
+    const remoteIsNewer = remote.since > local.connectedAt || (remote.since === local.connectedAt && remote.worker > this.o.index);
+    const keepOlder = remote.profile !== local.profile || app.duplicatePolicy(local.profile) === 'reject';
+    if (keepOlder && remoteIsNewer) return; // the peer closes its own (it sees our announcement)
+    if (!keepOlder && !remoteIsNewer) return; // ours is the newer: the peer gives way
+    app.router.evict(clientId, keepOlder ? 'refused' : 'takeover');
   }
 
   /** The cluster is shutting down: peers going away are expected (no redial, no warning). */
@@ -242,7 +285,7 @@ export class ClusterMesh {
     this.stopped = true;
     for (const app of this.o.apps.values()) {
       app.router.forward = null;
-      app.router.onAttach = null;
+      app.router.remoteHolder = null;
     }
     for (const l of this.links.values()) l.conn.destroy();
     this.links.clear();

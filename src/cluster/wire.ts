@@ -6,23 +6,28 @@
  *
  *   PUBLISH  u8 flags (bits 0-1 QoS, 2 retain, 3 intercept, 4 has meta) | f64 expiresAt |
  *            str app | str topic | str senderId | [u32 n | n bytes meta JSON] | payload (rest)
- *   TAKEOVER str app | str clientId          (a client attached here: drop it elsewhere)
+ *   ONLINE   u8 profile | f64 since | str app | str clientId   (a client attached here)
+ *   OFFLINE  str app | str clientId          (its connection here is gone)
  *   INTEREST u8 1 (add) / 0 (remove) | str app | str filter   (first / last local subscriber)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
 import { createMessage } from '../core/message.js';
 import type { Message, MessageMeta, QoS } from '../core/message.js';
+import { PROFILES } from '../core/permissions.js';
+import type { Profile } from '../core/permissions.js';
 
 export const enum Kind {
   Publish = 1,
-  Takeover = 2,
+  Online = 2,
   Interest = 3,
+  Offline = 4,
 }
 
 export type PeerFrame =
   | { kind: Kind.Publish; app: string; msg: Message; intercept: boolean }
-  | { kind: Kind.Takeover; app: string; clientId: string }
+  | { kind: Kind.Online; app: string; clientId: string; profile: Profile; since: number }
+  | { kind: Kind.Offline; app: string; clientId: string }
   | { kind: Kind.Interest; add: boolean; app: string; filter: string };
 
 function strLen(s: string): number {
@@ -59,11 +64,22 @@ export function encodePublish(app: string, msg: Message, intercept: boolean): Bu
   return buf;
 }
 
-export function encodeTakeover(app: string, clientId: string): Buffer {
+export function encodeOnline(app: string, clientId: string, profile: Profile, since: number): Buffer {
+  const size = 1 + 1 + 8 + strLen(app) + strLen(clientId);
+  const buf = Buffer.allocUnsafe(4 + size);
+  buf.writeUInt32BE(size, 0);
+  buf[4] = Kind.Online;
+  buf[5] = PROFILES.indexOf(profile);
+  buf.writeDoubleBE(since, 6);
+  putStr(buf, putStr(buf, 14, app), clientId);
+  return buf;
+}
+
+export function encodeOffline(app: string, clientId: string): Buffer {
   const size = 1 + strLen(app) + strLen(clientId);
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeUInt32BE(size, 0);
-  buf[4] = Kind.Takeover;
+  buf[4] = Kind.Offline;
   putStr(buf, putStr(buf, 5, app), clientId);
   return buf;
 }
@@ -87,9 +103,16 @@ function decodeFrame(buf: Buffer): PeerFrame {
     at += 2 + n;
     return s;
   };
-  if (buf[0] === Kind.Takeover) {
+  if (buf[0] === Kind.Online) {
+    const profile = PROFILES[buf[at++]!] ?? 'AGENT';
+    const since = buf.readDoubleBE(at);
+    at += 8;
     const app = str();
-    return { kind: Kind.Takeover, app, clientId: str() };
+    return { kind: Kind.Online, app, clientId: str(), profile, since };
+  }
+  if (buf[0] === Kind.Offline) {
+    const app = str();
+    return { kind: Kind.Offline, app, clientId: str() };
   }
   if (buf[0] === Kind.Interest) {
     const add = buf[at++] === 1;

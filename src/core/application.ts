@@ -16,6 +16,10 @@ import { Presence } from './presence.js';
 import { DeadLetters } from './dead-letters.js';
 import { Direct } from './direct.js';
 import type { BrokerHooks, ClientInfo, MaybePromise } from './hooks.js';
+import type { MemoryBudget } from './budget.js';
+import type { Session, SessionLink } from './session.js';
+import { parseFilter } from './topic.js';
+import type { ErrorCode } from '../errors/catalogue.js';
 
 export const DEV_APP_ID = 'default';
 
@@ -25,6 +29,14 @@ export interface ApplicationOptions {
   /** Extra drop observer (hooks, metrics). */
   onDrop?: DropListener;
   hooks?: BrokerHooks;
+  /** The broker-wide memory budget (shared by every application). */
+  budget?: MemoryBudget;
+}
+
+/** A refusal with its catalogue code and a detail for the log. */
+export interface Refusal {
+  code: ErrorCode;
+  detail: string;
 }
 
 export class Application {
@@ -35,14 +47,17 @@ export class Application {
   readonly deadLetters: DeadLetters;
   readonly direct: Direct;
   readonly hooks: BrokerHooks;
+  private readonly limits: LimitsConfig;
 
   constructor(
     public config: ApplicationConfig | null,
     opts: ApplicationOptions,
   ) {
     let dl: DeadLetters | null = null;
+    this.limits = opts.limits;
     this.router = new Router({
       limits: opts.limits,
+      ...(opts.budget ? { budget: opts.budget } : {}),
       maxRedeliveries: opts.maxRedeliveries,
       onDrop: (s, m, r) => {
         dl?.onDrop(s, m, r);
@@ -53,8 +68,71 @@ export class Application {
     this.permissions = new Permissions(config?.acl ?? [], config?.grants ?? {});
     this.monitor = new Monitor(this.router);
     this.presence = new Presence(this.router, config?.presenceTopics ?? []);
-    this.direct = new Direct(this.router);
+    this.direct = new Direct(this.router, (caller, reply) => (caller.identity ? this.authorizePublish(caller.identity, reply) : false));
     this.hooks = opts.hooks ?? {};
+    // Wills are authorised again when they fire: permissions may have been reloaded since CONNECT.
+    this.router.authorizeWill = (session, msg) => (session.identity ? this.authorizePublish(session.identity, msg) : false);
+  }
+
+  /**
+   * May this client attach to the session of its client id now? A client id held by one profile
+   * (online, or as a persistent session) is never taken over or resumed by another; a holder whose
+   * profile says `reject` keeps its connection; a new persistent session needs room under
+   * limits.maxPersistentSessions.
+   */
+  admit(info: ClientInfo, persistent: boolean): Refusal | null {
+    const existing = this.router.sessions.get(info.clientId);
+    // The holder: a local session (online or parked), else a connection on another cluster worker.
+    const holder = existing?.identity ?? this.router.remoteHolder?.(info.clientId);
+    if (holder) {
+      if (holder.profile !== info.profile) {
+        return { code: 'SB_ERR_WRONG_PROFILE', detail: `client "${info.clientId}" is registered with another profile` };
+      }
+      const online = existing === undefined || existing.identity === null || existing.link !== null;
+      if (online && this.duplicatePolicy(holder.profile) === 'reject') {
+        return { code: 'SB_ERR_DUPLICATE_LOGIN', detail: `client "${info.clientId}" is already connected` };
+      }
+    }
+    const resumable = existing !== undefined && existing.expiryInterval > 0;
+    if (persistent && !resumable && this.router.persistentSessions >= this.limits.maxPersistentSessions) {
+      return { code: 'SB_ERR_QUOTA', detail: `application "${this.id}" holds ${this.router.persistentSessions} persistent sessions (limits.maxPersistentSessions)` };
+    }
+    return null;
+  }
+
+  /**
+   * Attach `link` to the session of `info.clientId` (after `admit`). A resumed session keeps
+   * only the subscriptions the client may still hold: rules and grants may differ since.
+   */
+  attach(info: ClientInfo, link: SessionLink, cleanStart: boolean, expiry: number): { session: Session; present: boolean } {
+    const r = this.router.attach(info.clientId, link, cleanStart);
+    const session = r.session;
+    session.identity = info;
+    session.protocol = info.protocol;
+    this.router.setExpiry(session, expiry);
+    if (r.present) {
+      for (const [raw, sub] of [...session.subscriptions.entries()]) {
+        if (!this.canSubscribe(info, sub.filter, sub.group !== null)) this.router.unsubscribe(session, raw);
+      }
+    }
+    this.router.events.emit('online', session);
+    return r;
+  }
+
+  /**
+   * Admission of an authorised publish: the broker's memory budget, and room for a new retained
+   * message (limits.maxRetained, limits.maxRetainedPerClient). Null when it may be routed.
+   */
+  admitPublish(msg: Message): Refusal | null {
+    // Clearing a retained message frees memory: always let it through.
+    if (this.router.budget.exceeded && !(msg.retain && msg.payload.length === 0)) return { code: 'SB_ERR_QUOTA', detail: 'the broker memory budget is spent (limits.memoryBudget)' };
+    if (msg.retain && !this.router.canRetain(msg)) return { code: 'SB_ERR_QUOTA', detail: 'too many retained messages (limits.maxRetained / maxRetainedPerClient)' };
+    return null;
+  }
+
+  /** Room for one more subscription of `session` (limits.maxSubscriptionsPerClient); replacing one is always allowed. */
+  canAddSubscription(session: Session, raw: string): boolean {
+    return session.subscriptions.size < this.limits.maxSubscriptionsPerClient || session.subscriptions.has(raw);
   }
 
   /** The publish decision: the embedding hook if any, else the configured rules. */

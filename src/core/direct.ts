@@ -3,16 +3,25 @@
  * - `$inbox/<client-id>[/...]` reaches that client (who subscribes to `$inbox/<own id>/#`).
  *   Offline with a persistent session: queued. Unknown, or offline without a session: dead
  *   letter, and the publisher learns that nobody received it (MQTT 5 reason 0x10).
- * - `$request/clients` with a response topic answers with the clients the caller may see.
+ * - `$request/clients` with a response topic answers with the clients the caller may see. The
+ *   answer is a publish by the caller to its Response Topic, authorised like any other: a reply
+ *   never lands where the caller could not publish itself.
  */
 import { createMessage } from './message.js';
 import type { Message } from './message.js';
 import type { Router } from './router.js';
 import type { Session } from './session.js';
 import { jsonPayload } from './envelope.js';
+import type { MaybePromise } from './hooks.js';
+
+/** May `caller` publish `reply` (its own Response Topic)? */
+export type ReplyAuthorizer = (caller: Session, reply: Message) => MaybePromise<boolean>;
 
 export class Direct {
-  constructor(private readonly router: Router) {
+  constructor(
+    private readonly router: Router,
+    private readonly authorizeReply: ReplyAuthorizer,
+  ) {
     router.systemPublish = (msg) => this.publish(msg);
   }
 
@@ -48,14 +57,18 @@ export class Direct {
         client: s.clientId,
         online: s.link !== null,
         profile: s.profile,
-        protocol: s.identity?.protocol ?? s.protocol,
+        protocol: s.protocol,
         transport: s.identity?.transport ?? null,
         since: new Date(s.link !== null ? s.connectedAt : s.disconnectedAt).toISOString(),
         subscriptions: s.subscriptions.size,
       });
     }
     const meta = msg.meta!.correlationData !== undefined ? { correlationData: msg.meta!.correlationData, contentType: 'application/json' } : { contentType: 'application/json' };
-    this.router.publish(createMessage(replyTo, jsonPayload({ clients: visible }), 1, false, meta, 0, '', null));
+    const reply = createMessage(replyTo, jsonPayload({ clients: visible }), 1, false, meta, 0, '', null);
+    const ok = this.authorizeReply(caller, reply);
+    if (ok === false) return 0;
+    if (ok === true) this.router.publish(reply);
+    else ok.then((yes) => (yes ? this.router.publish(reply) : 0), () => 0);
     return 1;
   }
 }

@@ -9,11 +9,14 @@ import type { Message } from './message.js';
 import type { Principal } from './permissions.js';
 import type { DropReason } from './session.js';
 
+/** Who a client is: the one type every layer uses (hooks, sessions, permissions, listings). */
 export interface ClientInfo extends Principal {
   app: string;
   protocol: 'mqtt' | 'stomp';
   transport: string;
   remoteAddress: string;
+  /** When the credentials it logged in with expire (ms since epoch; JWT `exp`): it is closed then. */
+  expiresAt?: number;
 }
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -44,11 +47,14 @@ export interface BrokerHooks {
 /** The ClientInfo hooks receive, built once per connection. */
 export function clientInfo(
   clientId: string,
-  identity: { login: string; profile: Principal['profile']; grants?: Principal['grants'] },
+  identity: { login: string; profile: Principal['profile']; grants?: Principal['grants']; expiresAt?: number },
   app: string,
   protocol: 'mqtt' | 'stomp',
   transport: string,
   remoteAddress: string,
 ): ClientInfo {
-  return { clientId, login: identity.login, profile: identity.profile, ...(identity.grants ? { grants: identity.grants } : {}), app, protocol, transport, remoteAddress };
+  const info: ClientInfo = { clientId, login: identity.login, profile: identity.profile, app, protocol, transport, remoteAddress };
+  if (identity.grants) info.grants = identity.grants;
+  if (identity.expiresAt !== undefined) info.expiresAt = identity.expiresAt;
+  return info;
 }

@@ -15,7 +15,7 @@ import type { Subscription } from './topic-trie.js';
 import { topicMatches } from './topic.js';
 import { jsonPayload } from './envelope.js';
 
-export type DisconnectReason = 'clean' | 'dropped' | 'keepalive-timeout' | 'taken-over' | 'kicked' | 'shutdown' | 'protocol-error';
+export type DisconnectReason = 'clean' | 'dropped' | 'keepalive-timeout' | 'taken-over' | 'kicked' | 'shutdown' | 'protocol-error' | 'refused' | 'token-expired';
 
 export interface PresenceState {
   client: string;

@@ -9,14 +9,25 @@ import { EventEmitter } from 'node:events';
 import type { Message, QoS } from './message.js';
 import { withRetain } from './message.js';
 import { Session } from './session.js';
-import type { DropListener, DropReason, SessionLimits, SessionLink, TapListener } from './session.js';
+import type { CloseReason, DropListener, DropReason, SessionLimits, SessionLink, SessionOwner, TapListener, WillMessage } from './session.js';
+import type { Profile } from './permissions.js';
+import type { MaybePromise } from './hooks.js';
+import { MemoryBudget } from './budget.js';
 import { TopicTrie } from './topic-trie.js';
 import type { MatchResult, SharedGroup, Subscription } from './topic-trie.js';
 import type { RetainedStore } from '../stores/types.js';
 import { MemoryRetainedStore } from '../stores/memory/retained.js';
 
+export interface RouterLimits extends SessionLimits {
+  maxRetained: number;
+  maxRetainedPerClient: number;
+  maxQueuedBytesPerApp: number;
+}
+
 export interface RouterOptions {
-  limits: SessionLimits & { maxRetained: number };
+  limits: RouterLimits;
+  /** The broker-wide budget this router's queues and retained messages are charged to. */
+  budget?: MemoryBudget;
   /** Deliveries of one message to a queue before it goes to the dead letters. */
   maxRedeliveries?: number;
   retained?: RetainedStore;
@@ -56,7 +67,7 @@ export interface SubscribeResult {
   existed: boolean;
 }
 
-export class Router {
+export class Router implements SessionOwner {
   readonly sessions = new Map<string, Session>();
   readonly trie = new TopicTrie<Session>();
   readonly retained: RetainedStore;
@@ -66,8 +77,20 @@ export class Router {
     messagesOut: 0,
     bytesIn: 0,
     dropped: 0,
-    droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0, 'nack-limit': 0 },
+    droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0, 'nack-limit': 0, overload: 0 },
   };
+  readonly budget: MemoryBudget;
+  /** Bytes queued in this application's sessions and queue backlogs. */
+  queuedBytes = 0;
+  /** Sessions that outlive their connection (expiry > 0), online or not. */
+  persistentSessions = 0;
+  /** Retained messages per publisher client id (limits.maxRetainedPerClient). */
+  private readonly retainedBy = new Map<string, number>();
+  /**
+   * Decides whether a will may be published when it fires (permissions may have been reloaded
+   * since CONNECT). Set by the application; null = always.
+   */
+  authorizeWill: ((session: Session, msg: Message) => MaybePromise<boolean>) | null = null;
   private readonly dropListener: DropListener;
   /** `$`-prefix -> owner (see SystemTopic). */
   readonly systemTopics = new Map<string, SystemTopic>();
@@ -79,18 +102,23 @@ export class Router {
    * other workers, which route it to their own sessions. Null in a single process.
    */
   forward: ((msg: Message, intercept: boolean) => void) | null = null;
-  /** Cluster mode: a client attached here; other workers drop their session for it (takeover). */
-  onAttach: ((clientId: string) => void) | null = null;
+  /**
+   * Cluster mode: who holds `clientId` online on another worker (admission applies the same
+   * profile and duplicate-login rules to it as to a local holder). Null in a single process.
+   */
+  remoteHolder: ((clientId: string) => { profile: Profile } | undefined) | null = null;
   /** Called with a message published by a monitored session. */
   publishTap: ((session: Session, msg: Message) => void) | null = null;
   /**
    * Lifecycle events (never per message): 'subscribe' (session, sub, replaced: boolean), 'unsubscribe' (session, sub),
-   * 'session-end' (session). Presence, hooks and tests listen here.
+   * 'session-end' (session), 'online' (session: a connection attached, identity set), 'offline'
+   * (session: its connection is gone). Presence, hooks, the cluster mesh and tests listen here.
    */
   readonly events = new EventEmitter();
 
   constructor(private readonly opts: RouterOptions) {
     this.retained = opts.retained ?? new MemoryRetainedStore();
+    this.budget = opts.budget ?? new MemoryBudget(Number.MAX_SAFE_INTEGER);
     this.now = opts.now ?? (() => Date.now()); // looked up per call, so tests can mock Date
     const external = opts.onDrop;
     this.dropListener = (session, msg, reason) => {
@@ -98,6 +126,62 @@ export class Router {
       this.stats.droppedByReason[reason]++;
       external?.(session, msg, reason);
     };
+  }
+
+  /** SessionOwner: reserve queue space against the application's and the broker's budget. */
+  charge(bytes: number): boolean {
+    if (this.queuedBytes + bytes > this.opts.limits.maxQueuedBytesPerApp) return false;
+    this.queuedBytes += bytes;
+    this.budget.add(bytes);
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.queuedBytes -= bytes;
+    this.budget.sub(bytes);
+  }
+
+  /** Set how long a session outlives its connection (keeps the persistent-session count). */
+  setExpiry(session: Session, seconds: number): void {
+    const was = session.expiryInterval > 0;
+    if (was !== seconds > 0) this.persistentSessions += seconds > 0 ? 1 : -1;
+    session.expiryInterval = seconds;
+  }
+
+  /**
+   * May `msg` be stored as retained? Replacing or clearing is always allowed; a new topic
+   * needs room under limits.maxRetained, and a publisher may hold limits.maxRetainedPerClient.
+   */
+  canRetain(msg: Message): boolean {
+    if (!msg.retain || msg.payload.length === 0) return true;
+    const prev = this.retained.get(msg.topic);
+    if (prev === undefined && this.retained.size >= this.opts.limits.maxRetained) return false;
+    if (msg.senderId !== '' && prev?.senderId !== msg.senderId && (this.retainedBy.get(msg.senderId) ?? 0) >= this.opts.limits.maxRetainedPerClient) return false;
+    return true;
+  }
+
+  /** Store (or clear) a retained message, keeping the counts and the budget. */
+  private storeRetained(msg: Message): void {
+    // Client publishes are refused before routing when over the limits (Application.admitPublish);
+    // what still arrives here past them (a will, a server-side publish) is routed but not stored.
+    if (!this.canRetain(msg)) return;
+    const prev = this.retained.get(msg.topic);
+    if (prev !== undefined) {
+      this.budget.sub(prev.payload.length);
+      this.countRetained(prev.senderId, -1);
+    }
+    this.retained.set(msg);
+    if (msg.payload.length > 0) {
+      this.budget.add(msg.payload.length);
+      this.countRetained(msg.senderId, 1);
+    }
+  }
+
+  private countRetained(sender: string, d: number): void {
+    if (sender === '') return;
+    const n = (this.retainedBy.get(sender) ?? 0) + d;
+    if (n <= 0) this.retainedBy.delete(sender);
+    else this.retainedBy.set(sender, n);
   }
 
   /** Report a drop decided outside a session (e.g. a link's slow-consumer policy). */
@@ -111,7 +195,6 @@ export class Router {
    * [MQTT-3.1.2-4]; otherwise it is resumed [MQTT-3.1.2-5].
    */
   attach(clientId: string, link: SessionLink, cleanStart: boolean): AttachResult {
-    this.onAttach?.(clientId);
     let session = this.sessions.get(clientId);
     if (session?.link) {
       const old = session.link;
@@ -135,14 +218,18 @@ export class Router {
     return { session, present };
   }
 
-  /** Cluster mode: the client attached on another worker; close it here and end its session. */
-  takenOverElsewhere(clientId: string): void {
+  /**
+   * Cluster mode: another worker holds the client now (takeover), or holds it and keeps it
+   * (`refused`: this connection was the duplicate). Close it here and end its session.
+   */
+  evict(clientId: string, reason: CloseReason): void {
     const session = this.sessions.get(clientId);
     if (!session) return;
     const old = session.link;
     if (old) {
       session.link = null;
-      old.close('takeover');
+      old.close(reason);
+      this.events.emit('offline', session);
     }
     this.destroy(session, false);
   }
@@ -155,6 +242,7 @@ export class Router {
     if (session.link !== link) return; // already taken over
     session.link = null;
     session.disconnectedAt = this.now();
+    this.events.emit('offline', session);
     const expiry = session.expiryInterval;
     if (expiry === 0) {
       this.destroy(session, true);
@@ -173,9 +261,10 @@ export class Router {
     if (publishPendingWill && session.willTimer && session.will) {
       const w = session.will;
       session.will = null;
-      this.publish(w.msg);
+      this.publishWill(session, w);
     }
     session.clearTimers();
+    this.setExpiry(session, 0);
     session.will = null;
     const subs = [...session.subscriptions.values()];
     session.subscriptions.clear();
@@ -244,7 +333,7 @@ export class Router {
       const n = this.systemPublish(msg);
       if (n !== null) return n;
     }
-    if (msg.retain) this.retained.set(msg);
+    if (msg.retain) this.storeRetained(msg);
     const m: MatchResult<Session> = this.trie.match(msg.topic);
     const targets = m.targets;
     let n = 0;
@@ -302,7 +391,7 @@ export class Router {
 
   /** Keep a message in a queue's backlog until a consumer attaches; bounded like a session queue. */
   private hold(g: SharedGroup<Session>, msg: Message): boolean {
-    if (g.backlog.length >= this.opts.limits.maxQueuedMessages) {
+    if (g.backlog.length >= this.opts.limits.maxQueuedMessages || !this.charge(msg.payload.length)) {
       this.dropListener(null, msg, 'queue-full');
       return false;
     }
@@ -314,6 +403,7 @@ export class Router {
     const now = this.now();
     while (g.backlog.length > 0 && g.members.some((m) => m.subscriber.link !== null)) {
       const msg = g.backlog.shift()!;
+      this.release(msg.payload.length);
       if (msg.expiresAt !== 0 && msg.expiresAt <= now) {
         this.dropListener(null, msg, 'expired');
         continue;
@@ -365,17 +455,24 @@ export class Router {
     const delay = Math.min(will.delay, session.expiryInterval);
     if (delay <= 0 || session.expiryInterval === 0) {
       session.will = null;
-      this.publish(will.msg);
+      this.publishWill(session, will);
       return;
     }
     session.willTimer = setTimeout(() => {
       session.willTimer = null;
       if (session.link === null && session.will === will) {
         session.will = null;
-        this.publish(will.msg);
+        this.publishWill(session, will);
       }
     }, delay * 1000);
     session.willTimer.unref?.();
+  }
+
+  /** A will fires: authorised again now, as a publish by its client (rules may have been reloaded). */
+  private publishWill(session: Session, will: WillMessage): void {
+    const ok = this.authorizeWill === null ? true : this.authorizeWill(session, will.msg);
+    if (ok === true) this.publish(will.msg);
+    else if (ok instanceof Promise) ok.then((yes) => (yes ? this.publish(will.msg) : undefined), () => undefined);
   }
 
   systemTopicFor(filter: string): SystemTopic | undefined {

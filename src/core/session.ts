@@ -14,11 +14,27 @@ import type { SharedGroup, Subscriber, Subscription } from './topic-trie.js';
 import { Deque } from './deque.js';
 import { SmallMap } from './small-map.js';
 import type { Profile } from './permissions.js';
+import type { ClientInfo } from './hooks.js';
+import type { DisconnectReason } from './presence.js';
+import type { ErrorCode } from '../errors/catalogue.js';
 
 export { Deque };
 
-/** Why a link is being closed by the broker. */
-export type CloseReason = 'takeover' | 'shutdown' | 'kicked' | 'session-expired';
+/**
+ * Why a link is being closed by the broker. 'refused': another connection holds the client id
+ * and keeps it (duplicate-login `reject`, or another profile), found after this one connected.
+ * 'token-expired': the credentials the client logged in with (a JWT) expired.
+ */
+export type CloseReason = 'takeover' | 'shutdown' | 'kicked' | 'refused' | 'token-expired';
+
+/** Each close reason once: the catalogue code a protocol sends, and what presence reports. */
+export const CLOSE_REASONS: Record<CloseReason, { code: ErrorCode; presence: DisconnectReason }> = {
+  takeover: { code: 'SB_ERR_TAKEN_OVER', presence: 'taken-over' }, // [MQTT-3.1.4-3]
+  shutdown: { code: 'SB_ERR_SHUTTING_DOWN', presence: 'shutdown' },
+  kicked: { code: 'SB_ERR_ADMIN_ACTION', presence: 'kicked' },
+  refused: { code: 'SB_ERR_DUPLICATE_LOGIN', presence: 'refused' },
+  'token-expired': { code: 'SB_ERR_TOKEN_EXPIRED', presence: 'token-expired' },
+};
 
 /** The protocol side of a session: an MQTT or STOMP connection. */
 export interface SessionLink {
@@ -45,8 +61,11 @@ export interface InflightEntry extends Delivery {
   state: 'ack' | 'comp';
 }
 
-/** Why a message could not be delivered (the dead-letter reasons). */
-export type DropReason = 'queue-full' | 'expired' | 'slow-consumer' | 'offline' | 'no-subscribers' | 'nack-limit';
+/**
+ * Why a message could not be delivered (the dead-letter reasons). 'overload': refused at the
+ * door because the broker's memory budget is spent (counted, never dead-lettered).
+ */
+export type DropReason = 'queue-full' | 'expired' | 'slow-consumer' | 'offline' | 'no-subscribers' | 'nack-limit' | 'overload';
 
 export interface SessionLimits {
   maxQueuedMessages: number;
@@ -56,18 +75,15 @@ export interface SessionLimits {
 export type DropListener = (session: Session | null, msg: Message, reason: DropReason) => void;
 /** Called for every message delivered to a monitored session (see core/monitor.ts). */
 export type TapListener = (session: Session, msg: Message, qos: QoS) => void;
-/** Where a session finds the current tap (the router): one shared object, not a closure per session. */
-export interface TapSource {
+/**
+ * What a session needs from its owner (the router): the current tap, and the application's
+ * account of queued bytes (one shared object, not a closure per session).
+ */
+export interface SessionOwner {
   readonly tap: TapListener | null;
-}
-
-/** Who is behind a session (set at CONNECT; development mode uses a default identity). */
-export interface SessionIdentity {
-  login: string;
-  profile: Profile;
-  protocol: 'mqtt' | 'stomp';
-  transport: string;
-  remoteAddress: string;
+  /** Reserve `bytes` of queue space; false when the application's queue budget is spent. */
+  charge(bytes: number): boolean;
+  release(bytes: number): void;
 }
 
 export interface WillMessage {
@@ -107,7 +123,8 @@ export class Session implements Subscriber {
   connectedAt = 0;
   disconnectedAt = 0;
   dropped = 0;
-  identity: SessionIdentity | null = null;
+  /** Who is behind the session (set at CONNECT). */
+  identity: ClientInfo | null = null;
   /** Someone monitors this session: deliveries and publishes are copied to the monitor. */
   monitored = false;
   /** Why the last connection ended (presence). */
@@ -117,7 +134,7 @@ export class Session implements Subscriber {
     readonly clientId: string,
     private readonly limits: SessionLimits,
     private readonly onDrop: DropListener,
-    private readonly taps: TapSource | null = null,
+    private readonly owner: SessionOwner,
   ) {}
 
   get profile(): Profile {
@@ -130,7 +147,7 @@ export class Session implements Subscriber {
 
   /** Entry point for the router. */
   deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
-    if (this.monitored) this.taps?.tap?.(this, msg, qos);
+    if (this.monitored) this.owner.tap?.(this, msg, qos);
     const link = this.link;
     if (link !== null) {
       link.deliver(msg, qos, retain, subscriptionIds, group);
@@ -147,7 +164,7 @@ export class Session implements Subscriber {
   /** Queue a delivery; false (and a drop report) when the bounds are reached. */
   enqueue(d: Delivery): boolean {
     const size = d.msg.payload.length;
-    if (this.queue.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes) {
+    if (this.queue.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes || !this.owner.charge(size)) {
       this.dropped++;
       this.onDrop(this, d.msg, 'queue-full');
       return false;
@@ -163,6 +180,7 @@ export class Session implements Subscriber {
       const d = this.queue.shift();
       if (!d) return undefined;
       this.queuedBytes -= d.msg.payload.length;
+      this.owner.release(d.msg.payload.length);
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
         this.onDrop(this, d.msg, 'expired');
         continue;
@@ -183,6 +201,7 @@ export class Session implements Subscriber {
 
   /** Forget all delivery state (clean start / session end). */
   reset(): void {
+    this.owner.release(this.queuedBytes);
     this._inflight = null;
     this._queue = null;
     this._inboundQos2 = null;

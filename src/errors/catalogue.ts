@@ -44,6 +44,9 @@ export const ERRORS = {
   SB_ERR_WILDCARD_UNSUPPORTED: { mqtt5: 0xa2, mqtt311: null, stomp: 'wildcard subscriptions not supported', http: 400, text: 'wildcard subscriptions not supported' },
   SB_ERR_UNKNOWN_DESTINATION: { mqtt5: 0x90, mqtt311: null, stomp: 'unknown destination', http: 404, text: 'unknown destination prefix' },
   SB_ERR_CONNECT_TIMEOUT: { mqtt5: 0x8d, mqtt311: null, stomp: 'no CONNECT frame in time', http: 408, text: 'connect timeout' },
+  SB_ERR_WRONG_PROFILE: { mqtt5: 0x85, mqtt311: 2, stomp: 'wrong profile registered', http: 409, text: 'client identifier held by another profile' },
+  SB_ERR_DUPLICATE_LOGIN: { mqtt5: 0x87, mqtt311: 5, stomp: 'already connected', http: 409, text: 'client identifier already connected' },
+  SB_ERR_TOKEN_EXPIRED: { mqtt5: 0xa0, mqtt311: null, stomp: 'token expired', http: 401, text: 'credentials expired' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

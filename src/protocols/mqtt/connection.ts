@@ -8,12 +8,16 @@
  */
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import { HeldInput } from '../held-input.js';
+import { TokenExpiry } from '../token-expiry.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
 import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
+import { CLOSE_REASONS } from '../../core/session.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
+import { ERRORS } from '../../errors/catalogue.js';
+import { isUnsafeUserProperty, withoutNames } from '../../core/headers.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import { MqttDecoder } from './codec/decoder.js';
 import { encodePacket, encodePublish } from './codec/encoder.js';
@@ -75,6 +79,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   /** A DISCONNECT (normal) was received: do not publish the will [MQTT-3.1.2-10]. */
   cleanDisconnect = false;
   private connectTimer: NodeJS.Timeout | null = null;
+  /** Closes the connection when its credentials (a JWT) expire. */
+  private tokenExpiry: TokenExpiry | null = null;
 
   constructor(
     readonly ctx: MqttContext,
@@ -240,6 +246,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
     this.session = session;
     this.state = State.Connected;
     this.armKeepAlive();
+    const expiresAt = this.info?.expiresAt;
+    if (expiresAt !== undefined) this.tokenExpiry = new TokenExpiry(expiresAt, this);
   }
 
   /** The network connection ended (any cause): will, session detach. */
@@ -259,6 +267,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
 
   private cleanup(): void {
     unwatchKeepAlive(this);
+    this.tokenExpiry?.cancel();
+    this.tokenExpiry = null;
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     this.ctx.connections.delete(this);
@@ -279,13 +289,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   /** SessionLink: the broker closes this connection. */
   close(reason: CloseReason): void {
     if (this.state === State.Closed) return;
-    const code =
-      reason === 'takeover'
-        ? Reason.SessionTakenOver // [MQTT-3.1.4-3]
-        : reason === 'shutdown'
-          ? Reason.ServerShuttingDown
-          : Reason.AdministrativeAction;
-    this.endReason = reason === 'takeover' ? 'taken-over' : reason === 'shutdown' ? 'shutdown' : 'kicked';
+    const { code, presence } = CLOSE_REASONS[reason];
+    this.endReason = presence;
     if (reason === 'takeover' && this.session) {
       // The session moves to the new connection: publish this connection's will now
       // (or schedule it with its delay) but do not end the session.
@@ -294,7 +299,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
       if (!this.cleanDisconnect) this.router.scheduleWill(session);
       this.session = null;
     }
-    this.disconnectWith(code);
+    this.disconnectWith(ERRORS[code].mqtt5);
   }
 
   /** Graceful shutdown: DISCONNECT 0x8B to v5 clients, flush, close. */
@@ -484,7 +489,11 @@ function packetIdOffset(buf: Buffer): number {
   return i + 2 + buf.readUInt16BE(i);
 }
 
-/** MQTT 5 PUBLISH properties forwarded from the message [MQTT-3.3.2-17..20], plus `from`. */
+/**
+ * MQTT 5 PUBLISH properties forwarded from the message [MQTT-3.3.2-17..20], plus `from`. User
+ * properties that look like `from` or hold control characters are never forwarded (whatever
+ * published the message: the protocols refuse them on input, the embedding API does not).
+ */
 export function publishProperties(msg: Message, subscriptionIds: readonly number[] | null, now: number, stampFrom: boolean): Properties {
   const meta = msg.meta;
   const from = stampFrom ? msg.senderId : '';
@@ -497,7 +506,7 @@ export function publishProperties(msg: Message, subscriptionIds: readonly number
     if (meta.correlationData !== undefined) p.correlationData = meta.correlationData;
   }
   // The sender, stamped by the broker: a receiver can always reply.
-  const user = meta?.userProperties;
+  const user = meta?.userProperties === undefined ? undefined : withoutNames(meta.userProperties, isUnsafeUserProperty);
   if (from !== '') p.userProperties = user === undefined ? [['from', from]] : [['from', from], ...user];
   else if (user !== undefined) p.userProperties = user;
   if (msg.expiresAt !== 0) {

@@ -11,14 +11,19 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import { HeldInput } from '../held-input.js';
+import { TokenExpiry } from '../token-expiry.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
 import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
+import { CLOSE_REASONS } from '../../core/session.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import type { StompContext } from './context.js';
+import { ERRORS } from '../../errors/catalogue.js';
+// Headers a MESSAGE frame sets itself, in any case/whitespace/colon variant (core/headers.ts).
+import { isStompMessageHeader as isReserved } from '../../core/headers.js';
 import { StompParser, StompFrameError } from './parser.js';
 import { encodeFrame } from './encoder.js';
 import type { StompFrame } from './frame.js';
@@ -53,9 +58,6 @@ export interface PendingAck {
   group: SharedGroup<Session> | null;
 }
 
-/** Headers a MESSAGE frame sets itself; never copied from user properties. */
-const RESERVED = new Set(['from', 'subscription', 'message-id', 'destination', 'ack', 'content-length', 'content-type', 'reply-to', 'correlation-id', 'receipt', 'transaction']);
-
 const enum State {
   AwaitingConnect,
   Connected,
@@ -81,7 +83,8 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   private nextSubNum = 1;
   /** Unacknowledged MESSAGEs in client / client-individual mode, in send order. */
   readonly pending = new Map<string, PendingAck>();
-  readonly transactions = new Map<string, StompFrame[]>();
+  /** Open transactions: their frames wait for COMMIT, bounded like a session queue. */
+  readonly transactions = new Map<string, { frames: StompFrame[]; bytes: number }>();
   private nextMessageId = 1;
   /** Heart-beat intervals in ms after negotiation (0 = off). */
   sendEvery = 0;
@@ -90,6 +93,8 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   private lastSent = Date.now();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
+  /** Closes the connection when its credentials (a JWT) expire. */
+  private tokenExpiry: TokenExpiry | null = null;
 
   constructor(
     readonly ctx: StompContext,
@@ -166,29 +171,39 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     this.dispatch(f, false);
   };
 
-  /** Run a frame; `inTx` is true when COMMIT replays a transaction's frames. */
-  dispatch(f: StompFrame, inTx: boolean): void {
+  /**
+   * Run a frame; `inTx` is true when COMMIT replays a transaction's frames. A handler waiting
+   * for an asynchronous hook returns a Promise: later frames, and this frame's RECEIPT, wait.
+   */
+  dispatch(f: StompFrame, inTx: boolean): void | Promise<void> {
     const tx = inTx ? undefined : header(f, 'transaction');
     if (tx !== undefined && (f.command === 'SEND' || f.command === 'ACK' || f.command === 'NACK')) {
       // Transactional frames wait for COMMIT (STOMP 1.2 "BEGIN").
-      const list = this.transactions.get(tx);
-      if (!list) {
+      const t = this.transactions.get(tx);
+      if (!t) {
         this.fail('unknown transaction', `transaction "${tx}" was not begun`, header(f, 'receipt'));
         return;
       }
-      list.push(f);
+      const limits = this.ctx.limits;
+      if (t.frames.length >= limits.maxQueuedMessages || t.bytes + f.body.length > limits.maxQueuedBytes) {
+        this.fail(ERRORS.SB_ERR_QUOTA.stomp, `transaction "${tx}" holds more than limits.maxQueuedMessages frames or limits.maxQueuedBytes bytes`, header(f, 'receipt'));
+        return;
+      }
+      t.frames.push(f);
+      t.bytes += f.body.length;
       this.receipt(f);
       return;
     }
+    let pending: void | Promise<void> = undefined;
     switch (f.command) {
       case 'SEND':
-        handleSend(this, f);
+        pending = handleSend(this, f);
         break;
       case 'SUBSCRIBE':
-        handleSubscribe(this, f);
+        pending = handleSubscribe(this, f);
         break;
       case 'UNSUBSCRIBE':
-        handleUnsubscribe(this, f);
+        pending = handleUnsubscribe(this, f);
         break;
       case 'ACK':
         handleAck(this, f, true);
@@ -200,7 +215,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
         handleBegin(this, f);
         break;
       case 'COMMIT':
-        handleCommit(this, f);
+        pending = handleCommit(this, f);
         break;
       case 'ABORT':
         handleAbort(this, f);
@@ -215,6 +230,16 @@ export class StompConnection implements SessionLink, ConnectionHandler {
       default:
         this.fail('unknown command', `unknown command ${f.command}`, header(f, 'receipt'));
         return;
+    }
+    if (pending instanceof Promise) {
+      if (inTx) return pending; // COMMIT runs the next frame after this one
+      this.holdFrames();
+      pending
+        .then(() => {
+          if (this.state === State.Connected) this.receipt(f);
+        })
+        .finally(() => this.releaseFrames());
+      return;
     }
     if (!inTx && this.state === State.Connected) this.receipt(f);
   }
@@ -240,6 +265,8 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     this.session = session;
     this.state = State.Connected;
     if (this.sendEvery > 0 || this.expectEvery > 0) this.armHeartbeats();
+    const expiresAt = this.info?.expiresAt;
+    if (expiresAt !== undefined) this.tokenExpiry = new TokenExpiry(expiresAt, this);
   }
 
   private armHeartbeats(): void {
@@ -281,6 +308,8 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   }
 
   private cleanup(): void {
+    this.tokenExpiry?.cancel();
+    this.tokenExpiry = null;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.heartbeatTimer = null;
@@ -291,9 +320,9 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   /** SessionLink: the broker closes this connection. */
   close(reason: CloseReason): void {
     if (this.state === State.Closed) return;
-    const text = reason === 'takeover' ? 'session taken over' : reason === 'shutdown' ? 'server shutting down' : 'disconnected by the server';
-    this.endReason = reason === 'takeover' ? 'taken-over' : reason === 'shutdown' ? 'shutdown' : 'kicked';
-    this.fail(text, text);
+    const { code, presence } = CLOSE_REASONS[reason];
+    this.endReason = presence;
+    this.fail(ERRORS[code].stomp, ERRORS[code].text);
   }
 
   shutdown(): void {
@@ -388,7 +417,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
       if (meta.responseTopic !== undefined) headers.push(['reply-to', destinationOf(meta.responseTopic)]);
       if (meta.correlationData !== undefined) headers.push(['correlation-id', meta.correlationData.toString('utf8')]);
       if (meta.userProperties !== undefined) {
-        for (const [k, v] of meta.userProperties) if (!RESERVED.has(k)) headers.push([k, v]);
+        for (const [k, v] of meta.userProperties) if (!isReserved(k)) headers.push([k, v]);
       }
     }
     this.sendFrame('MESSAGE', headers, msg.payload);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { LimitsConfig } from '../../config/types.js';
 import type { Router } from '../../core/router.js';
 import type { Authenticator } from '../../auth/authenticate.js';
+import type { TopicLimits } from '../../core/topic.js';
 
 export interface StompLimits {
   maxHeaderCount: number;
@@ -15,6 +16,8 @@ export interface StompContext {
   readonly auth: Authenticator;
   readonly limits: LimitsConfig;
   readonly stomp: StompLimits;
+  /** The topic space's limits, shared with MQTT. */
+  readonly topics: TopicLimits & { wildcardSubscriptions: boolean };
   readonly logger: Logger;
   /** The network connection is gone (called exactly once per connection). */
   closed(): void;

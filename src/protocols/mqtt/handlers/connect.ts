@@ -10,6 +10,9 @@ import { metaFromProperties } from './publish.js';
 import type { WillMessage } from '../../../core/session.js';
 import type { LoginOutcome } from '../../../auth/authenticate.js';
 import { clientInfo } from '../../../core/hooks.js';
+import type { ClientInfo } from '../../../core/hooks.js';
+import type { Application, Refusal } from '../../../core/application.js';
+import { loginIdProblem } from '../../../core/identity.js';
 import { ERRORS } from '../../../errors/catalogue.js';
 import { encodePacket } from '../codec/encoder.js';
 
@@ -91,6 +94,12 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
     if (v5) assigned = clientId; // [MQTT-3.2.2-16]
   }
   c.clientId = clientId;
+  // Identities are one literal topic level inside an application (core/identity.ts).
+  const problem = loginIdProblem(clientId, !ctx.auth.developmentMode, ctx.limits.maxClientIdLength);
+  if (problem !== null) {
+    refuse(c, p, Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, `client identifier ${problem}`);
+    return null;
+  }
 
   // Will [MQTT-3.1.2-9].
   let will: WillMessage | null = null;
@@ -132,29 +141,47 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
 
 function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outcome: LoginOutcome): void {
   const ctx = c.ctx;
+  const { clientId, will } = prep;
+  if (c.closed) return;
+  if (!outcome.ok) {
+    const spec = ERRORS[outcome.code];
+    // login() already held a failure back for the brute-force delay (auth/throttle.ts).
+    refuse(c, p, spec.mqtt5, spec.mqtt311 ?? 5, `${spec.text}: ${outcome.detail}`);
+    return;
+  }
+  const app = outcome.app;
+  const info = clientInfo(clientId, outcome.identity, app.id, 'mqtt', c.conn.transport, c.conn.remoteAddress);
+  if (will === null) {
+    accept(c, p, prep, app, info);
+    return;
+  }
+  // A will is a publish by this client: authorised now exactly as one (and again when it fires).
+  const allowed = app.authorizePublish(info, will.msg);
+  if (allowed === true) accept(c, p, prep, app, info);
+  else if (allowed === false) refuseWith(c, p, { code: 'SB_ERR_NOT_AUTHORIZED', detail: `will topic "${will.msg.topic}" is not allowed` });
+  else {
+    c.holdPackets();
+    allowed.then(
+      (ok) => (ok ? accept(c, p, prep, app, info) : refuseWith(c, p, { code: 'SB_ERR_NOT_AUTHORIZED', detail: `will topic "${will.msg.topic}" is not allowed` })),
+      () => refuseWith(c, p, { code: 'SB_ERR_NOT_AUTHORIZED', detail: 'will refused by a failing authorizePublish hook' }),
+    );
+  }
+}
+
+function refuseWith(c: MqttConnection, p: ConnectPacket, r: Refusal): void {
+  if (c.closed) return;
+  const spec = ERRORS[r.code];
+  refuse(c, p, spec.mqtt5, spec.mqtt311 ?? RC_SERVER_UNAVAILABLE, `${spec.text}: ${r.detail}`);
+}
+
+/** The login and the will are allowed: admit the client to its session and answer CONNACK. */
+function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, app: Application, info: ClientInfo): void {
+  if (c.closed) return;
+  const ctx = c.ctx;
   const cfg = ctx.mqtt;
   const v5 = p.protocolLevel === 5;
   const props = p.properties;
   const { clientId, assigned, will } = prep;
-  if (c.closed) return;
-  if (!outcome.ok) {
-    const spec = ERRORS[outcome.code];
-    const delay = ctx.auth.delayFor(c.conn.remoteAddress);
-    const answer = (): void => refuse(c, p, spec.mqtt5, spec.mqtt311 ?? 5, `${spec.text}: ${outcome.detail}`);
-    if (delay > 0) setTimeout(answer, delay).unref();
-    else answer();
-    return;
-  }
-  const app = outcome.app;
-  const identity = outcome.identity;
-  const existing = app.router.sessions.get(clientId);
-  if (existing?.link && app.duplicatePolicy(identity.profile) === 'reject') {
-    refuse(c, p, Reason.NotAuthorized, 5, `client "${clientId}" is already connected`);
-    return;
-  }
-  c.app = app;
-  c.router = app.router;
-  c.info = clientInfo(clientId, identity, app.id, 'mqtt', c.conn.transport, c.conn.remoteAddress);
 
   // Session expiry: v5 property (default 0); 3.1.1 clean session 0 = persistent [MQTT-3.1.2-23].
   let expiry: number;
@@ -169,10 +196,15 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
     expiryCapped = v5;
   }
 
-  const { session, present } = c.router.attach(clientId, c, p.cleanStart);
-  session.expiryInterval = expiry;
-  session.protocol = 'mqtt';
-  session.identity = { login: identity.login, profile: identity.profile, protocol: 'mqtt', transport: c.conn.transport, remoteAddress: c.conn.remoteAddress };
+  const refusal = app.admit(info, expiry > 0);
+  if (refusal !== null) {
+    refuseWith(c, p, refusal);
+    return;
+  }
+  c.app = app;
+  c.router = app.router;
+  c.info = info;
+  const { session, present } = app.attach(info, c, p.cleanStart, expiry);
   session.will = will;
   if (will) (will.msg as { origin: object | null }).origin = session;
 
@@ -218,7 +250,7 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
   c.markConnected(session);
   app.monitor.refresh(session);
   app.presence.online(session);
-  ctx.logger.debug({ clientId, app: app.id, profile: identity.profile, level: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
+  ctx.logger.debug({ clientId, app: app.id, profile: info.profile, mqttLevel: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
   if (present) c.resumeInflight();
   c.releasePackets();
 }

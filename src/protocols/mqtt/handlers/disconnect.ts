@@ -12,7 +12,7 @@ export function handleDisconnect(c: MqttConnection, p: DisconnectPacket): void {
       c.protocolError(Reason.ProtocolError, 'session expiry set on DISCONNECT after 0 on CONNECT');
       return;
     }
-    session.expiryInterval = Math.min(expiry, c.ctx.mqtt.maxSessionExpiry);
+    c.router.setExpiry(session, Math.min(expiry, c.ctx.mqtt.maxSessionExpiry));
   }
   // 0x04 "disconnect with will message" keeps the will; anything else discards it [MQTT-3.14.4-3].
   c.cleanDisconnect = p.reasonCode !== Reason.DisconnectWithWill;

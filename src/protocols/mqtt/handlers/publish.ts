@@ -1,11 +1,13 @@
 /** Inbound PUBLISH (MQTT 5.0 section 3.3, 4.3). */
 import { isUtf8 } from 'node:buffer';
 import { createMessage } from '../../../core/message.js';
+import { isBrokerStamped } from '../../../core/headers.js';
 import type { Message, MessageMeta } from '../../../core/message.js';
 import { PacketType, Reason } from '../codec/packets.js';
 import type { Properties, PublishPacket } from '../codec/packets.js';
 import { EMPTY_PROPERTIES } from '../codec/decoder.js';
 import type { MqttConnection } from '../connection.js';
+import { ERRORS } from '../../../errors/catalogue.js';
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
 
@@ -105,12 +107,29 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, allowe
     // Denied: v5 publishers learn it from the ack; QoS 0 and 3.1.1 are dropped and logged.
     c.ctx.logger.info({ clientId: c.clientId, topic: msg.topic }, 'publish denied');
     if (p.qos > 0 && c.isV5) {
-      if (p.qos === 2) session.inboundQos2.add(pid);
+      // A PUBREC >= 0x80 ends the QoS 2 flow (MQTT 5.0 section 4.3.3): the id is not kept, so a later
+      // message reusing it is not mistaken for a retransmission.
       c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: Reason.NotAuthorized, properties: NO_PROPS });
       return;
     }
     delivered = -1;
   } else {
+    // Admission: the memory budget and the retained limits (core/application.ts).
+    const refusal = c.app!.admitPublish(msg);
+    if (refusal !== null) {
+      c.ctx.logger.info({ clientId: c.clientId, topic: msg.topic, code: refusal.code }, `publish refused: ${refusal.detail}`);
+      if (p.qos === 0) {
+        c.router.reportDrop(null, msg, 'overload');
+        return;
+      }
+      if (!c.isV5) {
+        // 3.1.1 has no negative acknowledgement: close without acknowledging, the client resends later.
+        c.destroy(refusal.detail);
+        return;
+      }
+      c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: ERRORS[refusal.code].mqtt5, properties: NO_PROPS });
+      return;
+    }
     delivered = c.router.publish(msg);
   }
 
@@ -149,8 +168,8 @@ export function metaFromProperties(props: Properties): MessageMeta | null {
   if (props.responseTopic !== undefined) (meta ??= {}).responseTopic = props.responseTopic;
   if (props.correlationData !== undefined) (meta ??= {}).correlationData = Buffer.from(props.correlationData);
   if (props.userProperties !== undefined) {
-    // `from` is the broker's to set, never the client's.
-    const user = props.userProperties.filter(([k]) => k !== 'from');
+    // `from` is the broker's to set, never the client's: `From`, ` from`, `from:`... are dropped too.
+    const user = props.userProperties.filter(([k]) => !isBrokerStamped(k));
     if (user.length > 0) (meta ??= {}).userProperties = user;
   }
   return meta;

@@ -80,6 +80,11 @@ function finishSubscribe(c: MqttConnection, p: SubscribePacket, subId: number, c
       codes.push(v5 ? Reason.NotAuthorized : 0x80);
       return;
     }
+    if (!c.app!.canAddSubscription(session, req.filter)) {
+      c.ctx.logger.info({ clientId: c.clientId, filter: req.filter }, 'subscribe refused: limits.maxSubscriptionsPerClient');
+      codes.push(v5 ? Reason.QuotaExceeded : 0x80);
+      return;
+    }
     const parsed = parseFilter(req.filter)!;
     const qos = req.qos > cfg.maxQoS ? cfg.maxQoS : req.qos; // grant at most the server maximum [MQTT-3.2.2-9]
     const sub: Subscription<Session> = {

@@ -1,6 +1,7 @@
 /** CONNECT / STOMP -> CONNECTED (STOMP 1.2 "Connecting", "Protocol Negotiation", "Heart-beating"). */
 import type { LoginOutcome } from '../../../auth/authenticate.js';
 import { clientInfo } from '../../../core/hooks.js';
+import { loginIdProblem } from '../../../core/identity.js';
 import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompConnection, StompVersion } from '../connection.js';
 import type { StompFrame } from '../frame.js';
@@ -37,11 +38,18 @@ export function handleConnect(c: StompConnection, f: StompFrame): void {
   c.sendEvery = sx > 0 && cy > 0 ? Math.max(sx, cy) : 0;
   c.expectEvery = cx > 0 && sy > 0 ? Math.max(cx, sy) : 0;
 
-  const login = header(f, 'login') ?? '';
+  const given = header(f, 'login') ?? '';
+  const login = given.length > 0 ? given : `stomp-${c.sessionId}`;
+  // Identities are one literal topic level inside an application (core/identity.ts).
+  const problem = loginIdProblem(login, !ctx.auth.developmentMode, ctx.limits.maxClientIdLength);
+  if (problem !== null) {
+    c.fail(ERRORS.SB_ERR_CLIENT_ID.stomp, `login ${problem}`, header(f, 'receipt'));
+    return;
+  }
   const outcome = ctx.auth.login({
     protocol: 'stomp',
     appKey: header(f, 'host') ?? null,
-    login: login.length > 0 ? login : `stomp-${c.sessionId}`,
+    login,
     secret: header(f, 'passcode') ?? null,
     remoteAddress: c.conn.remoteAddress,
     transport: c.conn.transport,
@@ -66,27 +74,23 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
   if (!c.open) return;
   if (!outcome.ok) {
     const spec = ERRORS[outcome.code];
-    const delay = ctx.auth.delayFor(c.conn.remoteAddress);
-    const answer = (): void => c.fail(spec.stomp, outcome.detail, header(f, 'receipt'));
-    if (delay > 0) setTimeout(answer, delay).unref();
-    else answer();
+    // login() already held a failure back for the brute-force delay (auth/throttle.ts).
+    c.fail(spec.stomp, outcome.detail, header(f, 'receipt'));
     return;
   }
   const { app, identity } = outcome;
   const clientId = identity.login;
-  const existing = app.router.sessions.get(clientId);
-  if (existing?.link && app.duplicatePolicy(identity.profile) === 'reject') {
-    c.fail('already connected', `client "${clientId}" is already connected`, header(f, 'receipt'));
+  const info = clientInfo(clientId, identity, app.id, 'stomp', c.conn.transport, c.conn.remoteAddress);
+  const refusal = app.admit(info, false);
+  if (refusal !== null) {
+    c.fail(ERRORS[refusal.code].stomp, refusal.detail, header(f, 'receipt'));
     return;
   }
   c.clientId = clientId;
   c.app = app;
   c.router = app.router;
-  c.info = clientInfo(clientId, identity, app.id, 'stomp', c.conn.transport, c.conn.remoteAddress);
-  const { session } = app.router.attach(clientId, c, true);
-  session.expiryInterval = 0;
-  session.protocol = 'stomp';
-  session.identity = { login: identity.login, profile: identity.profile, protocol: 'stomp', transport: c.conn.transport, remoteAddress: c.conn.remoteAddress };
+  c.info = info;
+  const { session } = app.attach(info, c, true, 0);
 
   const [sx, sy] = ctx.heartbeat;
   const headers: Array<[string, string]> = [
@@ -99,6 +103,6 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
   c.markConnected(session);
   app.monitor.refresh(session);
   app.presence.online(session);
-  ctx.logger.debug({ clientId, app: app.id, profile: identity.profile, version: c.version, transport: c.conn.transport }, 'STOMP client connected');
+  ctx.logger.debug({ clientId, app: app.id, profile: identity.profile, stompVersion: c.version, transport: c.conn.transport }, 'STOMP client connected');
   c.releaseFrames();
 }

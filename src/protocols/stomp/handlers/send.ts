@@ -1,6 +1,7 @@
 /** SEND (STOMP 1.2 "SEND"): publish into the shared topic space. */
 import { isValidTopicName } from '../../../core/topic.js';
 import { createMessage } from '../../../core/message.js';
+import { describeCharCode, findForbiddenChar, isStompMessageHeader } from '../../../core/headers.js';
 import type { MessageMeta } from '../../../core/message.js';
 import type { StompConnection } from '../connection.js';
 import type { StompFrame } from '../frame.js';
@@ -11,6 +12,13 @@ import { parseDestination, topicOfReplyTo } from '../destinations.js';
 const STANDARD = new Set(['destination', 'content-length', 'content-type', 'receipt', 'transaction', 'reply-to', 'correlation-id', 'from', 'expires', 'persistent', 'priority']);
 
 export function handleSend(c: StompConnection, f: StompFrame): void {
+  // Control characters could not be delivered to every protocol (MQTT refuses them, STOMP 1.0
+  // cannot escape them and would read an LF as the end of a header line).
+  const bad = unportableHeader(f);
+  if (bad !== null) {
+    c.fail(bad.message, bad.detail, header(f, 'receipt'));
+    return;
+  }
   const destination = header(f, 'destination');
   if (destination === undefined) {
     c.fail('missing destination', 'SEND requires a destination header', header(f, 'receipt'));
@@ -39,8 +47,27 @@ export function handleSend(c: StompConnection, f: StompFrame): void {
   for (const [k, v] of f.headers) {
     if (STANDARD.has(k) || seen.has(k)) continue; // repeated headers: the first wins (STOMP 1.2)
     seen.add(k);
+    // `From`, ` from`, `from:`, `Destination`...: look-alikes of what the broker or a MESSAGE sets.
+    if (isStompMessageHeader(k)) continue;
     ((meta ??= {}).userProperties ??= []).push([k, v]);
   }
   const session = c.session!;
   router.publish(createMessage(dest.topic, f.body, 1, false, meta, 0, c.clientId, session));
+}
+
+/** The ERROR for the first header of `f` that cannot travel (a forbidden character in its name or value), or null. */
+function unportableHeader(f: StompFrame): { message: string; detail: string } | null {
+  for (const [k, v] of f.headers) {
+    const inName = findForbiddenChar(k);
+    if (inName >= 0) {
+      const code = describeCharCode(k.charCodeAt(inName));
+      return { message: 'invalid header name', detail: `the header name ${JSON.stringify(k)} contains the control character ${code}, which cannot be delivered to every protocol` };
+    }
+    const inValue = findForbiddenChar(v);
+    if (inValue >= 0) {
+      const code = describeCharCode(v.charCodeAt(inValue));
+      return { message: `invalid header ${k}`, detail: `header "${k}" contains the control character ${code}, which cannot be delivered to every protocol` };
+    }
+  }
+  return null;
 }

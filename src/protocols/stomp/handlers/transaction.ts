@@ -10,18 +10,23 @@ export function handleBegin(c: StompConnection, f: StompFrame): void {
   if (tx === undefined) return c.fail('missing transaction', 'BEGIN requires a transaction header', header(f, 'receipt'));
   if (c.transactions.has(tx)) return c.fail('duplicate transaction', `transaction "${tx}" is already open`, header(f, 'receipt'));
   if (c.transactions.size >= MAX_TRANSACTIONS) return c.fail('too many transactions', `at most ${MAX_TRANSACTIONS} open transactions`, header(f, 'receipt'));
-  c.transactions.set(tx, []);
+  c.transactions.set(tx, { frames: [], bytes: 0 });
 }
 
-export function handleCommit(c: StompConnection, f: StompFrame): void {
+export function handleCommit(c: StompConnection, f: StompFrame): void | Promise<void> {
   const tx = header(f, 'transaction');
-  const frames = tx === undefined ? undefined : c.transactions.get(tx);
+  const frames = tx === undefined ? undefined : c.transactions.get(tx)?.frames;
   if (!frames) return c.fail('unknown transaction', `transaction "${tx ?? ''}" was not begun`, header(f, 'receipt'));
   c.transactions.delete(tx!);
-  for (const inner of frames) {
-    if (!c.connected) return;
-    c.dispatch(inner, true);
-  }
+  // In order; a frame waiting for an asynchronous hook holds the rest of the transaction.
+  const run = (from: number): void | Promise<void> => {
+    for (let i = from; i < frames.length; i++) {
+      if (!c.connected) return;
+      const r = c.dispatch(frames[i]!, true);
+      if (r instanceof Promise) return r.then(() => run(i + 1));
+    }
+  };
+  return run(0);
 }
 
 export function handleAbort(c: StompConnection, f: StompFrame): void {

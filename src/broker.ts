@@ -115,7 +115,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     connections: mqttConnections as Set<{ shutdown(): void }>,
     counters,
     assignClientId: () => `sb-${randomBytes(9).toString('base64url')}`,
-    closed: () => closed(),
+    closed,
     stopping: () => stopping,
   };
 
@@ -133,24 +133,41 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     window: config.stomp.window,
     connectTimeoutMs: config.mqtt.connectTimeoutMs,
     serverName: `switchboard/${version}`,
-    closed: () => closed(),
+    closed,
     stopping: () => stopping,
   };
 
+  const perAddress = new Map<string, number>();
+  const maxPerAddress = config.limits.maxConnectionsPerAddress;
   const onConnection = (conn: Connection, protocol: ProtocolName): void => {
     if (stopping || open >= config.limits.maxConnections) {
       logger.warn({ remote: conn.remoteAddress, open }, 'connection refused: limit reached or stopping');
       conn.destroy();
       return;
     }
+    if (maxPerAddress > 0) {
+      const n = perAddress.get(conn.remoteAddress) ?? 0;
+      if (n >= maxPerAddress) {
+        // A flood from one address must not flood the log either.
+        logger.debug({ remote: conn.remoteAddress }, 'connection refused: limits.maxConnectionsPerAddress');
+        conn.destroy();
+        return;
+      }
+      perAddress.set(conn.remoteAddress, n + 1);
+    }
     open++;
     // The connection registers itself as the transport's handler and calls ctx.closed() once.
     if (protocol === 'mqtt') new MqttConnection(mqttCtx, conn);
     else new StompConnection(stompCtx, conn);
   };
-  const closed = (): void => {
+  function closed(remoteAddress: string): void {
     open--;
-  };
+    if (maxPerAddress > 0) {
+      const n = (perAddress.get(remoteAddress) ?? 1) - 1;
+      if (n <= 0) perAddress.delete(remoteAddress);
+      else perAddress.set(remoteAddress, n);
+    }
+  }
 
   const listeners = new Listeners({
     tls: config.tls,

@@ -136,7 +136,7 @@ const APP: ApplicationConfig = {
   presenceTopics: [],
 };
 
-const AUTH: AuthConfig = { failureWindowMs: 60_000, freeFailuresPerAddress: 2, freeFailuresPerLogin: 100, maxDelayMs: 400, maxPendingPerAddress: 3, maxTokenLifetime: 3600 };
+const AUTH: AuthConfig = { failureWindowMs: 60_000, freeFailuresPerAddress: 2, freeFailuresPerLogin: 100, maxDelayMs: 400, maxPendingPerAddress: 3, maxTokenLifetime: 3600, allowAnonymous: false };
 
 function authenticator(settings: Partial<AuthSettings> = {}, hook?: ConstructorParameters<typeof Authenticator>[2]): Authenticator {
   const app = new Application(APP, { limits: DEFAULT_CONFIG.limits, maxRedeliveries: 5 });

@@ -43,6 +43,7 @@ Options:
   --max-connections N   limits.maxConnections
   --max-packet-size N   mqtt.maxPacketSize (bytes)
   --workers N           cluster.workers: N broker processes sharing the listeners (experimental)
+  --allow-anonymous     auth.allowAnonymous: development mode (no application) may listen beyond loopback
   --set KEY=VALUE       any setting, e.g. --set mqtt.maxInflight=32 (VALUE parsed as JSON if it can be)
   -h, --help            this help
   -v, --version         print the version
@@ -80,6 +81,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
       'max-connections': { type: 'string' },
       'max-packet-size': { type: 'string' },
       workers: { type: 'string' },
+      'allow-anonymous': { type: 'boolean' },
       set: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
@@ -104,6 +106,7 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
   if (values['max-connections']) section('limits').maxConnections = number('max-connections', values['max-connections']);
   if (values['max-packet-size']) section('mqtt').maxPacketSize = number('max-packet-size', values['max-packet-size']);
   if (values.workers) section('cluster').workers = number('workers', values.workers);
+  if (values['allow-anonymous']) section('auth').allowAnonymous = true;
   const configFile = values.config ?? (positionals[0] === 'check-config' ? positionals[1] : undefined);
   const config = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags });
   return { config, configFile: configFile ?? process.env.SWITCHBOARD_CONFIG, flags, positionals };
@@ -168,7 +171,7 @@ async function serve({ config, configFile, flags }: Parsed): Promise<number> {
   const logger = createLogger(config.log).child(worker !== null ? { worker } : {});
   if (worker === null) {
     for (const url of openListeners(config)) {
-      logger.warn({ url }, 'no authentication is configured and this listener is reachable from the network: any client can connect');
+      logger.warn({ url }, 'auth.allowAnonymous: no authentication is configured and this listener is reachable from the network: any client can connect, with any profile');
     }
     if (config.applications.length === 0) logger.warn('development mode: no application configured, every login is accepted');
     if (config.cluster.workers > 1) return runPrimary(config.cluster.workers, logger);

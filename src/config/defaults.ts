@@ -42,6 +42,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
     maxQueuedBytesPerApp: 256 * 1024 * 1024, // 256 MiB
     memoryBudget: 1024 * 1024 * 1024, // 1 GiB of message data
     maxClientIdLength: 256,
+    maxConnectionsPerAddress: 0, // no limit
     wsPingsPerSecond: 10,
   },
   auth: {
@@ -51,6 +52,7 @@ export const DEFAULT_CONFIG: BrokerConfig = {
     maxDelayMs: 5_000,
     maxPendingPerAddress: 16,
     maxTokenLifetime: 30 * 24 * 3600, // 30 days
+    allowAnonymous: false,
   },
   sys: { interval: 10 },
   cluster: { workers: 1 },

@@ -19,6 +19,7 @@ export const ENV_VARS: Record<string, string> = {
   SWITCHBOARD_MAX_PACKET_SIZE: 'mqtt.maxPacketSize (bytes)',
   SWITCHBOARD_SYS_INTERVAL: 'sys.interval (seconds, 0 = off)',
   SWITCHBOARD_WORKERS: 'cluster.workers (broker processes, experimental)',
+  SWITCHBOARD_ALLOW_ANONYMOUS: 'auth.allowAnonymous: true = development mode may listen beyond loopback',
 };
 
 export function readConfigFile(path: string): unknown {
@@ -55,6 +56,7 @@ export function envLayer(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.SWITCHBOARD_MAX_PACKET_SIZE) section('mqtt').maxPacketSize = num('SWITCHBOARD_MAX_PACKET_SIZE', env.SWITCHBOARD_MAX_PACKET_SIZE);
   if (env.SWITCHBOARD_SYS_INTERVAL) section('sys').interval = num('SWITCHBOARD_SYS_INTERVAL', env.SWITCHBOARD_SYS_INTERVAL);
   if (env.SWITCHBOARD_WORKERS) section('cluster').workers = num('SWITCHBOARD_WORKERS', env.SWITCHBOARD_WORKERS);
+  if (env.SWITCHBOARD_ALLOW_ANONYMOUS) section('auth').allowAnonymous = env.SWITCHBOARD_ALLOW_ANONYMOUS === 'true' || env.SWITCHBOARD_ALLOW_ANONYMOUS === '1';
   return out;
 }
 
@@ -100,7 +102,7 @@ export function loadConfig(input: LoadInput): BrokerConfig {
   return config;
 }
 
-/** Listeners on non-loopback interfaces while no authentication is configured (Mosquitto 2 style warning). */
+/** Listeners on non-loopback interfaces while no authentication is configured (allowed only with auth.allowAnonymous). */
 export function openListeners(config: BrokerConfig): string[] {
   if (config.applications.length > 0) return [];
   return config.listen.filter((u) => !isLoopback(parseListenUrl(u).host));

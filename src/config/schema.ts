@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DEFAULT_CONFIG } from './defaults.js';
 import type { ApplicationConfig, BrokerConfig } from './types.js';
-import { parseListenUrl } from '../transports/listeners.js';
+import { isLoopback, parseListenUrl } from '../transports/listeners.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -108,6 +108,7 @@ export const layerSchema = z.strictObject({
       maxQueuedBytesPerApp: int(1024),
       memoryBudget: int(1024 * 1024),
       maxClientIdLength: int(23, 65_535),
+      maxConnectionsPerAddress: int(0),
       wsPingsPerSecond: int(1, 10_000),
     })
     .partial()
@@ -120,6 +121,7 @@ export const layerSchema = z.strictObject({
       maxDelayMs: int(0, 600_000),
       maxPendingPerAddress: int(1),
       maxTokenLifetime: int(1),
+      allowAnonymous: z.boolean(),
     })
     .partial()
     .optional(),
@@ -179,5 +181,14 @@ export function resolveConfig(layers: SourcedLayer[]): BrokerConfig {
     const has = Object.keys(a.profileKeys).length > 0 || a.jwt || a.passwordFile || a.httpAuth || a.mtls;
     if (!has) throw new ConfigError(`applications[${i}]: no way to log in (profileKeys, jwt, passwordFile, httpAuth or mtls)`);
   });
+  // Nothing admin-level is open by default: development mode stays on loopback unless asked.
+  if (config.applications.length === 0 && !config.auth.allowAnonymous) {
+    const exposed = config.listen.find((u) => !isLoopback(parseListenUrl(u).host));
+    if (exposed !== undefined) {
+      throw new ConfigError(
+        `listen: ${exposed} is reachable from the network, but no application is configured (development mode accepts any login with any profile, ADMIN included). Configure applications, or set auth.allowAnonymous: true (--allow-anonymous)`,
+      );
+    }
+  }
   return config;
 }

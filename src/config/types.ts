@@ -70,6 +70,8 @@ export interface LimitsConfig {
   memoryBudget: number;
   /** Longest client identifier / login accepted, characters. */
   maxClientIdLength: number;
+  /** Concurrent connections from one remote address; more are refused at accept. 0 = no limit. */
+  maxConnectionsPerAddress: number;
   /** WebSocket pings answered per connection per second; a client that keeps pinging faster is closed (1008). */
   wsPingsPerSecond: number;
 }
@@ -87,6 +89,11 @@ export interface AuthConfig {
   maxPendingPerAddress: number;
   /** A JWT whose exp lies further in the future than this is refused, seconds. */
   maxTokenLifetime: number;
+  /**
+   * Development mode (no application: any login, any profile, ADMIN included) on a listener
+   * reachable from the network. Refused at start unless true (loopback is always allowed).
+   */
+  allowAnonymous: boolean;
 }
 
 export interface StompConfig {

@@ -229,7 +229,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   }
 
   onClose(): void {
-    this.ctx.closed();
+    this.ctx.closed(this.conn.remoteAddress);
     if (this.state === State.Closed) {
       this.cleanup();
       return;

@@ -12,7 +12,7 @@ export interface MqttContext {
   readonly limits: LimitsConfig;
   readonly logger: Logger;
   /** The network connection is gone (called exactly once per connection). */
-  closed(): void;
+  closed(remoteAddress: string): void;
   /** Live MQTT connections (for shutdown and $SYS). */
   readonly connections: Set<{ shutdown(): void }>;
   /** Monotonic counters for $SYS and metrics. */

@@ -251,7 +251,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   }
 
   onClose(): void {
-    this.ctx.closed();
+    this.ctx.closed(this.conn.remoteAddress);
     if (this.state !== State.Closed) {
       this.state = State.Closed;
       this.gone();

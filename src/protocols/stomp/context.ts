@@ -20,7 +20,7 @@ export interface StompContext {
   readonly topics: TopicLimits & { wildcardSubscriptions: boolean };
   readonly logger: Logger;
   /** The network connection is gone (called exactly once per connection). */
-  closed(): void;
+  closed(remoteAddress: string): void;
   readonly connections: Set<{ shutdown(): void }>;
   readonly counters: { protocolErrors: number };
   /** Heart-beat the server offers: [can send every ms, wants to receive every ms]. */

@@ -89,6 +89,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const appOpts = {
     limits: config.limits,
     budget: new MemoryBudget(config.limits.memoryBudget),
+    topics: config.mqtt,
     maxRedeliveries: config.stomp.maxRedeliveries,
     hooks,
     onDrop: hooks.onMessageDropped ? (s: Session | null, m: Message, r: DropReason) => hooks.onMessageDropped!(m, r, s?.clientId ?? null) : undefined,
@@ -196,7 +197,9 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       if (o.correlationData !== undefined) (meta ??= {}).correlationData = o.correlationData;
       if (o.userProperties !== undefined) (meta ??= {}).userProperties = o.userProperties;
       const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-      return appOf(app).publish(createMessage(topic, body, o.qos ?? 0, o.retain ?? false, meta, 0, o.from ?? '', null));
+      // A backend publishing as `from` is shown to receivers as that client (a SERVICE).
+      const sender = o.from !== undefined && o.from !== '' ? { clientId: o.from, app, profile: 'SERVICE' as const } : null;
+      return appOf(app).publish(createMessage(topic, body, o.qos ?? 0, o.retain ?? false, meta, 0, sender));
     },
     subscribeClient(app, clientId, filter, qos = 1) {
       const a = appOf(app);
@@ -229,7 +232,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         protocol: s.protocol,
         transport: s.identity?.transport ?? null,
         subscriptions: [...s.subscriptions.keys()],
-        queued: s.queue.length,
+        queued: s.queued,
       }));
     },
     disconnectClient(app, clientId) {

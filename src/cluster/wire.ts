@@ -4,8 +4,9 @@
  *
  *   u32 length of what follows | u8 kind | body
  *
- *   PUBLISH  u8 flags (bits 0-1 QoS, 2 retain, 3 intercept, 4 has meta) | f64 expiresAt |
- *            str app | str topic | str senderId | [u32 n | n bytes meta JSON] | payload (rest)
+ *   PUBLISH  u8 flags (bits 0-1 QoS, 2 retain, 3 intercept, 4 has meta, 5 has sender) | f64 expiresAt |
+ *            str app | str topic | [str sender client id | u8 sender profile] |
+ *            [u32 n | n bytes meta JSON] | payload (rest)
  *   ONLINE   u8 profile | f64 since | str app | str clientId   (a client attached here)
  *   OFFLINE  str app | str clientId          (its connection here is gone)
  *   INTEREST u8 1 (add) / 0 (remove) | str app | str filter   (first / last local subscriber)
@@ -13,7 +14,7 @@
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
 import { createMessage } from '../core/message.js';
-import type { Message, MessageMeta, QoS } from '../core/message.js';
+import type { Message, MessageMeta, QoS, Sender } from '../core/message.js';
 import { PROFILES } from '../core/permissions.js';
 import type { Profile } from '../core/permissions.js';
 
@@ -47,15 +48,19 @@ function metaJson(meta: MessageMeta): Buffer {
 
 export function encodePublish(app: string, msg: Message, intercept: boolean): Buffer {
   const meta = msg.meta !== null ? metaJson(msg.meta) : null;
-  const size = 1 + 1 + 8 + strLen(app) + strLen(msg.topic) + strLen(msg.senderId) + (meta ? 4 + meta.length : 0) + msg.payload.length;
+  const sender = msg.sender;
+  const size = 1 + 1 + 8 + strLen(app) + strLen(msg.topic) + (sender ? strLen(sender.clientId) + 1 : 0) + (meta ? 4 + meta.length : 0) + msg.payload.length;
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeUInt32BE(size, 0);
   buf[4] = Kind.Publish;
-  buf[5] = msg.qos | (msg.retain ? 4 : 0) | (intercept ? 8 : 0) | (meta ? 16 : 0);
+  buf[5] = msg.qos | (msg.retain ? 4 : 0) | (intercept ? 8 : 0) | (meta ? 16 : 0) | (sender ? 32 : 0);
   buf.writeDoubleBE(msg.expiresAt, 6);
   let at = putStr(buf, 14, app);
   at = putStr(buf, at, msg.topic);
-  at = putStr(buf, at, msg.senderId);
+  if (sender) {
+    at = putStr(buf, at, sender.clientId);
+    buf[at++] = PROFILES.indexOf(sender.profile);
+  }
   if (meta) {
     buf.writeUInt32BE(meta.length, at);
     at += 4 + meta.copy(buf, at + 4);
@@ -125,7 +130,11 @@ function decodeFrame(buf: Buffer): PeerFrame {
   at += 8;
   const app = str();
   const topic = str();
-  const senderId = str();
+  let sender: Sender | null = null;
+  if (flags & 32) {
+    const clientId = str();
+    sender = { clientId, app, profile: PROFILES[buf[at++]!] ?? 'AGENT' };
+  }
   let meta: MessageMeta | null = null;
   if (flags & 16) {
     const n = buf.readUInt32BE(at);
@@ -134,7 +143,7 @@ function decodeFrame(buf: Buffer): PeerFrame {
     at += 4 + n;
   }
   const payload = Buffer.from(buf.subarray(at));
-  const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, senderId, null);
+  const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, sender);
   return { kind: Kind.Publish, app, msg, intercept: (flags & 8) !== 0 };
 }
 

@@ -18,7 +18,7 @@ import { Direct } from './direct.js';
 import type { BrokerHooks, ClientInfo, MaybePromise } from './hooks.js';
 import type { MemoryBudget } from './budget.js';
 import type { Session, SessionLink } from './session.js';
-import { parseFilter } from './topic.js';
+import type { TopicLimits } from './topic.js';
 import type { ErrorCode } from '../errors/catalogue.js';
 
 export const DEV_APP_ID = 'default';
@@ -31,7 +31,15 @@ export interface ApplicationOptions {
   hooks?: BrokerHooks;
   /** The broker-wide memory budget (shared by every application). */
   budget?: MemoryBudget;
+  /** Topic rules of the one topic space (length, levels, wildcard subscriptions). */
+  topics?: TopicRules;
 }
+
+export interface TopicRules extends TopicLimits {
+  wildcardSubscriptions: boolean;
+}
+
+const DEFAULT_TOPICS: TopicRules = { maxTopicLength: 65_535, maxTopicLevels: 128, wildcardSubscriptions: true };
 
 /** A refusal with its catalogue code and a detail for the log. */
 export interface Refusal {
@@ -48,6 +56,7 @@ export class Application {
   readonly direct: Direct;
   readonly hooks: BrokerHooks;
   private readonly limits: LimitsConfig;
+  readonly topics: TopicRules;
 
   constructor(
     public config: ApplicationConfig | null,
@@ -55,6 +64,7 @@ export class Application {
   ) {
     let dl: DeadLetters | null = null;
     this.limits = opts.limits;
+    this.topics = opts.topics ?? DEFAULT_TOPICS;
     this.router = new Router({
       limits: opts.limits,
       ...(opts.budget ? { budget: opts.budget } : {}),
@@ -128,6 +138,10 @@ export class Application {
     if (this.router.budget.exceeded && !(msg.retain && msg.payload.length === 0)) return { code: 'SB_ERR_QUOTA', detail: 'the broker memory budget is spent (limits.memoryBudget)' };
     if (msg.retain && !this.router.canRetain(msg)) return { code: 'SB_ERR_QUOTA', detail: 'too many retained messages (limits.maxRetained / maxRetainedPerClient)' };
     return null;
+  }
+
+  get maxSubscriptionsPerClient(): number {
+    return this.limits.maxSubscriptionsPerClient;
   }
 
   /** Room for one more subscription of `session` (limits.maxSubscriptionsPerClient); replacing one is always allowed. */

@@ -8,7 +8,7 @@
  * Not dead-lettered: QoS 0 to an offline session (MQTT allows dropping it), publishes with no
  * subscriber on ordinary topics, and dead letters themselves (no loops).
  */
-import { createMessage } from './message.js';
+import { createMessage, senderIdOf } from './message.js';
 import type { Message } from './message.js';
 import type { Router } from './router.js';
 import type { DropReason, Session } from './session.js';
@@ -31,7 +31,6 @@ export function envelope(topic: string, reason: string, to: string | null, time:
     false,
     null,
     0,
-    '',
     null,
   );
 }
@@ -55,7 +54,7 @@ export class DeadLetters {
     const to = session?.clientId ?? null;
     const topic = `$dlq/${reason}/${msg.topic}`;
     this.count++;
-    this.recent.push({ reason, msg, from: msg.senderId, to, time });
+    this.recent.push({ reason, msg, from: senderIdOf(msg), to, time });
     if (this.recent.length > this.capacity) this.recent.shift();
     // The envelope is only serialised when someone listens (drops peak when the broker is busiest).
     const m = this.router.trie.match(topic);

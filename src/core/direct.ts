@@ -32,7 +32,7 @@ export class Direct {
   }
 
   private inbox(msg: Message): number {
-    const n = this.router.publish(msg, false);
+    const n = this.router.route(msg);
     if (n > 0) return n;
     const slash = msg.topic.indexOf('/', 7);
     const target = msg.topic.slice(7, slash < 0 ? undefined : slash);
@@ -47,9 +47,9 @@ export class Direct {
   }
 
   private clients(msg: Message): number {
-    const caller = msg.origin as Session | null;
+    const caller = msg.sender === null ? undefined : this.router.sessions.get(msg.sender.clientId);
     const replyTo = msg.meta?.responseTopic;
-    if (caller === null || replyTo === undefined) return 0;
+    if (caller === undefined || replyTo === undefined) return 0;
     const visible: Array<Record<string, unknown>> = [];
     for (const s of this.router.sessions.values()) {
       if (s.profile === 'ADMIN' && caller.profile !== 'ADMIN') continue;
@@ -64,7 +64,7 @@ export class Direct {
       });
     }
     const meta = msg.meta!.correlationData !== undefined ? { correlationData: msg.meta!.correlationData, contentType: 'application/json' } : { contentType: 'application/json' };
-    const reply = createMessage(replyTo, jsonPayload({ clients: visible }), 1, false, meta, 0, '', null);
+    const reply = createMessage(replyTo, jsonPayload({ clients: visible }), 1, false, meta, 0, null);
     const ok = this.authorizeReply(caller, reply);
     if (ok === false) return 0;
     if (ok === true) this.router.publish(reply);

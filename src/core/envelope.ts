@@ -1,5 +1,6 @@
 /** JSON envelopes for broker-made messages (monitor copies, dead letters). */
 import { isUtf8 } from 'node:buffer';
+import { senderIdOf } from './message.js';
 import type { Message } from './message.js';
 
 export interface EnvelopeFields {
@@ -15,7 +16,7 @@ export function describeMessage(msg: Message): EnvelopeFields {
     encoding: text ? 'utf8' : 'base64',
     qos: msg.qos,
     retain: msg.retain,
-    from: msg.senderId,
+    from: senderIdOf(msg),
   };
   const m = msg.meta;
   if (m) {

@@ -1,11 +1,17 @@
 /**
- * The protocol-neutral message that moves through the router.
+ * The protocol-neutral message that moves through the core.
  *
  * Invariants:
- * - A Message is immutable once published: every subscriber sees the same object, so
- *   protocols may cache their serialised form on it (`wire`) and share the bytes.
+ * - A Message is plain data (topic, payload, flags, metadata, a sender record), immutable once
+ *   published: every subscriber sees the same object. It can be stored or sent to another node
+ *   as it is (see `messageRecord`); it never holds a live session or connection.
  * - `payload` is owned by the message (never a slice of a reusable receive buffer).
+ * - `encoded` is a transient cache that protocols fill with their serialised forms so that
+ *   every subscriber of the same protocol and variant shares one Buffer. Its slots belong to
+ *   the protocols (MQTT: protocols/mqtt/connection.ts); the core never reads it, stores and the
+ *   bus never carry it.
  */
+import type { Profile } from './permissions.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -18,6 +24,13 @@ export interface MessageMeta {
   userProperties?: Array<[string, string]>;
 }
 
+/** Who published a message: a record, not a session (a ClientInfo fits it). */
+export interface Sender {
+  readonly clientId: string;
+  readonly app: string;
+  readonly profile: Profile;
+}
+
 export interface Message {
   readonly topic: string;
   readonly payload: Buffer;
@@ -28,12 +41,10 @@ export interface Message {
   readonly meta: MessageMeta | null;
   /** Absolute expiry (ms since epoch, from the injected clock); 0 = never. */
   readonly expiresAt: number;
-  /** Client id of the publisher ('' for the broker itself). */
-  readonly senderId: string;
-  /** Opaque identity of the publishing session (for No Local). */
-  readonly origin: object | null;
-  /** Serialisation cache, owned by the protocol layers (index chosen by each protocol). */
-  wire: Array<Buffer | undefined> | null;
+  /** The publishing client, or null for the broker itself (system events, server-side publishes without `from`). */
+  readonly sender: Sender | null;
+  /** Transient per-protocol encodings (see the module comment). */
+  encoded: Array<Buffer | undefined> | null;
 }
 
 export function createMessage(
@@ -43,14 +54,46 @@ export function createMessage(
   retain: boolean,
   meta: MessageMeta | null,
   expiresAt: number,
-  senderId: string,
-  origin: object | null,
+  sender: Sender | null,
 ): Message {
-  return { topic, payload, qos, retain, meta, expiresAt, senderId, origin, wire: null };
+  return { topic, payload, qos, retain, meta, expiresAt, sender, encoded: null };
 }
 
-/** A copy with a different retain flag / QoS (retained deliveries, QoS downgrade keep the cache apart). */
+/** The client id of the sender ('' for the broker). */
+export function senderIdOf(msg: Message): string {
+  return msg.sender === null ? '' : msg.sender.clientId;
+}
+
+/** A copy with a different retain flag (retained deliveries keep their own encodings). */
 export function withRetain(msg: Message, retain: boolean): Message {
   if (msg.retain === retain) return msg;
-  return { ...msg, retain, wire: null };
+  return { ...msg, retain, encoded: null };
+}
+
+/** What a store or the bus keeps of a message: plain fields, the sender reduced to its record. */
+export interface MessageRecord {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  meta: MessageMeta | null;
+  expiresAt: number;
+  sender: Sender | null;
+}
+
+export function messageRecord(msg: Message): MessageRecord {
+  const s = msg.sender;
+  return {
+    topic: msg.topic,
+    payload: msg.payload,
+    qos: msg.qos,
+    retain: msg.retain,
+    meta: msg.meta,
+    expiresAt: msg.expiresAt,
+    sender: s === null ? null : { clientId: s.clientId, app: s.app, profile: s.profile },
+  };
+}
+
+export function fromRecord(r: MessageRecord): Message {
+  return createMessage(r.topic, r.payload, r.qos, r.retain, r.meta, r.expiresAt, r.sender);
 }

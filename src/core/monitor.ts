@@ -22,7 +22,11 @@ export class Monitor implements SystemTopic {
   constructor(private readonly router: Router) {
     router.systemTopics.set('$monitor/', this);
     router.tap = (s, m, q) => this.copy(s, m, q, 'delivered');
-    router.publishTap = (s, m) => this.copy(s, m, m.qos, 'published');
+  }
+
+  /** A monitored session published `msg` (called once per publish by the client port). */
+  published(session: Session, msg: Message): void {
+    this.copy(session, msg, msg.qos, 'published');
   }
 
   subscribe(_session: Session, sub: Subscription<Session>): void {
@@ -76,7 +80,6 @@ export class Monitor implements SystemTopic {
         false,
         null,
         0,
-        '',
         null,
       );
       watcher.deliver(envelope, sub.qos, false, sub.subscriptionId > 0 ? [sub.subscriptionId] : null, null);

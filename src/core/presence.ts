@@ -122,7 +122,7 @@ export class Presence implements SystemTopic {
   }
 
   private message(st: PresenceRecord, retain: boolean): Message {
-    return createMessage(`$presence/${st.client}`, jsonPayload(toState(st)), 1, retain, null, 0, '', null);
+    return createMessage(`$presence/${st.client}`, jsonPayload(toState(st)), 1, retain, null, 0, null);
   }
 
   private member(s: Session, sub: Subscription<Session>, event: 'join' | 'leave'): void {
@@ -131,7 +131,7 @@ export class Presence implements SystemTopic {
     let count = 0;
     for (const x of this.router.sessions.values()) if (x.subscriptions.has(sub.raw)) count++;
     this.router.publish(
-      createMessage(`$members/${sub.filter}`, jsonPayload({ event, client: s.clientId, count }), 1, false, null, 0, '', null),
+      createMessage(`$members/${sub.filter}`, jsonPayload({ event, client: s.clientId, count }), 1, false, null, 0, null),
       false,
     );
   }

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Message, QoS } from './message.js';
-import { withRetain } from './message.js';
+import { senderIdOf, withRetain } from './message.js';
 import { Session } from './session.js';
 import type { CloseReason, DropListener, DropReason, SessionLimits, SessionLink, SessionOwner, TapListener, WillMessage } from './session.js';
 import type { Profile } from './permissions.js';
@@ -107,8 +107,6 @@ export class Router implements SessionOwner {
    * profile and duplicate-login rules to it as to a local holder). Null in a single process.
    */
   remoteHolder: ((clientId: string) => { profile: Profile } | undefined) | null = null;
-  /** Called with a message published by a monitored session. */
-  publishTap: ((session: Session, msg: Message) => void) | null = null;
   /**
    * Lifecycle events (never per message): 'subscribe' (session, sub, replaced: boolean), 'unsubscribe' (session, sub),
    * 'session-end' (session), 'online' (session: a connection attached, identity set), 'offline'
@@ -156,7 +154,8 @@ export class Router implements SessionOwner {
     if (!msg.retain || msg.payload.length === 0) return true;
     const prev = this.retained.get(msg.topic);
     if (prev === undefined && this.retained.size >= this.opts.limits.maxRetained) return false;
-    if (msg.senderId !== '' && prev?.senderId !== msg.senderId && (this.retainedBy.get(msg.senderId) ?? 0) >= this.opts.limits.maxRetainedPerClient) return false;
+    const sender = senderIdOf(msg);
+    if (sender !== '' && (prev === undefined || senderIdOf(prev) !== sender) && (this.retainedBy.get(sender) ?? 0) >= this.opts.limits.maxRetainedPerClient) return false;
     return true;
   }
 
@@ -168,12 +167,12 @@ export class Router implements SessionOwner {
     const prev = this.retained.get(msg.topic);
     if (prev !== undefined) {
       this.budget.sub(prev.payload.length);
-      this.countRetained(prev.senderId, -1);
+      this.countRetained(senderIdOf(prev), -1);
     }
     this.retained.set(msg);
     if (msg.payload.length > 0) {
       this.budget.add(msg.payload.length);
-      this.countRetained(msg.senderId, 1);
+      this.countRetained(senderIdOf(msg), 1);
     }
   }
 
@@ -260,12 +259,12 @@ export class Router implements SessionOwner {
   destroy(session: Session, publishPendingWill: boolean): void {
     if (publishPendingWill && session.willTimer && session.will) {
       const w = session.will;
-      session.will = null;
+      session.setWill(null);
       this.publishWill(session, w);
     }
     session.clearTimers();
     this.setExpiry(session, 0);
-    session.will = null;
+    session.setWill(null);
     const subs = [...session.subscriptions.values()];
     session.subscriptions.clear();
     for (const sub of subs) {
@@ -275,9 +274,7 @@ export class Router implements SessionOwner {
       this.events.emit('unsubscribe', session, sub);
     }
     // Unfinished deliveries: queue messages go back to their queue, the rest are dead letters.
-    const unfinished = [...session.inflight.values(), ...session.queue];
-    session.reset();
-    for (const d of unfinished) {
+    for (const d of session.drain()) {
       if (d.group !== null && this.trie.group(d.group.filter, d.group.name) === d.group) this.redeliver(d.group, d.msg, session, false);
       else this.dropListener(session, d.msg, 'offline');
     }
@@ -327,12 +324,18 @@ export class Router implements SessionOwner {
     if (this.forward !== null && !fromPeer) this.forward(msg, intercept);
     this.stats.messagesIn++;
     this.stats.bytesIn += msg.payload.length;
-    const origin = msg.origin as Session | null;
-    if (origin !== null && origin.monitored) this.publishTap?.(origin, msg);
     if (intercept && this.systemPublish !== null && msg.topic.charCodeAt(0) === 0x24) {
       const n = this.systemPublish(msg);
       if (n !== null) return n;
     }
+    return this.route(msg);
+  }
+
+  /**
+   * Deliver `msg` to the local subscribers (and keep it if retained): no counting, no `$`
+   * intercepts, no forwarding. The intercepts route what they accept through here.
+   */
+  route(msg: Message): number {
     if (msg.retain) this.storeRetained(msg);
     const m: MatchResult<Session> = this.trie.match(msg.topic);
     const targets = m.targets;
@@ -340,7 +343,7 @@ export class Router implements SessionOwner {
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i]!;
       const s = t.subscriber;
-      if (t.noLocal && s === msg.origin) continue; // [MQTT-3.8.3-3]
+      if (t.noLocal && msg.sender !== null && msg.sender.clientId === s.clientId) continue; // [MQTT-3.8.3-3]
       const qos: QoS = msg.qos < t.qos ? msg.qos : t.qos; // [MQTT-3.8.4-8]
       // Retain As Published = 0: the flag is cleared on normal deliveries [MQTT-3.3.1-12].
       s.deliver(msg, qos, t.retainAsPublished ? msg.retain : false, t.subscriptionIds, null);
@@ -454,14 +457,14 @@ export class Router implements SessionOwner {
     if (!will) return;
     const delay = Math.min(will.delay, session.expiryInterval);
     if (delay <= 0 || session.expiryInterval === 0) {
-      session.will = null;
+      session.setWill(null);
       this.publishWill(session, will);
       return;
     }
     session.willTimer = setTimeout(() => {
       session.willTimer = null;
       if (session.link === null && session.will === will) {
-        session.will = null;
+        session.setWill(null);
         this.publishWill(session, will);
       }
     }, delay * 1000);

@@ -1,13 +1,19 @@
 /**
- * A client session: what survives a connection (subscriptions, in-flight and queued
- * deliveries, received-but-unreleased QoS 2 ids) for as long as its expiry allows.
+ * Session state, with one owner: what survives a connection (subscriptions, queued and in-flight
+ * deliveries, inbound exactly-once ids, the will) for as long as its expiry allows. Protocols
+ * call its methods; they never touch its maps.
  *
  * Invariants:
  * - At most one live link (connection) per session; attaching a new one first closes the old
  *   one (takeover).
- * - `inflight` holds outbound QoS 1/2 messages sent and not yet fully acknowledged, keyed by
- *   packet id; `queue` holds deliveries not yet sent (offline, or past the in-flight window).
- *   Both are bounded by the limits; overflow is dropped and reported, never silent.
+ * - In-flight deliveries (sent, not yet acknowledged) are keyed by a delivery id: a small integer
+ *   (1..65535) unique among the session's in-flight deliveries, allocated here. MQTT uses it as
+ *   the packet id; STOMP maps its `ack` ids onto it. The queue holds deliveries not yet sent
+ *   (offline, or past the in-flight window). Both are bounded by the limits; overflow is dropped
+ *   and reported, never silent.
+ * - Inbound exactly-once ids (MQTT QoS 2: PUBREC sent, PUBREL not yet received) are remembered
+ *   until released [MQTT-4.3.3-9].
+ * - Every change of a persistent session goes to its journal (the session store), in order.
  */
 import type { Message, QoS } from './message.js';
 import type { SharedGroup, Subscriber, Subscription } from './topic-trie.js';
@@ -41,7 +47,7 @@ export interface SessionLink {
   /**
    * Send now, or queue in the session when the window is full. Never throws.
    * `group` is the shared group / queue the message came through (null for ordinary
-   * subscriptions): a link that gives a message back (STOMP NACK, unacked on close) returns it there.
+   * subscriptions): a link that gives a message back (STOMP NACK) returns it there.
    */
   deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void;
   /** Broker-initiated close; the link detaches itself from the session. */
@@ -52,13 +58,20 @@ export interface Delivery {
   msg: Message;
   qos: QoS;
   retain: boolean;
+  /** MQTT 5 Subscription Identifiers of the matching subscriptions, or null. */
   subscriptionIds: readonly number[] | null;
   group: SharedGroup<Session> | null;
+  /** The one subscription (its raw filter) a delivery is for, when the protocol keeps them apart (STOMP). */
+  via?: string;
 }
 
-export interface InflightEntry extends Delivery {
-  /** 'ack': waiting PUBACK/PUBREC; 'comp': PUBREL sent, waiting PUBCOMP. */
-  state: 'ack' | 'comp';
+/**
+ * An in-flight delivery. 'sent': waiting for the receiver's acknowledgement (MQTT PUBACK /
+ * PUBREC, STOMP ACK); 'received': the receiver has it and completion is pending (MQTT QoS 2:
+ * PUBREL sent, waiting for PUBCOMP).
+ */
+export interface Inflight extends Delivery {
+  phase: 'sent' | 'received';
 }
 
 /**
@@ -86,38 +99,44 @@ export interface SessionOwner {
   release(bytes: number): void;
 }
 
+/**
+ * Where a persistent session's changes go, in order (stores/: the session store). Every method
+ * is fire-and-forget for the session; durability is awaited by whoever acknowledges.
+ */
+export interface SessionJournal {
+  enqueued(s: Session, d: Delivery): void;
+  dequeued(s: Session, d: Delivery): void;
+  inflightSet(s: Session, id: number, e: Inflight): void;
+  inflightDeleted(s: Session, id: number): void;
+  inboundSet(s: Session, id: number, present: boolean): void;
+  willSet(s: Session, w: WillMessage | null): void;
+}
+
 export interface WillMessage {
   msg: Message;
   /** Seconds to wait after the connection ends before publishing [MQTT-3.1.3-9]. */
   delay: number;
 }
 
+/** The largest delivery id, and so the most deliveries in flight per session. */
+const MAX_DELIVERY_ID = 65535;
+
 export class Session implements Subscriber {
   link: SessionLink | null = null;
-  /** Subscriptions keyed by raw filter (including "$share/GROUP/"). */
+  /** Subscriptions keyed by raw filter (including "$share/GROUP/"). Changed only through the router. */
   readonly subscriptions = new SmallMap<string, Subscription<Session>>();
-  /** Seconds the session outlives its connection; 0 = ends with it; 0xFFFFFFFF = never expires. */
+  /** Seconds the session outlives its connection; 0 = ends with it; 0xFFFFFFFF = never expires. Set through the router. */
   expiryInterval = 0;
   // Delivery state is allocated on first use: most sessions of an idle fleet never need it.
-  private _inflight: Map<number, InflightEntry> | null = null;
-  private _queue: Deque<Delivery> | null = null;
-  private _inboundQos2: Set<number> | null = null;
-  get inflight(): Map<number, InflightEntry> {
-    return (this._inflight ??= new Map());
-  }
-  get queue(): Deque<Delivery> {
-    return (this._queue ??= new Deque());
-  }
-  /** Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received [MQTT-4.3.3-9]. */
-  get inboundQos2(): Set<number> {
-    return (this._inboundQos2 ??= new Set());
-  }
+  private inflightMap: Map<number, Inflight> | null = null;
+  private queue: Deque<Delivery> | null = null;
+  private inbound: Set<number> | null = null;
   queuedBytes = 0;
   private nextId = 1;
   /** Timer ending the session after disconnect, or publishing a delayed will. */
   expiryTimer: NodeJS.Timeout | null = null;
   willTimer: NodeJS.Timeout | null = null;
-  will: WillMessage | null = null;
+  private _will: WillMessage | null = null;
   /** Protocol name for listings ('mqtt' | 'stomp'). */
   protocol = 'mqtt';
   connectedAt = 0;
@@ -127,8 +146,8 @@ export class Session implements Subscriber {
   identity: ClientInfo | null = null;
   /** Someone monitors this session: deliveries and publishes are copied to the monitor. */
   monitored = false;
-  /** Why the last connection ended (presence). */
-  endReason = '';
+  /** Set while the session is persistent: its changes are written there. */
+  journal: SessionJournal | null = null;
 
   constructor(
     readonly clientId: string,
@@ -161,26 +180,37 @@ export class Session implements Subscriber {
     this.enqueue({ msg, qos, retain, subscriptionIds, group });
   }
 
+  // ---- queue -----------------------------------------------------------------------------
+
+  get queued(): number {
+    return this.queue === null ? 0 : this.queue.length;
+  }
+
   /** Queue a delivery; false (and a drop report) when the bounds are reached. */
   enqueue(d: Delivery): boolean {
     const size = d.msg.payload.length;
-    if (this.queue.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes || !this.owner.charge(size)) {
+    const q = (this.queue ??= new Deque());
+    if (q.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes || !this.owner.charge(size)) {
       this.dropped++;
       this.onDrop(this, d.msg, 'queue-full');
       return false;
     }
-    this.queue.push(d);
+    q.push(d);
     this.queuedBytes += size;
+    this.journal?.enqueued(this, d);
     return true;
   }
 
   /** Next queued delivery that has not expired (expired ones are reported and skipped). */
   dequeue(now: number): Delivery | undefined {
+    const q = this.queue;
+    if (q === null) return undefined;
     for (;;) {
-      const d = this.queue.shift();
+      const d = q.shift();
       if (!d) return undefined;
       this.queuedBytes -= d.msg.payload.length;
       this.owner.release(d.msg.payload.length);
+      this.journal?.dequeued(this, d);
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
         this.onDrop(this, d.msg, 'expired');
         continue;
@@ -189,24 +219,110 @@ export class Session implements Subscriber {
     }
   }
 
-  /** Allocate an unused outbound packet id (1..65535) [MQTT-2.2.1-3]; 0 when all are in use. */
-  allocatePacketId(): number {
-    if (this.inflight.size >= 65535) return 0;
-    for (;;) {
-      const id = this.nextId;
-      this.nextId = id === 65535 ? 1 : id + 1;
-      if (!this.inflight.has(id)) return id;
-    }
+  /** Queued deliveries, oldest first (listings, persistence). */
+  *queuedDeliveries(): Generator<Delivery> {
+    if (this.queue !== null) yield* this.queue;
   }
 
-  /** Forget all delivery state (clean start / session end). */
-  reset(): void {
+  // ---- in flight -------------------------------------------------------------------------
+
+  get inflightCount(): number {
+    return this.inflightMap === null ? 0 : this.inflightMap.size;
+  }
+
+  /** Record a delivery as sent; its delivery id, or 0 when every id is in use (then it is not recorded). */
+  begin(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): number {
+    const m = (this.inflightMap ??= new Map());
+    if (m.size >= MAX_DELIVERY_ID) return 0;
+    let id: number;
+    do {
+      id = this.nextId;
+      this.nextId = id === MAX_DELIVERY_ID ? 1 : id + 1;
+    } while (m.has(id));
+    const e: Inflight = { msg, qos, retain, subscriptionIds, group, phase: 'sent' };
+    m.set(id, e);
+    this.journal?.inflightSet(this, id, e);
+    return id;
+  }
+
+  inflight(id: number): Inflight | undefined {
+    return this.inflightMap?.get(id);
+  }
+
+  /** The receiver has the message; completion pending (MQTT QoS 2 after PUBREC). */
+  markReceived(id: number): void {
+    const e = this.inflightMap?.get(id);
+    if (e === undefined || e.phase === 'received') return;
+    e.phase = 'received';
+    this.journal?.inflightSet(this, id, e);
+  }
+
+  /** The delivery is finished (acknowledged, completed, refused or given back): forget it. */
+  settle(id: number): Inflight | undefined {
+    const m = this.inflightMap;
+    const e = m?.get(id);
+    if (e === undefined) return undefined;
+    m!.delete(id);
+    this.journal?.inflightDeleted(this, id);
+    return e;
+  }
+
+  /** In-flight deliveries in the order they were sent (resend on resume). */
+  inflightEntries(): IterableIterator<[number, Inflight]> {
+    return (this.inflightMap ?? EMPTY_INFLIGHT).entries();
+  }
+
+  // ---- inbound exactly-once --------------------------------------------------------------
+
+  get inboundCount(): number {
+    return this.inbound === null ? 0 : this.inbound.size;
+  }
+
+  hasInbound(id: number): boolean {
+    return this.inbound !== null && this.inbound.has(id);
+  }
+
+  /** Remember that the message `id` was received and must not be routed again [MQTT-4.3.3-9]. */
+  addInbound(id: number): void {
+    (this.inbound ??= new Set()).add(id);
+    this.journal?.inboundSet(this, id, true);
+  }
+
+  releaseInbound(id: number): void {
+    if (this.inbound?.delete(id)) this.journal?.inboundSet(this, id, false);
+  }
+
+  /** Inbound ids (persistence). */
+  inboundIds(): IterableIterator<number> {
+    return (this.inbound ?? EMPTY_IDS).values();
+  }
+
+  // ---- will ------------------------------------------------------------------------------
+
+  get will(): WillMessage | null {
+    return this._will;
+  }
+
+  setWill(w: WillMessage | null): void {
+    if (this._will === w) return;
+    this._will = w;
+    this.journal?.willSet(this, w);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /** Take every unfinished delivery (in flight, then queued) and forget all delivery state (session end). */
+  drain(): Delivery[] {
+    const out: Delivery[] = [];
+    if (this.inflightMap !== null) for (const e of this.inflightMap.values()) out.push(e);
+    if (this.queue !== null) out.push(...this.queue.clear());
     this.owner.release(this.queuedBytes);
-    this._inflight = null;
-    this._queue = null;
-    this._inboundQos2 = null;
+    this.inflightMap = null;
+    this.queue = null;
+    this.inbound = null;
     this.queuedBytes = 0;
     this.nextId = 1;
+    return out;
   }
 
   clearTimers(): void {
@@ -216,3 +332,6 @@ export class Session implements Subscriber {
     this.willTimer = null;
   }
 }
+
+const EMPTY_INFLIGHT: ReadonlyMap<number, Inflight> = new Map();
+const EMPTY_IDS: ReadonlySet<number> = new Set();

@@ -35,7 +35,7 @@ export class SysPublisher {
 
   private set(topic: string, value: string | number): void {
     // Broker-originated: bypasses the publish counters' client semantics but is routed normally.
-    this.router.publish(createMessage(`$SYS/broker/${topic}`, Buffer.from(String(value)), 0, true, null, 0, '', null));
+    this.router.publish(createMessage(`$SYS/broker/${topic}`, Buffer.from(String(value)), 0, true, null, 0, null));
   }
 
   private publishStatic(): void {

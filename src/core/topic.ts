@@ -78,6 +78,38 @@ export function parseFilter(raw: string): ParsedFilter | null {
   return { filter, group };
 }
 
+/**
+ * Does `filter` match `topic`? Walks both strings level by level without allocating (used
+ * per delivery by protocols that map a message back to their own subscriptions).
+ */
+export function filterMatches(filter: string, topic: string): boolean {
+  const f0 = filter.charCodeAt(0);
+  if (topic.charCodeAt(0) === 0x24 && (f0 === PLUS || f0 === HASH)) return false; // [MQTT-4.7.2-1]
+  let fi = 0;
+  let ti = 0;
+  const fn = filter.length;
+  const tn = topic.length;
+  for (;;) {
+    const fEnd = indexOrEnd(filter, fi, fn);
+    if (fEnd - fi === 1 && filter.charCodeAt(fi) === HASH) return true; // rest, parent included
+    if (ti > tn) return false; // topic has no more levels
+    const tEnd = indexOrEnd(topic, ti, tn);
+    if (!(fEnd - fi === 1 && filter.charCodeAt(fi) === PLUS)) {
+      const len = fEnd - fi;
+      if (len !== tEnd - ti) return false;
+      for (let k = 0; k < len; k++) if (filter.charCodeAt(fi + k) !== topic.charCodeAt(ti + k)) return false;
+    }
+    fi = fEnd + 1;
+    ti = tEnd + 1;
+    if (fi > fn) return ti > tn; // filter done: the topic must be done too
+  }
+}
+
+function indexOrEnd(s: string, from: number, n: number): number {
+  const i = s.indexOf('/', from);
+  return i < 0 ? n : i;
+}
+
 /** Does `filter` match `topic`? (Used outside the trie: retained lookups on small sets, tests.) */
 export function topicMatches(filter: string, topic: string): boolean {
   if (topic.charCodeAt(0) === 0x24 /* $ */ && (filter.charCodeAt(0) === PLUS || filter.charCodeAt(0) === HASH)) {

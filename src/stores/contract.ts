@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createMessage } from '../core/message.js';
 import type { RetainedStore } from './types.js';
 
-const msg = (topic: string, payload: string) => createMessage(topic, Buffer.from(payload), 1, true, null, 0, 'c', null);
+const msg = (topic: string, payload: string) => createMessage(topic, Buffer.from(payload), 1, true, null, 0, { clientId: 'c', app: 'a', profile: 'AGENT' });
 
 export function retainedStoreContract(name: string, make: () => RetainedStore | Promise<RetainedStore>): void {
   test(`${name} retained store: set, replace, clear [MQTT-3.3.1-5..7]`, async () => {

@@ -12,6 +12,7 @@ import { TokenExpiry } from '../token-expiry.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
+import type { Client } from '../../core/clients.js';
 import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
 import { CLOSE_REASONS } from '../../core/session.js';
@@ -50,12 +51,12 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   readonly decoder: MqttDecoder;
   level: ProtocolLevel = 4;
   clientId = '';
+  /** The core's side of this connection (core/clients.ts), once CONNECT is accepted. */
+  client: Client | null = null;
+  /** The client's session while this connection holds it. */
   session: Session | null = null;
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
-  app: Application | null = null;
-  /** Who is connected, for permission checks and hooks. */
-  info: ClientInfo | null = null;
   /** Why the connection ended, for presence. */
   endReason: DisconnectReason = 'dropped';
   /** Packets received while a login or hook decision is pending; made on first hold. */
@@ -241,27 +242,32 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
 
   // ---- session lifecycle -----------------------------------------------------------------
 
-  /** Called by handleConnect once the CONNACK is decided. */
-  markConnected(session: Session): void {
-    this.session = session;
+  /** The core accepted the client (core/clients.ts): from here on this connection holds its session. */
+  bind(client: Client): void {
+    this.client = client;
+    this.session = client.session;
+    this.router = client.app.router;
+  }
+
+  /** Called by handleConnect once the CONNACK is sent. */
+  markConnected(): void {
     this.state = State.Connected;
     this.armKeepAlive();
-    const expiresAt = this.info?.expiresAt;
+    const expiresAt = this.client?.info.expiresAt;
     if (expiresAt !== undefined) this.tokenExpiry = new TokenExpiry(expiresAt, this);
   }
 
-  /** The network connection ended (any cause): will, session detach. */
+  get app(): Application | null {
+    return this.client === null ? null : this.client.app;
+  }
+
+  get info(): ClientInfo | null {
+    return this.client === null ? null : this.client.info;
+  }
+
+  /** The network connection ended (any cause): the core publishes the will and detaches the session. */
   private gone(): void {
-    const session = this.session;
-    if (!session) return;
-    const router = this.router;
-    if (this.info) this.app?.hooks.onConnectionClose?.(this.info, this.endReason);
-    if (session.link === this) {
-      this.app?.presence.offline(session, this.endReason);
-      if (!this.cleanDisconnect) router.scheduleWill(session);
-      else session.will = null;
-      router.detach(session, this);
-    }
+    this.client?.detach(this.endReason, !this.cleanDisconnect);
     this.session = null;
   }
 
@@ -291,14 +297,9 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
     if (this.state === State.Closed) return;
     const { code, presence } = CLOSE_REASONS[reason];
     this.endReason = presence;
-    if (reason === 'takeover' && this.session) {
-      // The session moves to the new connection: publish this connection's will now
-      // (or schedule it with its delay) but do not end the session.
-      const session = this.session;
-      this.app?.presence.offline(session, 'taken-over');
-      if (!this.cleanDisconnect) this.router.scheduleWill(session);
-      this.session = null;
-    }
+    // Now, not when the socket is gone: on a takeover the new connection sets its own will next.
+    this.client?.detach(presence, !this.cleanDisconnect);
+    this.session = null;
     this.disconnectWith(ERRORS[code].mqtt5);
   }
 
@@ -376,7 +377,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
       this.writePublish(msg, 0, retain, subscriptionIds, 0, false);
       return;
     }
-    if (session.inflight.size >= this.sendWindow || session.queue.length > 0) {
+    if (session.inflightCount >= this.sendWindow || session.queued > 0) {
       session.enqueue({ msg, qos, retain, subscriptionIds, group });
       return;
     }
@@ -389,15 +390,15 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
       this.router.reportDrop(session, msg, 'expired'); // [MQTT-3.3.2-5]
       return;
     }
-    const pid = session.allocatePacketId();
+    // The session's delivery id is the packet id [MQTT-2.2.1-3].
+    const pid = session.begin(msg, qos, retain, subscriptionIds, group);
     if (pid === 0) {
       session.enqueue({ msg, qos, retain, subscriptionIds, group });
       return;
     }
-    session.inflight.set(pid, { msg, qos, retain, subscriptionIds, group, state: 'ack' });
     if (!this.writePublish(msg, qos, retain, subscriptionIds, pid, false)) {
       // Too large for this client: treated as delivered [MQTT-3.1.2-25].
-      session.inflight.delete(pid);
+      session.settle(pid);
     }
   }
 
@@ -406,7 +407,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
     const session = this.session;
     if (session === null || this.state !== State.Connected) return;
     const now = this.router.now();
-    while (session.inflight.size < this.sendWindow) {
+    while (session.inflightCount < this.sendWindow) {
       const d = session.dequeue(now);
       if (!d) return;
       if (d.qos === 0) this.writePublish(d.msg, 0, d.retain, d.subscriptionIds, 0, false);
@@ -417,8 +418,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   /** On session resume: resend unacknowledged PUBLISH with DUP=1 and PUBREL, in order [MQTT-4.4.0-1]. */
   resumeInflight(): void {
     const session = this.session!;
-    for (const [pid, e] of session.inflight) {
-      if (e.state === 'comp') this.send({ type: PacketType.PUBREL, packetId: pid, reasonCode: 0, properties: NO_PROPS });
+    for (const [pid, e] of session.inflightEntries()) {
+      if (e.phase === 'received') this.send({ type: PacketType.PUBREL, packetId: pid, reasonCode: 0, properties: NO_PROPS });
       else this.writePublish(e.msg, e.qos, e.retain, e.subscriptionIds, pid, true);
     }
     this.pump();
@@ -434,7 +435,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
     let buf: Buffer;
     if (subscriptionIds === null && !dup && msg.expiresAt === 0 && this.outAliases === null) {
       const slot = (v5 ? 6 : 0) + (retain ? 3 : 0) + qos;
-      const wire = (msg.wire ??= []);
+      const wire = (msg.encoded ??= []);
       let cached: Buffer | undefined = wire[slot];
       if (cached === undefined) {
         cached = encodePublish(this.level, msg.topic, msg.payload, qos, retain, false, qos > 0 ? 1 : 0, v5 ? publishProperties(msg, null, 0, this.stampFrom) : undefined);
@@ -496,7 +497,7 @@ function packetIdOffset(buf: Buffer): number {
  */
 export function publishProperties(msg: Message, subscriptionIds: readonly number[] | null, now: number, stampFrom: boolean): Properties {
   const meta = msg.meta;
-  const from = stampFrom ? msg.senderId : '';
+  const from = stampFrom && msg.sender !== null ? msg.sender.clientId : '';
   if (meta === null && subscriptionIds === null && msg.expiresAt === 0 && from === '') return NO_PROPS;
   const p: Properties = {};
   if (meta !== null) {

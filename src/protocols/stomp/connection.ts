@@ -15,6 +15,8 @@ import { TokenExpiry } from '../token-expiry.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
+import type { Client } from '../../core/clients.js';
+import { filterMatches } from '../../core/topic.js';
 import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
 import { CLOSE_REASONS } from '../../core/session.js';
@@ -41,21 +43,25 @@ export type { StompVersion } from './frame.js';
 import type { StompVersion } from './frame.js';
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
+/**
+ * A STOMP subscription and its core subscription (`raw` is the core key). Deliveries are mapped
+ * back to STOMP subscriptions here, by filter or queue: nothing STOMP rides in core fields.
+ */
 export interface StompSubscription {
   id: string;
   /** Core subscription key (raw filter) in the session. */
   raw: string;
+  /** The filter it matches topics with, and its queue (shared group) if any. */
+  filter: string;
+  group: string | null;
   destination: string;
   ack: AckMode;
-  /** Numeric id carried through the core as the subscription identifier. */
-  num: number;
 }
 
+/** An unacknowledged MESSAGE: its STOMP subscription and the session's delivery id. */
 export interface PendingAck {
-  ackId: string;
   sub: StompSubscription;
-  msg: Message;
-  group: SharedGroup<Session> | null;
+  delivery: number;
 }
 
 const enum State {
@@ -70,18 +76,17 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   version: StompVersion = '1.2';
   sessionId = randomBytes(6).toString('hex');
   clientId = '';
+  /** The core's side of this connection (core/clients.ts), once CONNECT is accepted. */
+  client: Client | null = null;
   session: Session | null = null;
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
-  app: Application | null = null;
-  info: ClientInfo | null = null;
   endReason: DisconnectReason = 'dropped';
   /** Frames received while the login is being decided. */
   private readonly input: HeldInput<StompFrame>;
+  /** By STOMP subscription id. */
   readonly subs = new Map<string, StompSubscription>();
-  readonly subsByNum = new Map<number, StompSubscription>();
-  private nextSubNum = 1;
-  /** Unacknowledged MESSAGEs in client / client-individual mode, in send order. */
+  /** Unacknowledged MESSAGEs in client / client-individual mode by ack id, in send order. */
   readonly pending = new Map<string, PendingAck>();
   /** Open transactions: their frames wait for COMMIT, bounded like a session queue. */
   readonly transactions = new Map<string, { frames: StompFrame[]; bytes: number }>();
@@ -129,10 +134,6 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 
   releaseFrames(): void {
     this.input.release();
-  }
-
-  allocateSubscriptionNumber(): number {
-    return this.nextSubNum++;
   }
 
   // ---- inbound ---------------------------------------------------------------------------
@@ -261,12 +262,27 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 
   // ---- lifecycle -------------------------------------------------------------------------
 
-  markConnected(session: Session): void {
-    this.session = session;
+  /** The core accepted the client (core/clients.ts): from here on this connection holds its session. */
+  bind(client: Client): void {
+    this.client = client;
+    this.session = client.session;
+    this.router = client.app.router;
+    this.clientId = client.info.clientId;
+  }
+
+  markConnected(): void {
     this.state = State.Connected;
     if (this.sendEvery > 0 || this.expectEvery > 0) this.armHeartbeats();
-    const expiresAt = this.info?.expiresAt;
+    const expiresAt = this.client?.info.expiresAt;
     if (expiresAt !== undefined) this.tokenExpiry = new TokenExpiry(expiresAt, this);
+  }
+
+  get app(): Application | null {
+    return this.client === null ? null : this.client.app;
+  }
+
+  get info(): ClientInfo | null {
+    return this.client === null ? null : this.client.info;
   }
 
   private armHeartbeats(): void {
@@ -288,23 +304,14 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     this.heartbeatTimer.unref();
   }
 
-  /** The network connection is gone: give back unacknowledged queue messages, detach. */
+  /**
+   * The network connection is gone: the core detaches the session, which ends with it (STOMP
+   * sessions are not persistent): unacknowledged queue messages go back to their queue.
+   */
   private gone(): void {
-    const session = this.session;
-    this.session = null;
-    if (!session) return;
-    const router = this.router;
-    const pending = [...this.pending.values()];
     this.pending.clear();
-    if (this.info) this.app?.hooks.onConnectionClose?.(this.info, this.endReason);
-    if (session.link === this) {
-      this.app?.presence.offline(session, this.endReason);
-      router.detach(session, this);
-    }
-    for (const p of pending) {
-      if (p.group !== null) router.redeliver(p.group, p.msg, null, false);
-      else router.reportDrop(null, p.msg, 'offline');
-    }
+    this.client?.detach(this.endReason, false);
+    this.session = null;
   }
 
   private cleanup(): void {
@@ -322,6 +329,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     if (this.state === State.Closed) return;
     const { code, presence } = CLOSE_REASONS[reason];
     this.endReason = presence;
+    this.client?.detach(presence, false); // now: a takeover moves the session on at once
     this.fail(ERRORS[code].stomp, ERRORS[code].text);
   }
 
@@ -357,10 +365,14 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     this.conn.write(encodeFrame(command, headers, body, { version: this.version }));
   }
 
-  /** SessionLink: a routed message for one or more of this connection's subscriptions. */
-  deliver(msg: Message, qos: QoS, _retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
+  /**
+   * SessionLink: a routed message. A queue message goes to this connection's subscription to
+   * that queue; any other to each of its topic subscriptions whose filter matches (STOMP sends
+   * one MESSAGE per subscription).
+   */
+  deliver(msg: Message, _qos: QoS, _retain: boolean, _subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
     const session = this.session;
-    if (session === null || this.state !== State.Connected || subscriptionIds === null) return;
+    if (session === null || this.state !== State.Connected) return;
     if (this.conn.backlog > this.ctx.limits.slowConsumerBytes) {
       if (group !== null) this.router.redeliver(group, msg, session, false);
       else this.router.reportDrop(session, msg, 'slow-consumer');
@@ -370,15 +382,28 @@ export class StompConnection implements SessionLink, ConnectionHandler {
       this.router.reportDrop(session, msg, 'expired');
       return;
     }
-    for (const num of subscriptionIds) {
-      const sub = this.subsByNum.get(num);
-      if (!sub) continue;
-      if (sub.ack !== 'auto' && this.pending.size >= this.ctx.window) {
-        session.enqueue({ msg, qos, retain: false, subscriptionIds: [num], group });
-        continue;
-      }
-      this.writeMessage(msg, sub, group);
+    if (group !== null) {
+      const sub = this.subscriptionFor(group.name, group.filter);
+      if (sub === undefined) this.client!.giveBack(group, msg);
+      else this.send(msg, sub, group);
+      return;
     }
+    for (const sub of this.subs.values()) if (sub.group === null && filterMatches(sub.filter, msg.topic)) this.send(msg, sub, null);
+  }
+
+  private subscriptionFor(group: string, filter: string): StompSubscription | undefined {
+    for (const sub of this.subs.values()) if (sub.group === group && sub.filter === filter) return sub;
+    return undefined;
+  }
+
+  /** Send now, or wait in the session queue while the acknowledgement window is full. */
+  private send(msg: Message, sub: StompSubscription, group: SharedGroup<Session> | null): void {
+    const session = this.session!;
+    if (sub.ack !== 'auto' && session.inflightCount >= this.ctx.window) {
+      session.enqueue({ msg, qos: 1, retain: false, subscriptionIds: null, group, via: sub.raw });
+      return;
+    }
+    this.writeMessage(msg, sub, group);
   }
 
   /** After ACK/NACK: send what waited for the window. */
@@ -386,19 +411,22 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     const session = this.session;
     if (session === null) return;
     const now = this.router.now();
-    while (this.pending.size < this.ctx.window) {
+    while (session.inflightCount < this.ctx.window) {
       const d = session.dequeue(now);
       if (!d) return;
-      const sub = d.subscriptionIds ? this.subsByNum.get(d.subscriptionIds[0]!) : undefined;
-      if (!sub) {
-        if (d.group !== null) this.router.redeliver(d.group, d.msg, session, false);
-        continue;
-      }
-      this.writeMessage(d.msg, sub, d.group);
+      const sub = d.via === undefined ? undefined : this.subscriptionByRaw(d.via);
+      if (sub === undefined) this.client!.giveBack(d.group, d.msg);
+      else this.writeMessage(d.msg, sub, d.group);
     }
   }
 
-  private writeMessage(msg: Message, sub: StompSubscription, group: SharedGroup<Session> | null): void {
+  private subscriptionByRaw(raw: string): StompSubscription | undefined {
+    for (const sub of this.subs.values()) if (sub.raw === raw) return sub;
+    return undefined;
+  }
+
+  /** Write one MESSAGE to `sub` (a retained message for a new subscription comes here directly). */
+  writeMessage(msg: Message, sub: StompSubscription, group: SharedGroup<Session> | null): void {
     const messageId = `${this.sessionId}-${this.nextMessageId++}`;
     const headers: Array<[string, string]> = [
       ['subscription', sub.id],
@@ -406,11 +434,17 @@ export class StompConnection implements SessionLink, ConnectionHandler {
       ['destination', destinationOf(msg.topic)],
     ];
     if (sub.ack !== 'auto') {
+      // Acknowledged later: in flight in the session, under the session's delivery id.
+      const delivery = this.session!.begin(msg, 1, false, null, group);
+      if (delivery === 0) {
+        this.session!.enqueue({ msg, qos: 1, retain: false, subscriptionIds: null, group, via: sub.raw });
+        return;
+      }
       if (this.version === '1.2') headers.push(['ack', messageId]);
-      this.pending.set(messageId, { ackId: messageId, sub, msg, group });
+      this.pending.set(messageId, { sub, delivery });
     }
     // The sender, stamped by the broker (never taken from the client).
-    if (msg.senderId !== '') headers.push(['from', msg.senderId]);
+    if (msg.sender !== null) headers.push(['from', msg.sender.clientId]);
     const meta = msg.meta;
     if (meta !== null) {
       if (meta.contentType !== undefined) headers.push(['content-type', meta.contentType]);

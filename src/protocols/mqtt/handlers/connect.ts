@@ -10,8 +10,8 @@ import { metaFromProperties } from './publish.js';
 import type { WillMessage } from '../../../core/session.js';
 import type { LoginOutcome } from '../../../auth/authenticate.js';
 import { clientInfo } from '../../../core/hooks.js';
-import type { ClientInfo } from '../../../core/hooks.js';
-import type { Application, Refusal } from '../../../core/application.js';
+import { isRefusal, openClient } from '../../../core/clients.js';
+import type { Client, Refusal } from '../../../core/clients.js';
 import { loginIdProblem } from '../../../core/identity.js';
 import { ERRORS } from '../../../errors/catalogue.js';
 import { encodePacket } from '../codec/encoder.js';
@@ -131,8 +131,7 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
       w.retain,
       meta,
       expiry !== undefined && expiry > 0 ? Date.now() + expiry * 1000 : 0,
-      clientId,
-      null,
+      null, // the sender is known once the login is: see finishConnect
     );
     will = { msg, delay: wp.willDelayInterval ?? 0 };
   }
@@ -140,8 +139,6 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
 }
 
 function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outcome: LoginOutcome): void {
-  const ctx = c.ctx;
-  const { clientId, will } = prep;
   if (c.closed) return;
   if (!outcome.ok) {
     const spec = ERRORS[outcome.code];
@@ -149,23 +146,29 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
     refuse(c, p, spec.mqtt5, spec.mqtt311 ?? 5, `${spec.text}: ${outcome.detail}`);
     return;
   }
+  const cfg = c.ctx.mqtt;
+  const v5 = p.protocolLevel === 5;
+  // Session expiry: v5 property (default 0); 3.1.1 clean session 0 = persistent [MQTT-3.1.2-23].
+  let expiry = v5 ? (p.properties.sessionExpiryInterval ?? 0) : p.cleanStart ? 0 : 0xffffffff;
+  const expiryCapped = expiry > cfg.maxSessionExpiry;
+  if (expiryCapped) expiry = cfg.maxSessionExpiry;
   const app = outcome.app;
-  const info = clientInfo(clientId, outcome.identity, app.id, 'mqtt', c.conn.transport, c.conn.remoteAddress);
-  if (will === null) {
-    accept(c, p, prep, app, info);
+  const info = clientInfo(prep.clientId, outcome.identity, app.id, 'mqtt', c.conn.transport, c.conn.remoteAddress);
+  // The core decides the rest: the will as a publish, admission, the session (core/clients.ts).
+  const will = prep.will === null ? null : { delay: prep.will.delay, msg: { ...prep.will.msg, sender: info } };
+  const opened = openClient(app, { info, cleanStart: p.cleanStart, expiry, will }, c);
+  if (!(opened instanceof Promise)) {
+    accept(c, p, prep, opened, expiry, expiryCapped && v5);
     return;
   }
-  // A will is a publish by this client: authorised now exactly as one (and again when it fires).
-  const allowed = app.authorizePublish(info, will.msg);
-  if (allowed === true) accept(c, p, prep, app, info);
-  else if (allowed === false) refuseWith(c, p, { code: 'SB_ERR_NOT_AUTHORIZED', detail: `will topic "${will.msg.topic}" is not allowed` });
-  else {
-    c.holdPackets();
-    allowed.then(
-      (ok) => (ok ? accept(c, p, prep, app, info) : refuseWith(c, p, { code: 'SB_ERR_NOT_AUTHORIZED', detail: `will topic "${will.msg.topic}" is not allowed` })),
-      () => refuseWith(c, p, { code: 'SB_ERR_NOT_AUTHORIZED', detail: 'will refused by a failing authorizePublish hook' }),
-    );
-  }
+  c.holdPackets();
+  opened.then(
+    (o) => accept(c, p, prep, o, expiry, expiryCapped && v5),
+    (err: unknown) => {
+      c.ctx.logger.error({ err, clientId: prep.clientId }, 'opening the client failed');
+      refuseWith(c, p, { code: 'SB_ERR_SERVER_UNAVAILABLE', detail: 'internal error' });
+    },
+  );
 }
 
 function refuseWith(c: MqttConnection, p: ConnectPacket, r: Refusal): void {
@@ -174,39 +177,23 @@ function refuseWith(c: MqttConnection, p: ConnectPacket, r: Refusal): void {
   refuse(c, p, spec.mqtt5, spec.mqtt311 ?? RC_SERVER_UNAVAILABLE, `${spec.text}: ${r.detail}`);
 }
 
-/** The login and the will are allowed: admit the client to its session and answer CONNACK. */
-function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, app: Application, info: ClientInfo): void {
-  if (c.closed) return;
+/** The core accepted the client (or refused it): answer CONNACK. */
+function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, opened: Client | Refusal, expiry: number, expiryCapped: boolean): void {
+  if (isRefusal(opened)) {
+    refuseWith(c, p, opened);
+    return;
+  }
+  c.bind(opened); // from here on the connection's end detaches the session
+  if (c.closed) {
+    opened.detach(c.endReason, true); // the client left while an asynchronous hook decided
+    return;
+  }
   const ctx = c.ctx;
   const cfg = ctx.mqtt;
   const v5 = p.protocolLevel === 5;
   const props = p.properties;
-  const { clientId, assigned, will } = prep;
-
-  // Session expiry: v5 property (default 0); 3.1.1 clean session 0 = persistent [MQTT-3.1.2-23].
-  let expiry: number;
-  let expiryCapped = false;
-  if (v5) {
-    expiry = props.sessionExpiryInterval ?? 0;
-  } else {
-    expiry = p.cleanStart ? 0 : 0xffffffff;
-  }
-  if (expiry > cfg.maxSessionExpiry) {
-    expiry = cfg.maxSessionExpiry;
-    expiryCapped = v5;
-  }
-
-  const refusal = app.admit(info, expiry > 0);
-  if (refusal !== null) {
-    refuseWith(c, p, refusal);
-    return;
-  }
-  c.app = app;
-  c.router = app.router;
-  c.info = info;
-  const { session, present } = app.attach(info, c, p.cleanStart, expiry);
-  session.will = will;
-  if (will) (will.msg as { origin: object | null }).origin = session;
+  const { clientId, assigned } = prep;
+  const present = opened.present;
 
   // Negotiated limits.
   c.sendWindow = Math.min(props.receiveMaximum ?? 65535, cfg.maxInflight);
@@ -247,11 +234,8 @@ function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, app: Applic
     return;
   }
   c.send(connack);
-  c.markConnected(session);
-  app.monitor.refresh(session);
-  app.presence.online(session);
-  ctx.logger.debug({ clientId, app: app.id, profile: info.profile, mqttLevel: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
+  c.markConnected();
+  ctx.logger.debug({ clientId, app: opened.app.id, profile: opened.info.profile, mqttLevel: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
   if (present) c.resumeInflight();
   c.releasePackets();
 }
-

@@ -5,13 +5,13 @@ import type { MqttConnection } from '../connection.js';
 
 export function handlePuback(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
-  const e = session.inflight.get(p.packetId);
+  const e = session.inflight(p.packetId);
   // Unknown ids are ignored: a late ack after a resend is harmless.
   if (e === undefined) return;
   if (e.qos !== 1) {
     c.protocolError(Reason.ProtocolError, 'PUBACK for a QoS 2 message');
     return;
   }
-  session.inflight.delete(p.packetId); // [MQTT-4.3.2-4]
+  session.settle(p.packetId); // [MQTT-4.3.2-4]
   c.pump();
 }

@@ -5,12 +5,12 @@ import type { MqttConnection } from '../connection.js';
 
 export function handlePubcomp(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
-  const e = session.inflight.get(p.packetId);
+  const e = session.inflight(p.packetId);
   if (e === undefined) return;
-  if (e.qos !== 2 || e.state !== 'comp') {
+  if (e.qos !== 2 || e.phase !== 'received') {
     c.protocolError(Reason.ProtocolError, 'PUBCOMP before PUBREL');
     return;
   }
-  session.inflight.delete(p.packetId);
+  session.settle(p.packetId);
   c.pump();
 }

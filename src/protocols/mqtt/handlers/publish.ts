@@ -7,6 +7,7 @@ import { PacketType, Reason } from '../codec/packets.js';
 import type { Properties, PublishPacket } from '../codec/packets.js';
 import { EMPTY_PROPERTIES } from '../codec/decoder.js';
 import type { MqttConnection } from '../connection.js';
+import type { PublishAnswer } from '../../../core/clients.js';
 import { ERRORS } from '../../../errors/catalogue.js';
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
@@ -47,19 +48,15 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
     c.protocolError(Reason.ProtocolError, 'empty topic without topic alias'); // [MQTT-4.7.3-1]
     return;
   }
-  if (topic.length > cfg.maxTopicLength) {
-    c.protocolError(Reason.TopicNameInvalid, 'topic too long');
-    return;
-  }
 
   const pid = p.packetId;
   if (p.qos === 2) {
-    if (session.inboundQos2.has(pid)) {
+    if (session.hasInbound(pid)) {
       // A retransmission of a message we already own: acknowledge again, do not route twice [MQTT-4.3.3-10].
       c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode: 0, properties: NO_PROPS });
       return;
     }
-    if (session.inboundQos2.size >= cfg.receiveMaximum) {
+    if (session.inboundCount >= cfg.receiveMaximum) {
       c.protocolError(Reason.ReceiveMaximumExceeded, 'receive maximum exceeded'); // [MQTT-3.3.4-9]
       return;
     }
@@ -81,58 +78,47 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
     p.retain,
     meta,
     expiry !== undefined && expiry > 0 ? c.router.now() + expiry * 1000 : 0,
-    c.clientId,
-    session,
+    c.client!.info,
   );
   seedWire(c, p, msg, topic);
-  const allowed = c.app!.authorizePublish(c.info!, msg);
-  if (allowed === true || allowed === false) {
-    finishPublish(c, p, msg, allowed);
+  // The core authorises, admits and routes it (core/clients.ts).
+  const answer = c.client!.publish(msg);
+  if (!(answer instanceof Promise)) {
+    finishPublish(c, p, msg, answer);
     return;
   }
   // An asynchronous hook: later packets wait so the order of messages is kept.
   c.holdPackets();
-  allowed.then(
-    (ok) => finishPublish(c, p, msg, ok),
-    () => finishPublish(c, p, msg, false),
-  ).finally(() => c.releasePackets());
+  answer.then((a) => finishPublish(c, p, msg, a)).finally(() => c.releasePackets());
 }
 
-function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, allowed: boolean): void {
+function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, answer: PublishAnswer): void {
   const session = c.session;
   if (session === null) return;
   const pid = p.packetId;
-  let delivered = 0;
-  if (!allowed) {
-    // Denied: v5 publishers learn it from the ack; QoS 0 and 3.1.1 are dropped and logged.
-    c.ctx.logger.info({ clientId: c.clientId, topic: msg.topic }, 'publish denied');
-    if (p.qos > 0 && c.isV5) {
-      // A PUBREC >= 0x80 ends the QoS 2 flow (MQTT 5.0 section 4.3.3): the id is not kept, so a later
-      // message reusing it is not mistaken for a retransmission.
-      c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: Reason.NotAuthorized, properties: NO_PROPS });
+  let delivered: number;
+  if (typeof answer === 'number') delivered = answer;
+  else {
+    if (answer.code === 'SB_ERR_TOPIC_NAME') {
+      c.protocolError(Reason.TopicNameInvalid, answer.detail);
+      return;
+    }
+    c.ctx.logger.info({ clientId: c.clientId, topic: msg.topic, code: answer.code }, `publish refused: ${answer.detail}`);
+    if (p.qos === 0) return; // dropped (and counted by the core)
+    if (c.isV5) {
+      // A PUBREC >= 0x80 ends the QoS 2 flow (MQTT 5.0 section 4.3.3): the id is not kept, so a
+      // later message reusing it is not mistaken for a retransmission.
+      c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: ERRORS[answer.code].mqtt5, properties: NO_PROPS });
+      return;
+    }
+    // 3.1.1 has no negative acknowledgement. Not authorised: acknowledged and dropped, as 3.1.1
+    // allows; anything else (quota): closed unacknowledged, so the client sends it again later.
+    if (answer.code !== 'SB_ERR_NOT_AUTHORIZED') {
+      c.destroy(answer.detail);
       return;
     }
     delivered = -1;
-  } else {
-    // Admission: the memory budget and the retained limits (core/application.ts).
-    const refusal = c.app!.admitPublish(msg);
-    if (refusal !== null) {
-      c.ctx.logger.info({ clientId: c.clientId, topic: msg.topic, code: refusal.code }, `publish refused: ${refusal.detail}`);
-      if (p.qos === 0) {
-        c.router.reportDrop(null, msg, 'overload');
-        return;
-      }
-      if (!c.isV5) {
-        // 3.1.1 has no negative acknowledgement: close without acknowledging, the client resends later.
-        c.destroy(refusal.detail);
-        return;
-      }
-      c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: ERRORS[refusal.code].mqtt5, properties: NO_PROPS });
-      return;
-    }
-    delivered = c.router.publish(msg);
   }
-
   if (p.qos === 0) return;
   if (p.qos === 1) {
     // v5: 0x10 tells the publisher nobody received it (section 3.4.2.1).
@@ -140,7 +126,7 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, allowe
     c.send({ type: PacketType.PUBACK, packetId: pid, reasonCode, properties: NO_PROPS }); // [MQTT-4.3.2-2]
   } else {
     // PUBREC stays Success: the flow must continue with PUBREL either way.
-    session.inboundQos2.add(pid);
+    session.addInbound(pid);
     c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-8]
   }
 }
@@ -157,7 +143,7 @@ function seedWire(c: MqttConnection, p: PublishPacket, msg: Message, topic: stri
   // Slot layout shared with MqttConnection.writePublish: (v5 ? 6 : 0) + (retain ? 3 : 0) + qos.
   const wire: Array<Buffer | undefined> = [];
   wire[(v5 ? 6 : 0) + p.qos] = p.raw;
-  msg.wire = wire;
+  msg.encoded = wire;
 }
 
 /** MQTT 5 properties that travel with a message [MQTT-3.3.2-17..20]. */

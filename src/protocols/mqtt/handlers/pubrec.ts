@@ -7,7 +7,7 @@ const NO_PROPS: Properties = Object.freeze({}) as Properties;
 
 export function handlePubrec(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
-  const e = session.inflight.get(p.packetId);
+  const e = session.inflight(p.packetId);
   if (e !== undefined && e.qos !== 2) {
     c.protocolError(Reason.ProtocolError, 'PUBREC for a QoS 1 message'); // [MQTT-4.3.2, 4.3.3 flows]
     return;
@@ -21,10 +21,10 @@ export function handlePubrec(c: MqttConnection, p: AckPacket): void {
   }
   if (p.reasonCode >= 0x80) {
     // The receiver refused the message: the exchange ends here [MQTT-4.3.3-4 note].
-    session.inflight.delete(p.packetId);
+    session.settle(p.packetId);
     c.pump();
     return;
   }
-  e.state = 'comp';
+  session.markReceived(p.packetId);
   c.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-4]
 }

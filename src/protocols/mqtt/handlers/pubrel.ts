@@ -8,6 +8,6 @@ const NO_PROPS: Properties = Object.freeze({}) as Properties;
 export function handlePubrel(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
   // Known or not (a repeated PUBREL after a reconnect), answer PUBCOMP so the flow ends [MQTT-4.3.3-11, MQTT-4.3.3-12].
-  session.inboundQos2.delete(p.packetId);
+  session.releaseInbound(p.packetId);
   c.send({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS });
 }

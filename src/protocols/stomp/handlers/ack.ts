@@ -11,22 +11,20 @@ export function handleAck(c: StompConnection, f: StompFrame, ack: boolean): void
     return;
   }
   // `client` mode is cumulative: everything sent earlier on that subscription is covered too.
-  const covered = [];
+  const covered: string[] = [];
   if (p.sub.ack === 'client') {
     for (const [k, q] of c.pending) {
       if (q.sub === p.sub) covered.push(k);
       if (k === id) break;
     }
   } else covered.push(id!);
-  const router = c.router;
+  const client = c.client!;
   for (const k of covered) {
     const q = c.pending.get(k)!;
     c.pending.delete(k);
-    if (!ack) {
-      // Queue messages go to another consumer; after too many attempts, to the dead letters.
-      if (q.group !== null) router.redeliver(q.group, q.msg, c.session, true);
-      else router.reportDrop(c.session, q.msg, 'nack-limit');
-    }
+    // NACK: a queue message goes to another consumer (counted, dead-lettered past the limit).
+    if (ack) client.settle(q.delivery);
+    else client.nack(q.delivery);
   }
   c.pump();
 }

@@ -2,6 +2,8 @@
 import type { LoginOutcome } from '../../../auth/authenticate.js';
 import { clientInfo } from '../../../core/hooks.js';
 import { loginIdProblem } from '../../../core/identity.js';
+import { isRefusal, openClient } from '../../../core/clients.js';
+import type { Client, Refusal } from '../../../core/clients.js';
 import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompConnection, StompVersion } from '../connection.js';
 import type { StompFrame } from '../frame.js';
@@ -81,16 +83,14 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
   const { app, identity } = outcome;
   const clientId = identity.login;
   const info = clientInfo(clientId, identity, app.id, 'stomp', c.conn.transport, c.conn.remoteAddress);
-  const refusal = app.admit(info, false);
-  if (refusal !== null) {
-    c.fail(ERRORS[refusal.code].stomp, refusal.detail, header(f, 'receipt'));
+  // STOMP sessions end with their connection and carry no will; the core admits and attaches
+  // (core/clients.ts), synchronously since there is no will to authorise.
+  const opened = openClient(app, { info, cleanStart: true, expiry: 0, will: null }, c) as Client | Refusal;
+  if (isRefusal(opened)) {
+    c.fail(ERRORS[opened.code].stomp, opened.detail, header(f, 'receipt'));
     return;
   }
-  c.clientId = clientId;
-  c.app = app;
-  c.router = app.router;
-  c.info = info;
-  const { session } = app.attach(info, c, true, 0);
+  c.bind(opened);
 
   const [sx, sy] = ctx.heartbeat;
   const headers: Array<[string, string]> = [
@@ -100,9 +100,7 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
     ['heart-beat', `${sx},${sy}`],
   ];
   c.sendFrame('CONNECTED', headers);
-  c.markConnected(session);
-  app.monitor.refresh(session);
-  app.presence.online(session);
+  c.markConnected();
   ctx.logger.debug({ clientId, app: app.id, profile: identity.profile, stompVersion: c.version, transport: c.conn.transport }, 'STOMP client connected');
   c.releaseFrames();
 }

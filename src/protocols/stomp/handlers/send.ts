@@ -4,6 +4,8 @@ import { createMessage } from '../../../core/message.js';
 import { describeCharCode, findForbiddenChar, isStompMessageHeader } from '../../../core/headers.js';
 import type { MessageMeta } from '../../../core/message.js';
 import type { StompConnection } from '../connection.js';
+import type { PublishAnswer } from '../../../core/clients.js';
+import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
 import { parseDestination, topicOfReplyTo } from '../destinations.js';
@@ -11,7 +13,7 @@ import { parseDestination, topicOfReplyTo } from '../destinations.js';
 /** Headers with a meaning of their own; every other header travels as an MQTT 5 user property. */
 const STANDARD = new Set(['destination', 'content-length', 'content-type', 'receipt', 'transaction', 'reply-to', 'correlation-id', 'from', 'expires', 'persistent', 'priority']);
 
-export function handleSend(c: StompConnection, f: StompFrame): void {
+export function handleSend(c: StompConnection, f: StompFrame): void | Promise<void> {
   // Control characters could not be delivered to every protocol (MQTT refuses them, STOMP 1.0
   // cannot escape them and would read an LF as the end of a header line).
   const bad = unportableHeader(f);
@@ -29,12 +31,6 @@ export function handleSend(c: StompConnection, f: StompFrame): void {
     c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<name> or /queue/<name>`, header(f, 'receipt'));
     return;
   }
-  if (!c.app!.canPublish(c.info!, dest.topic)) {
-    c.fail('not authorized', `publishing to "${destination}" is not allowed`, header(f, 'receipt'));
-    return;
-  }
-  const router = c.router;
-  if (dest.kind === 'queue') router.declareQueue(dest.name);
 
   let meta: MessageMeta | null = null;
   const contentType = header(f, 'content-type');
@@ -51,8 +47,16 @@ export function handleSend(c: StompConnection, f: StompFrame): void {
     if (isStompMessageHeader(k)) continue;
     ((meta ??= {}).userProperties ??= []).push([k, v]);
   }
-  const session = c.session!;
-  router.publish(createMessage(dest.topic, f.body, 1, false, meta, 0, c.clientId, session));
+  // The core authorises, admits and routes it (core/clients.ts); a queue is created by its first message.
+  const answer = c.client!.publish(createMessage(dest.topic, f.body, 1, false, meta, 0, c.client!.info));
+  if (!(answer instanceof Promise)) return finish(c, f, destination, answer);
+  return answer.then((a) => finish(c, f, destination, a));
+}
+
+function finish(c: StompConnection, f: StompFrame, destination: string, answer: PublishAnswer): void {
+  if (typeof answer === 'number') return;
+  const reason = answer.code === 'SB_ERR_NOT_AUTHORIZED' ? `publishing to "${destination}" is not allowed` : `"${destination}": ${answer.detail}`;
+  c.fail(ERRORS[answer.code].stomp, reason, header(f, 'receipt'));
 }
 
 /** The ERROR for the first header of `f` that cannot travel (a forbidden character in its name or value), or null. */

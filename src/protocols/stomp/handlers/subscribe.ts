@@ -1,13 +1,12 @@
-/** SUBSCRIBE (STOMP 1.2 "SUBSCRIBE"): a core subscription per STOMP subscription id. */
-import type { Session } from '../../../core/session.js';
-import type { Subscription } from '../../../core/topic-trie.js';
-import { hasWildcard, isValidTopicFilter } from '../../../core/topic.js';
+/** SUBSCRIBE (STOMP 1.2 "SUBSCRIBE"): one core subscription per STOMP subscription id. */
+import { isRefusal } from '../../../core/clients.js';
+import type { SubscribeAnswer } from '../../../core/clients.js';
+import { isValidTopicFilter } from '../../../core/topic.js';
 import { ERRORS } from '../../../errors/catalogue.js';
-import type { AckMode, StompConnection } from '../connection.js';
+import type { AckMode, StompConnection, StompSubscription } from '../connection.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
 import { parseDestination } from '../destinations.js';
-import type { Destination } from '../destinations.js';
 
 const ACK_MODES: AckMode[] = ['auto', 'client', 'client-individual'];
 
@@ -34,59 +33,34 @@ export function handleSubscribe(c: StompConnection, f: StompFrame): void | Promi
     return;
   }
   const dest = parseDestination(destination);
-  const topics = c.ctx.topics; // one topic space: the same topic limits as MQTT
-  if (dest === null || !isValidTopicFilter(dest.topic, topics)) {
-    c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<filter> or /queue/<name> (at most ${topics.maxTopicLevels} levels)`, receipt);
+  if (dest === null || !isValidTopicFilter(dest.topic)) {
+    c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<filter> or /queue/<name>`, receipt);
     return;
   }
-  if (!topics.wildcardSubscriptions && hasWildcard(dest.topic)) {
-    c.fail(ERRORS.SB_ERR_WILDCARD_UNSUPPORTED.stomp, `"${destination}": wildcard subscriptions are turned off`, receipt);
-    return;
-  }
-  const session = c.session!;
-  const raw = dest.kind === 'queue' ? `$share/${dest.name}/${dest.topic}` : dest.topic;
-  if (session.subscriptions.has(raw)) {
+  const group = dest.kind === 'queue' ? dest.name : null;
+  const raw = group !== null ? `$share/${group}/${dest.topic}` : dest.topic;
+  if (c.session!.subscriptions.has(raw)) {
     c.fail('duplicate subscription', `this connection already subscribes to "${destination}"`, receipt);
     return;
   }
-  if (!c.app!.canAddSubscription(session, raw)) {
-    c.fail(ERRORS.SB_ERR_QUOTA.stomp, `at most ${c.ctx.limits.maxSubscriptionsPerClient} subscriptions per client (limits.maxSubscriptionsPerClient)`, receipt);
-    return;
-  }
-  const allowed = c.app!.authorizeSubscribe(c.info!, dest.topic, dest.kind === 'queue');
-  const denied = (): void => c.fail('not authorized', `subscribing to "${destination}" is not allowed`, receipt);
-  if (allowed === false) return denied();
-  if (allowed === true) return add(c, id, ack, destination, dest, raw);
-  // An asynchronous hook: later frames (and this frame's RECEIPT) wait for it.
-  return allowed.then(
-    (ok) => (ok ? add(c, id, ack, destination, dest, raw) : denied()),
-    () => denied(),
-  );
+  // Registered first: joining a queue hands over its backlog at once (delivered to this subscription).
+  const sub: StompSubscription = { id, raw, filter: dest.topic, group, destination, ack };
+  c.subs.set(id, sub);
+  // The core decides (limits, rules, hooks) and subscribes (core/clients.ts).
+  const answers = c.client!.subscribe([{ raw, filter: dest.topic, group, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 }]);
+  if (!(answers instanceof Promise)) return finish(c, sub, answers, receipt);
+  return answers.then((a) => finish(c, sub, a, receipt));
 }
 
-function add(c: StompConnection, id: string, ack: AckMode, destination: string, dest: Destination, raw: string): void {
-  const session = c.session;
-  if (session === null || !c.connected) return;
-  const router = c.router;
-  const num = c.allocateSubscriptionNumber();
-  const stompSub = { id, raw, destination, ack, num };
-  c.subs.set(id, stompSub);
-  c.subsByNum.set(num, stompSub);
-  if (dest.kind === 'queue') router.declareQueue(dest.name);
-  const sub: Subscription<Session> = {
-    subscriber: session,
-    raw,
-    filter: dest.topic,
-    group: dest.kind === 'queue' ? dest.name : null,
-    qos: 1,
-    noLocal: false,
-    retainAsPublished: false,
-    retainHandling: 0,
-    subscriptionId: num,
-  };
-  router.subscribe(session, sub);
-  if (dest.kind === 'topic') {
-    // Retained messages reach STOMP subscribers too: one topic space.
-    for (const msg of router.retainedFor(dest.topic)) c.deliver(msg, 1, true, [num], null);
+function finish(c: StompConnection, sub: StompSubscription, answers: SubscribeAnswer[], receipt: string | undefined): void {
+  if (!c.connected || c.subs.get(sub.id) !== sub) return;
+  const a = answers[0]!;
+  if (isRefusal(a)) {
+    c.subs.delete(sub.id);
+    const reason = a.code === 'SB_ERR_NOT_AUTHORIZED' ? 'is not allowed' : a.detail;
+    c.fail(ERRORS[a.code].stomp, `subscribing to "${sub.destination}": ${reason}`, receipt);
+    return;
   }
+  // Retained messages reach STOMP subscribers too (one topic space), to this subscription only.
+  for (const msg of a.retained) c.writeMessage(msg, sub, null);
 }

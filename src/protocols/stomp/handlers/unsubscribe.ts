@@ -1,4 +1,7 @@
 /** UNSUBSCRIBE (STOMP 1.2 "UNSUBSCRIBE"). */
+import { isRefusal } from '../../../core/clients.js';
+import type { UnsubscribeAnswer } from '../../../core/clients.js';
+import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompConnection, StompSubscription } from '../connection.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
@@ -10,28 +13,27 @@ export function handleUnsubscribe(c: StompConnection, f: StompFrame): void | Pro
     c.fail('unknown subscription', `no subscription with id "${id ?? ''}"`, header(f, 'receipt'));
     return;
   }
-  // The hook sees the core filter, as for MQTT UNSUBSCRIBE (`a/b`, `$share/q/$queue/q`).
-  const hook = c.app?.hooks.authorizeUnsubscribe;
-  const allowed = hook && c.info ? hook(c.info, sub.raw) : true;
-  const denied = (): void => c.fail('not authorized', `unsubscribing from "${sub.destination}" is not allowed`, header(f, 'receipt'));
-  if (allowed === true) return remove(c, sub);
-  if (allowed === false) return denied();
-  return allowed.then(
-    (ok) => (ok ? remove(c, sub) : denied()),
-    () => denied(),
-  );
+  // The core asks the hook with the core filter, as for MQTT (`a/b`, `$share/q/$queue/q`).
+  const answers = c.client!.unsubscribe([sub.raw]);
+  if (!(answers instanceof Promise)) return finish(c, f, sub, answers);
+  return answers.then((a) => finish(c, f, sub, a));
 }
 
-function remove(c: StompConnection, sub: StompSubscription): void {
+function finish(c: StompConnection, f: StompFrame, sub: StompSubscription, answers: UnsubscribeAnswer[]): void {
   if (!c.connected || c.subs.get(sub.id) !== sub) return;
+  const a = answers[0]!;
+  if (isRefusal(a)) {
+    c.fail(ERRORS[a.code].stomp, `unsubscribing from "${sub.destination}" is not allowed`, header(f, 'receipt'));
+    return;
+  }
   c.subs.delete(sub.id);
-  c.subsByNum.delete(sub.num);
-  c.router.unsubscribe(c.session!, sub.raw);
-  // Messages still pending for it: queue messages return to their queue.
+  // Messages still unacknowledged for it: queue messages return to their queue.
+  const client = c.client!;
   for (const [k, p] of c.pending) {
     if (p.sub !== sub) continue;
     c.pending.delete(k);
-    if (p.group !== null) c.router.redeliver(p.group, p.msg, null, false);
+    const d = client.settle(p.delivery);
+    if (d !== undefined && d.group !== null) client.giveBack(d.group, d.msg);
   }
   c.pump();
 }

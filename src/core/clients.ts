@@ -1,0 +1,246 @@
+/**
+ * The client port: the one way a protocol (MQTT, STOMP, the HTTP API) talks to the core. A
+ * protocol translates its wire format into these calls and their answers back into its own
+ * acknowledgements and errors; everything else happens here, once, for every protocol:
+ *
+ *   openClient   after login: identity rules, the will checked as a publish, admission (profile
+ *                ownership of the client id, duplicate logins, session quota), session attach,
+ *                monitor and presence
+ *   publish      topic rules, authorisation (rules, then the embedding hook), admission (memory
+ *                budget, retained limits), queue declaration, the $monitor tap, routing
+ *   subscribe    filter rules, subscription quota, authorisation, the subscription, and the
+ *                retained messages the protocol sends after its acknowledgement
+ *   unsubscribe  the hook, then the subscription
+ *   settle/nack  acknowledgements of in-flight deliveries (delivery ids, see core/session.ts)
+ *   detach       the connection is gone: will, presence, session detach, hooks
+ *
+ * Answers are values; a Promise answer means an embedding hook is asynchronous, and the
+ * protocol holds its input until it has acted on the answer, so order is kept. Refusals carry
+ * a catalogue code (errors/catalogue.ts) that each protocol maps once.
+ */
+import type { Application, Refusal } from './application.js';
+import type { ClientInfo, MaybePromise } from './hooks.js';
+import type { Message, QoS } from './message.js';
+import type { DisconnectReason } from './presence.js';
+import type { Inflight, Session, SessionLink, WillMessage } from './session.js';
+import type { Subscription } from './topic-trie.js';
+import { hasWildcard, isValidTopicFilter, isValidTopicName } from './topic.js';
+
+export type { Refusal } from './application.js';
+
+/** Deliveries made (>= 0), or why the publish was refused. */
+export type PublishAnswer = number | Refusal;
+
+export interface SubscribeRequest {
+  /** The filter as subscribed, including any "$share/GROUP/" prefix (the subscription's key). */
+  raw: string;
+  /** The filter to match with. */
+  filter: string;
+  group: string | null;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier; 0 = none (other protocols keep their own ids). */
+  subscriptionId: number;
+}
+
+export type SubscribeAnswer = { ok: true; sub: Subscription<Session>; existed: boolean; retained: Message[] } | Refusal;
+
+/** Whether a subscription existed, or why the unsubscribe was refused. */
+export type UnsubscribeAnswer = boolean | Refusal;
+
+export interface OpenRequest {
+  info: ClientInfo;
+  cleanStart: boolean;
+  /** Seconds the session outlives the connection (0 = ends with it). */
+  expiry: number;
+  will: WillMessage | null;
+}
+
+const DENIED: Refusal = Object.freeze({ code: 'SB_ERR_NOT_AUTHORIZED', detail: 'not authorized' });
+
+export function isRefusal(x: unknown): x is Refusal {
+  return typeof x === 'object' && x !== null && 'code' in x;
+}
+
+/**
+ * Open a client on `app` for `link` (after a successful login). The will is authorised as a
+ * publish first (and again when it fires); then the client id is admitted and attached.
+ */
+export function openClient(app: Application, req: OpenRequest, link: SessionLink): MaybePromise<Client | Refusal> {
+  const will = req.will;
+  if (will === null) return attach(app, req, link);
+  const topicProblem = isValidTopicName(will.msg.topic, app.topics) ? null : refuse('SB_ERR_TOPIC_NAME', `invalid will topic "${will.msg.topic}"`);
+  if (topicProblem !== null) return topicProblem;
+  const allowed = app.authorizePublish(req.info, will.msg);
+  const denied = (): Refusal => refuse('SB_ERR_NOT_AUTHORIZED', `will topic "${will.msg.topic}" is not allowed`);
+  if (allowed === true) return attach(app, req, link);
+  if (allowed === false) return denied();
+  return allowed.then(
+    (ok) => (ok ? attach(app, req, link) : denied()),
+    () => denied(),
+  );
+}
+
+function attach(app: Application, req: OpenRequest, link: SessionLink): Client | Refusal {
+  const refusal = app.admit(req.info, req.expiry > 0);
+  if (refusal !== null) return refusal;
+  const { session, present } = app.attach(req.info, link, req.cleanStart, req.expiry);
+  session.setWill(req.will);
+  app.monitor.refresh(session);
+  app.presence.online(session);
+  return new Client(app, req.info, session, link, present);
+}
+
+function refuse(code: Refusal['code'], detail: string): Refusal {
+  return { code, detail };
+}
+
+export class Client {
+  private detached = false;
+
+  constructor(
+    readonly app: Application,
+    readonly info: ClientInfo,
+    readonly session: Session,
+    private readonly link: SessionLink,
+    /** An existing session was resumed [MQTT-3.2.2-2]. */
+    readonly present: boolean,
+  ) {}
+
+  // ---- publish ---------------------------------------------------------------------------
+
+  publish(msg: Message): MaybePromise<PublishAnswer> {
+    if (!isValidTopicName(msg.topic, this.app.topics)) return refuse('SB_ERR_TOPIC_NAME', `invalid topic "${msg.topic}"`);
+    const allowed = this.app.authorizePublish(this.info, msg);
+    if (allowed === true) return this.admitted(msg);
+    if (allowed === false) return DENIED;
+    return allowed.then(
+      (ok) => (ok ? this.admitted(msg) : DENIED),
+      () => DENIED,
+    );
+  }
+
+  private admitted(msg: Message): PublishAnswer {
+    const app = this.app;
+    const refusal = app.admitPublish(msg);
+    if (refusal !== null) {
+      app.router.reportDrop(null, msg, 'overload');
+      return refusal;
+    }
+    // A message to a queue creates it: it holds messages until a consumer comes.
+    if (msg.topic.startsWith('$queue/')) app.router.declareQueue(msg.topic.slice(7));
+    if (this.session.monitored) app.monitor.published(this.session, msg);
+    return app.router.publish(msg);
+  }
+
+  // ---- subscribe -------------------------------------------------------------------------
+
+  subscribe(reqs: readonly SubscribeRequest[]): MaybePromise<SubscribeAnswer[]> {
+    const checks: Array<Refusal | MaybePromise<boolean>> = [];
+    let pending = false;
+    for (const r of reqs) {
+      const c = this.check(r);
+      if (c instanceof Promise) pending = true;
+      checks.push(c);
+    }
+    if (!pending) return this.add(reqs, checks as Array<Refusal | boolean>);
+    return Promise.all(checks.map((x) => (x instanceof Promise ? x.catch(() => false) : x))).then((done) => this.add(reqs, done));
+  }
+
+  private check(r: SubscribeRequest): Refusal | MaybePromise<boolean> {
+    const topics = this.app.topics;
+    if (!isValidTopicFilter(r.filter, topics)) return refuse('SB_ERR_TOPIC_FILTER', `invalid topic filter "${r.filter}"`);
+    if (!topics.wildcardSubscriptions && hasWildcard(r.filter)) return refuse('SB_ERR_WILDCARD_UNSUPPORTED', 'wildcard subscriptions are turned off');
+    return this.app.authorizeSubscribe(this.info, r.filter, r.group !== null);
+  }
+
+  private add(reqs: readonly SubscribeRequest[], checks: Array<Refusal | boolean>): SubscribeAnswer[] {
+    const app = this.app;
+    const router = app.router;
+    const session = this.session;
+    return reqs.map((r, i): SubscribeAnswer => {
+      const check = checks[i]!;
+      if (check === false) return DENIED;
+      if (check !== true) return check;
+      if (!app.canAddSubscription(session, r.raw)) return refuse('SB_ERR_QUOTA', `at most ${app.maxSubscriptionsPerClient} subscriptions per client (limits.maxSubscriptionsPerClient)`);
+      if (r.group !== null && r.filter === `$queue/${r.group}`) router.declareQueue(r.group);
+      const sub: Subscription<Session> = {
+        subscriber: session,
+        raw: r.raw,
+        filter: r.filter,
+        group: r.group,
+        qos: r.qos,
+        noLocal: r.noLocal,
+        retainAsPublished: r.retainAsPublished,
+        retainHandling: r.retainHandling,
+        subscriptionId: r.subscriptionId,
+      };
+      const { existed } = router.subscribe(session, sub); // replaces an identical filter [MQTT-3.8.4-3]
+      // Retained messages: none for shared subscriptions (MQTT 5.0 section 4.8.2); Retain
+      // Handling 0 = always, 1 = new subscriptions only, 2 = never [MQTT-3.3.1-9..11].
+      const wants = r.group === null && (r.retainHandling === 0 || (r.retainHandling === 1 && !existed));
+      return { ok: true, sub, existed, retained: wants ? router.retainedFor(r.filter) : [] };
+    });
+  }
+
+  // ---- unsubscribe -----------------------------------------------------------------------
+
+  /** `raws`: the filters as subscribed (with any $share prefix). */
+  unsubscribe(raws: readonly string[]): MaybePromise<UnsubscribeAnswer[]> {
+    const hook = this.app.hooks.authorizeUnsubscribe;
+    const checks = raws.map((f) => (hook === undefined ? true : hook(this.info, f)));
+    const finish = (ok: boolean[]): UnsubscribeAnswer[] => raws.map((f, i) => (ok[i] ? this.app.router.unsubscribe(this.session, f) : DENIED)); // [MQTT-3.10.4-1]
+    if (!checks.some((x) => x instanceof Promise)) return finish(checks as boolean[]);
+    return Promise.all(checks.map((x) => (x instanceof Promise ? x.catch(() => false) : x))).then(finish);
+  }
+
+  // ---- acknowledgements ------------------------------------------------------------------
+
+  /** The receiver acknowledged (or refused) delivery `id`: it is done. */
+  settle(id: number): Inflight | undefined {
+    return this.session.settle(id);
+  }
+
+  /**
+   * The receiver gave delivery `id` back (STOMP NACK): a queue message goes to another consumer,
+   * counted, and to the dead letters past the redelivery limit; anything else is dead-lettered.
+   */
+  nack(id: number): void {
+    const d = this.session.settle(id);
+    if (d === undefined) return;
+    const router = this.app.router;
+    if (d.group !== null) router.redeliver(d.group, d.msg, this.session, true);
+    else router.reportDrop(this.session, d.msg, 'nack-limit');
+  }
+
+  /** A delivery the link could not keep (its subscription is gone): back to its queue, else dropped. */
+  giveBack(group: Inflight['group'], msg: Message): void {
+    if (group !== null) this.app.router.redeliver(group, msg, null, false);
+    else this.app.router.reportDrop(this.session, msg, 'offline');
+  }
+
+  // ---- end -------------------------------------------------------------------------------
+
+  /**
+   * The connection is gone (any cause; idempotent). `publishWill`: publish the will now or after
+   * its delay, unless the client disconnected cleanly [MQTT-3.1.2-10]. If the session was taken
+   * over, the new connection keeps it; otherwise it is detached and lives on for its expiry.
+   */
+  detach(reason: DisconnectReason, publishWill: boolean): void {
+    if (this.detached) return;
+    this.detached = true;
+    const app = this.app;
+    const session = this.session;
+    app.hooks.onConnectionClose?.(this.info, reason);
+    const mine = session.link === this.link;
+    // Taken over (the router already moved the session): the will and presence still concern this connection.
+    const takenOver = session.link === null && !mine && app.router.sessions.get(session.clientId) === session;
+    if (!mine && !takenOver) return;
+    app.presence.offline(session, reason);
+    if (publishWill) app.router.scheduleWill(session);
+    else session.setWill(null);
+    if (mine) app.router.detach(session, this.link);
+  }
+}

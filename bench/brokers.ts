@@ -12,14 +12,21 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BROKER_CORE, removeDir, SETPRIV, TASKSET_PATH, track, trackDir, which } from './procs.js';
 
-export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats' | 'node-floor' | 'switchboard-cluster';
+export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats' | 'node-floor' | 'switchboard-cluster' | 'switchboard-base';
 export const ALL_BROKERS: BrokerName[] = ['switchboard', 'mosquitto', 'aedes', 'nats'];
 /** Brokers --brokers accepts besides ALL_BROKERS (run by default only where a scenario asks). */
-export const OPTIONAL_BROKERS: BrokerName[] = ['switchboard-cluster'];
+export const OPTIONAL_BROKERS: BrokerName[] = ['switchboard-cluster', 'switchboard-base'];
 export const isSwitchboard = (n: BrokerName): boolean => n === 'switchboard' || n === 'switchboard-cluster';
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const SB_MAIN = join(ROOT, 'dist/src/cli/main.js');
+/**
+ * switchboard-base: another build of Switchboard (SB_BENCH_BASE = a checkout whose `dist/` is
+ * built, e.g. a `git worktree` of the previous release), run as a peer: the "vs switchboard-base"
+ * column is this build's ratio to it, measured in the same run.
+ */
+const SB_BASE = process.env.SB_BENCH_BASE;
+const SB_BASE_MAIN = SB_BASE === undefined ? '' : join(resolve(SB_BASE), 'dist/src/cli/main.js');
 
 export interface RunningBroker {
   name: BrokerName;
@@ -63,6 +70,9 @@ export function missing(name: BrokerName): string | null {
       return existsSync(join(ROOT, 'node_modules/aedes/package.json')) ? null : 'Aedes is not installed: run `npm ci`';
     case 'node-floor':
       return null;
+    case 'switchboard-base':
+      if (SB_BASE === undefined) return 'no base build: set SB_BENCH_BASE to a built checkout (git worktree add /tmp/base <rev> && cd /tmp/base && npm ci && npm run build)';
+      return existsSync(SB_BASE_MAIN) ? null : `the base build is missing (${SB_BASE_MAIN}): build it`;
   }
 }
 
@@ -85,6 +95,10 @@ export function version(name: BrokerName): string {
         return `aedes ${(JSON.parse(readFileSync(join(ROOT, 'node_modules/aedes/package.json'), 'utf8')) as { version: string }).version}`;
       case 'node-floor':
         return `bare Node ${process.version} net server`;
+      case 'switchboard-base': {
+        const rev = spawnSync('git', ['-C', SB_BASE ?? '.', 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+        return `switchboard-base (${rev || SB_BASE})`;
+      }
     }
   } catch {
     return name;
@@ -121,6 +135,7 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
   const bench = join(ROOT, 'dist/bench/peers');
   switch (name) {
     case 'switchboard':
+    case 'switchboard-base':
     case 'switchboard-cluster': {
       const wsPort = await freePort();
       const urls = [`mqtt://127.0.0.1:${port}`, `ws://127.0.0.1:${wsPort}/mqtt`];
@@ -128,7 +143,7 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
       const nodeArgs = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
       return {
         cmd: process.execPath,
-        args: [...nodeArgs, SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : [])],
+        args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : [])],
         env: { NODE_ENV: 'production' },
         ws: { port: wsPort, path: '/mqtt' },
         listening: urls,

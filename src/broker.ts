@@ -8,14 +8,18 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from './config/types.js';
-import type { Router } from './core/router.js';
-import { createMessage } from './core/message.js';
-import type { Message, MessageMeta, QoS } from './core/message.js';
+import type { Message, QoS } from './core/message.js';
 import type { DropReason, Session } from './core/session.js';
 import type { BrokerHooks } from './core/hooks.js';
-import { parseFilter } from './core/topic.js';
+import { AdminError, BrokerAdmin } from './core/admin.js';
+import type { ApplicationAdmin, ClientFilter, ClientSummary, PublishOptions, ReloadResult } from './core/admin.js';
 import { Application } from './core/application.js';
 import { MemoryBudget } from './core/budget.js';
+import { Sweep, systemClock } from './core/clock.js';
+import type { Clock } from './core/clock.js';
+import { ClusterNode } from './core/bus.js';
+import type { Bus } from './core/bus.js';
+import type { Stores } from './stores/types.js';
 import { Authenticator } from './auth/authenticate.js';
 import { SysPublisher } from './core/sys.js';
 import { MqttConnection } from './protocols/mqtt/connection.js';
@@ -33,46 +37,62 @@ export interface Broker {
   start(): Promise<ListenerAddress[]>;
   /** Graceful: stop accepting, DISCONNECT 0x8B to v5 clients, flush, close. */
   stop(): Promise<void>;
-  /** The first (or development) application's router. */
-  readonly router: Router;
+  /**
+   * The applications' core objects: package-internal (the cluster mesh; tests read them through
+   * src/internal.ts), not part of the public API, which is `admin`.
+   */
   readonly applications: ReadonlyMap<string, Application>;
   readonly addresses: ListenerAddress[];
-  /** Server-side actions, per application (`app` = application id; 'default' in development mode). */
+  /** The admin facade (core/admin.ts): read model and actions over every application. */
+  readonly admin: BrokerAdmin;
+  /*
+   * Server-side actions, per application (`app` = application id; 'default' in development
+   * mode; an unknown id throws). Thin wrappers over `admin.app(app)`, whose answers say why.
+   */
+  /** Deliveries made (0: nobody subscribed). Throws an AdminError when refused: invalid or broker-owned topic, memory budget, retained limits. */
   publish(app: string, topic: string, payload: Buffer | string, opts?: PublishOptions): number;
+  /** True when subscribed; false when the client has no session (not connected yet, or its session ended), the filter is invalid, over the quota, or a STOMP client. */
   subscribeClient(app: string, clientId: string, filter: string, qos?: QoS): boolean;
+  /** True when the client had that subscription. */
   unsubscribeClient(app: string, clientId: string, filter: string): boolean;
-  listClients(app: string): ClientSummary[];
+  /** Every client with a session (online or parked); `admin.app(app).listClients()` pages. */
+  listClients(app: string, filter?: ClientFilter): ClientSummary[];
+  /** True when a connection was closed (reason 'kicked'); false when the client is not connected. */
   disconnectClient(app: string, clientId: string): boolean;
   /** Apply a new configuration's applications (permissions, keys, presence topics) without restarting. */
-  reload(config: BrokerConfig): void;
+  reload(config: BrokerConfig): ReloadResult;
+  /**
+   * Serve a connection made elsewhere (in process: transports/memory.ts; or another transport):
+   * admitted and handled exactly as one a listener accepted.
+   */
+  accept(conn: Connection, protocol: ProtocolName): void;
 }
 
 export interface BrokerOptions {
   logger?: Logger;
   /** Embedding hooks (see core/hooks.ts); missing ones fall back to the configuration. */
   hooks?: BrokerHooks;
+  /**
+   * Where sessions, retained messages, queues and dead letters are kept (stores/). A broker
+   * created again with the same stores resumes what they hold; `MemoryStores` does this inside
+   * one process. Absent: nothing is kept.
+   */
+  stores?: Stores;
+  /**
+   * What crosses processes (core/bus.ts): the cluster mesh in `--workers` mode, or an embedder's
+   * own. Started by `start()` before any listener (linked, retained messages synced), stopped by
+   * `stop()`. Absent: a single process.
+   */
+  bus?: Bus;
+  /**
+   * The broker's time (core/clock.ts): timestamps, and through one sweep every timer
+   * (keepalive, heart-beats, connect timeouts, token expiry, session expiry, will delays).
+   * Default: the system clock. A `ManualClock` makes all of them move only when told.
+   */
+  clock?: Clock;
 }
 
-export interface PublishOptions {
-  qos?: QoS;
-  retain?: boolean;
-  contentType?: string;
-  responseTopic?: string;
-  correlationData?: Buffer;
-  userProperties?: Array<[string, string]>;
-  /** Shown to receivers as the sender ('from'); default '' (the broker). */
-  from?: string;
-}
-
-export interface ClientSummary {
-  clientId: string;
-  online: boolean;
-  profile: string;
-  protocol: string;
-  transport: string | null;
-  subscriptions: string[];
-  queued: number;
-}
+export type { ClientSummary, PublishOptions } from './core/admin.js';
 
 export function brokerVersion(): string {
   try {
@@ -86,12 +106,20 @@ export function brokerVersion(): string {
 export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Broker {
   const logger = opts.logger ?? pino({ level: config.log.level }, pino.destination(2));
   const hooks = opts.hooks ?? {};
+  // One clock, and one sweep on it for every timer of this broker (core/clock.ts).
+  const clock = opts.clock ?? systemClock;
+  const sweep = new Sweep(clock, {
+    periodMs: Sweep.periodFor(config.stomp.heartbeatSendMs, config.stomp.heartbeatReceiveMs),
+    onError: (err) => logger.error({ err }, 'internal error in a timer'),
+  });
   const appOpts = {
+    sweep,
     limits: config.limits,
     budget: new MemoryBudget(config.limits.memoryBudget),
     topics: config.mqtt,
     maxRedeliveries: config.stomp.maxRedeliveries,
     hooks,
+    ...(opts.stores ? { stores: opts.stores } : {}),
     onDrop: hooks.onMessageDropped ? (s: Session | null, m: Message, r: DropReason) => hooks.onMessageDropped!(m, r, s?.clientId ?? null) : undefined,
   };
   const dev = config.applications.length === 0 ? new Application(null, appOpts) : null;
@@ -99,6 +127,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   if (dev) apps.set(dev.id, dev);
   for (const a of config.applications) apps.set(a.id, new Application(a, appOpts));
   const auth = new Authenticator(dev ? [] : [...apps.values()], dev, hooks.authenticate, apps, config.auth);
+  // Cluster mode: every application's router, presence, monitor... reach other nodes through the bus.
+  const cluster = opts.bus ? new ClusterNode(opts.bus, apps) : null;
   // Connections start on the first application's router until CONNECT picks theirs.
   const router = [...apps.values()][0]!.router;
   const mqttConnections = new Set<MqttConnection>();
@@ -113,6 +143,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     mqtt: config.mqtt,
     limits: config.limits,
     logger,
+    sweep,
     connections: mqttConnections as Set<{ shutdown(): void }>,
     counters,
     assignClientId: () => `sb-${randomBytes(9).toString('base64url')}`,
@@ -128,6 +159,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     stomp: config.stomp,
     topics: config.mqtt,
     logger,
+    sweep,
     connections: stompConnections as Set<{ shutdown(): void }>,
     counters,
     heartbeat: [config.stomp.heartbeatSendMs, config.stomp.heartbeatReceiveMs],
@@ -178,81 +210,56 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     wsPingsPerSecond: config.limits.wsPingsPerSecond,
   });
 
-  const startedAt = Date.now();
+  const startedAt = clock.now();
   const sysPublishers = [...apps.values()].map((a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open }));
 
-  const appOf = (id: string): Application => {
-    const a = apps.get(id);
+  const admin = new BrokerAdmin(apps, {
+    connections: () => open,
+    onReload: (r) => {
+      for (const id of r.ignored) logger.warn({ app: id }, 'new applications need a restart; ignored on reload');
+      if (!dev) auth.rebuild([...apps.values()]);
+      logger.info('configuration reloaded');
+    },
+  });
+  const appOf = (id: string): ApplicationAdmin => {
+    const a = admin.app(id);
     if (!a) throw new Error(`unknown application "${id}"`);
     return a;
   };
 
   const broker: Broker = {
-    router,
     applications: apps,
+    admin,
     publish(app, topic, payload, o = {}) {
-      let meta: MessageMeta | null = null;
-      if (o.contentType !== undefined) (meta ??= {}).contentType = o.contentType;
-      if (o.responseTopic !== undefined) (meta ??= {}).responseTopic = o.responseTopic;
-      if (o.correlationData !== undefined) (meta ??= {}).correlationData = o.correlationData;
-      if (o.userProperties !== undefined) (meta ??= {}).userProperties = o.userProperties;
-      const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-      // A backend publishing as `from` is shown to receivers as that client (a SERVICE).
-      const sender = o.from !== undefined && o.from !== '' ? { clientId: o.from, app, profile: 'SERVICE' as const } : null;
-      return appOf(app).publish(createMessage(topic, body, o.qos ?? 0, o.retain ?? false, meta, 0, sender));
+      const r = appOf(app).publish(topic, payload, o);
+      if (!r.ok) throw new AdminError(r);
+      return r.deliveries;
     },
     subscribeClient(app, clientId, filter, qos = 1) {
-      const a = appOf(app);
-      const session = a.router.sessions.get(clientId);
-      const parsed = parseFilter(filter);
-      if (!session || !parsed) return false;
-      a.router.subscribe(session, {
-        subscriber: session,
-        raw: filter,
-        filter: parsed.filter,
-        group: parsed.group,
-        qos,
-        noLocal: false,
-        retainAsPublished: false,
-        retainHandling: 0,
-        subscriptionId: 0,
-      });
-      return true;
+      return appOf(app).subscribe(clientId, filter, { qos }).ok;
     },
     unsubscribeClient(app, clientId, filter) {
-      const a = appOf(app);
-      const session = a.router.sessions.get(clientId);
-      return session !== undefined && a.router.unsubscribe(session, filter);
+      const r = appOf(app).unsubscribe(clientId, filter);
+      return r.ok && r.existed;
     },
-    listClients(app) {
-      return [...appOf(app).router.sessions.values()].map((s) => ({
-        clientId: s.clientId,
-        online: s.link !== null,
-        profile: s.profile,
-        protocol: s.protocol,
-        transport: s.identity?.transport ?? null,
-        subscriptions: [...s.subscriptions.keys()],
-        queued: s.queued,
-      }));
+    listClients(app, filter) {
+      return [...appOf(app).clients(filter)];
     },
     disconnectClient(app, clientId) {
-      const s = appOf(app).router.sessions.get(clientId);
-      if (!s?.link) return false;
-      s.link.close('kicked');
-      return true;
+      const r = appOf(app).kick(clientId);
+      return r.ok && r.disconnected;
     },
     reload(next) {
-      for (const c of next.applications) {
-        const a = apps.get(c.id);
-        if (a) a.reconfigure(c);
-        else logger.warn({ app: c.id }, 'new applications need a restart; ignored on reload');
-      }
-      if (!dev) auth.rebuild([...apps.values()]);
-      logger.info('configuration reloaded');
+      return admin.reload(next);
     },
     addresses: [],
+    accept: onConnection,
     async start() {
+      // What the stores hold comes back before any client can connect.
+      for (const a of apps.values()) await a.restore();
       try {
+        // Linked to the other nodes, with their retained messages, before any client connects.
+        if (cluster !== null) await cluster.start();
         // Binds all listeners or none (a failed one closes those already bound).
         const addrs = await listeners.listen(config.listen);
         broker.addresses.push(...addrs);
@@ -265,6 +272,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         const closing = listeners.close();
         listeners.destroyAll();
         await closing;
+        await cluster?.stop().catch(() => undefined);
         broker.addresses.length = 0;
         throw err;
       }
@@ -279,6 +287,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       await new Promise((r) => setImmediate(r));
       listeners.destroyAll();
       await closing;
+      await cluster?.stop();
+      sweep.stop(); // no timer outlives the broker (parked sessions of a stopped broker never expire)
       logger.info('stopped');
     },
   };

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect, end } from './helpers/mqtt.js';
 import { MAIN, startCli } from './helpers/cli.js';
+import { ENV_VARS, SETTINGS } from '../src/config/load.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'));
@@ -26,6 +27,48 @@ test('--help and --version', async () => {
   const v = await cli(['--version']);
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
   assert.equal(v.stdout.trim(), pkg.version);
+});
+
+test('--help lists every setting with its default, and every environment variable', async () => {
+  const h = await cli(['--help']);
+  assert.equal(h.code, 0);
+  for (const s of SETTINGS) {
+    assert.ok(h.stdout.includes(`  ${s.key}${s.meta.section ? ':' : '  ('}`), `--help does not list ${s.key}`);
+  }
+  for (const name of Object.keys(ENV_VARS)) assert.match(h.stdout, new RegExp(`^  ${name} `, 'm'), name);
+  assert.match(h.stdout, /^  limits\.maxQueuedBytes  \(integer >= 1024\) default: 16777216 \(16 MiB\)$/m);
+  assert.match(h.stdout, /^  SWITCHBOARD_LIMITS_MAX_SUBSCRIPTIONS_PER_CLIENT +limits\.maxSubscriptionsPerClient$/m);
+  assert.match(h.stdout, /^  --max-connections N +limits\.maxConnections: /m);
+});
+
+test('a generated environment variable reaches the configuration; a bad one is named, exit 1', async () => {
+  const f = join(dir, 'empty.yaml');
+  writeFileSync(f, '{}\n');
+  const ok = await cli(['check-config', f], { SWITCHBOARD_LIMITS_MAX_SUBSCRIPTIONS_PER_CLIENT: '5', SWITCHBOARD_MQTT_RETAIN_AVAILABLE: 'false' });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /maxSubscriptionsPerClient: 5\n/);
+  assert.match(ok.stdout, /retainAvailable: false\n/);
+  const small = await cli(['check-config', f], { SWITCHBOARD_LIMITS_MAX_SUBSCRIPTIONS_PER_CLIENT: '0' });
+  assert.equal(small.code, 1);
+  assert.match(small.stderr, /environment: SWITCHBOARD_LIMITS_MAX_SUBSCRIPTIONS_PER_CLIENT: limits\.maxSubscriptionsPerClient: Too small/);
+  const nan = await cli(['check-config', f], { SWITCHBOARD_STOMP_WINDOW: 'wide' });
+  assert.equal(nan.code, 1);
+  assert.match(nan.stderr, /environment: SWITCHBOARD_STOMP_WINDOW: "wide" is not a number/);
+});
+
+test('check-config hides every secret', async () => {
+  const f = join(dir, 'secrets.yaml');
+  const secrets = ['tls-passphrase-0001', 'app-key-secret-0002', 'agent-key-0003', 'super-key-0004', 'service-key-0005', 'admin-key-0006', 'hs256-secret-0007-abcdef'];
+  const [passphrase, appKey, agent, superAgent, service, admin, hs256] = secrets;
+  writeFileSync(
+    f,
+    `tls: { passphrase: ${passphrase} }\napplications:\n  - id: a\n    appKey: ${appKey}\n    profileKeys: { AGENT: ${agent}, SUPER_AGENT: ${superAgent}, SERVICE: ${service}, ADMIN: ${admin} }\n    jwt: { hs256Secret: ${hs256} }\n`,
+  );
+  const r = await cli(['check-config', f]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const secret of secrets) assert.ok(!r.stdout.includes(secret), `check-config printed ${secret}`);
+  assert.equal(r.stdout.split('"***"').length - 1, secrets.length);
+  assert.match(r.stdout, /id: a\n/);
 });
 
 test('a bad value names the key and the source, exit 1', async () => {

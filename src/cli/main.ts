@@ -15,7 +15,10 @@ import YAML from 'yaml';
 import { brokerVersion, createBroker } from '../broker.js';
 import type { Broker } from '../broker.js';
 import { ConfigError } from '../config/schema.js';
-import { describeListener, ENV_VARS, loadConfig, openListeners, setLayer } from '../config/load.js';
+import { describeListener, loadConfig, openListeners } from '../config/load.js';
+import { flagLayer, flagOptions } from '../config/flags.js';
+import { redact } from '../config/redact.js';
+import { helpEnvironment, helpOptions, helpSettings } from '../config/reference.js';
 import type { BrokerConfig } from '../config/types.js';
 import { createLogger } from '../logging.js';
 import { passwdCommand, tokenCommand } from './commands.js';
@@ -23,7 +26,9 @@ import { ClusterMesh } from '../cluster/mesh.js';
 import { runPrimary, WORKER_ENV } from '../cluster/primary.js';
 import type { WorkerReady } from '../cluster/primary.js';
 
-const HELP = `switchboard ${brokerVersion()}: MQTT 3.1.1/5.0 and STOMP 1.2 broker
+/** --help: the options, settings and environment variables are generated from the schema. */
+function help(): string {
+  return `switchboard ${brokerVersion()}: MQTT 3.1.1/5.0 and STOMP 1.2 broker
 
 Usage:
   switchboard [options]                     start the broker
@@ -31,85 +36,33 @@ Usage:
   switchboard token --app APP --sub LOGIN --profile PROFILE [--ttl 1h] [--secret S | --config FILE]
   switchboard passwd FILE LOGIN [--profile PROFILE]   (password from stdin, or prompted)
 
-Options:
-  --listen URL          listener, repeatable: mqtt://H:P, mqtts://H:P, ws://H:P/PATH,
-                        wss://H:P/PATH, stomp://H:P, stomps://H:P  (port 0 = any free port)
-  --config FILE         YAML or JSON configuration file
-  --log-level LEVEL     fatal | error | warn | info | debug | trace | silent
-  --pretty / --no-pretty  human-readable logs (default: when stderr is a terminal)
-  --tls-cert FILE       TLS certificate (PEM)
-  --tls-key FILE        TLS private key (PEM)
-  --tls-ca FILE         CA bundle for client certificates (PEM)
-  --max-connections N   limits.maxConnections
-  --max-packet-size N   mqtt.maxPacketSize (bytes)
-  --workers N           cluster.workers: N broker processes sharing the listeners (experimental)
-  --allow-anonymous     auth.allowAnonymous: development mode (no application) may listen beyond loopback
-  --set KEY=VALUE       any setting, e.g. --set mqtt.maxInflight=32 (VALUE parsed as JSON if it can be)
-  -h, --help            this help
-  -v, --version         print the version
-
-Environment:
-${Object.entries(ENV_VARS).map(([k, v]) => `  ${k.padEnd(28)}${v}`).join('\n')}
-
+${helpOptions()}
+${helpSettings()}
+${helpEnvironment()}
 Precedence: options > environment > configuration file > defaults.
-Defaults: mqtt://127.0.0.1:1883, ws://127.0.0.1:8080/mqtt, stomp://127.0.0.1:61613, ws://127.0.0.1:8080/stomp.
 Signals: SIGINT/SIGTERM shut down gracefully; SIGHUP reloads the configuration file.
 `;
+}
 
 interface Parsed {
   config: BrokerConfig;
   configFile: string | undefined;
   /** The flag layer, kept for configuration reloads. */
   flags: Record<string, unknown>;
+  /** Which flag set which key, for messages. */
+  flagOrigins: ReadonlyMap<string, string>;
   positionals: string[];
 }
 
 function parse(argv: string[]): Parsed | 'help' | 'version' {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      listen: { type: 'string', multiple: true },
-      config: { type: 'string' },
-      'log-level': { type: 'string' },
-      pretty: { type: 'boolean' },
-      'no-pretty': { type: 'boolean' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'tls-ca': { type: 'string' },
-      'max-connections': { type: 'string' },
-      'max-packet-size': { type: 'string' },
-      workers: { type: 'string' },
-      'allow-anonymous': { type: 'boolean' },
-      set: { type: 'string', multiple: true },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: flagOptions() });
   if (values.help) return 'help';
   if (values.version) return 'version';
-  const flags = setLayer(values.set ?? []);
-  const section = (k: string): Record<string, unknown> => (flags[k] ??= {}) as Record<string, unknown>;
-  const number = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new ConfigError(`flags: --${name}: "${v}" is not a number`);
-    return n;
-  };
-  if (values.listen) flags.listen = values.listen;
-  if (values['log-level']) section('log').level = values['log-level'];
-  if (values.pretty) section('log').pretty = true;
-  if (values['no-pretty']) section('log').pretty = false;
-  if (values['tls-cert']) section('tls').cert = values['tls-cert'];
-  if (values['tls-key']) section('tls').key = values['tls-key'];
-  if (values['tls-ca']) section('tls').ca = values['tls-ca'];
-  if (values['max-connections']) section('limits').maxConnections = number('max-connections', values['max-connections']);
-  if (values['max-packet-size']) section('mqtt').maxPacketSize = number('max-packet-size', values['max-packet-size']);
-  if (values.workers) section('cluster').workers = number('workers', values.workers);
-  if (values['allow-anonymous']) section('auth').allowAnonymous = true;
-  const configFile = values.config ?? (positionals[0] === 'check-config' ? positionals[1] : undefined);
-  const config = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags });
-  return { config, configFile: configFile ?? process.env.SWITCHBOARD_CONFIG, flags, positionals };
+  const { data: flags, origins: flagOrigins } = flagLayer(values);
+  const config = typeof values.config === 'string' ? values.config : undefined;
+  const configFile = config ?? (positionals[0] === 'check-config' ? positionals[1] : undefined);
+  const loaded = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags, flagOrigins });
+  return { config: loaded, configFile: configFile ?? process.env.SWITCHBOARD_CONFIG, flags, flagOrigins, positionals };
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -129,7 +82,7 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   }
   if (parsed === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(help());
     return 0;
   }
   if (parsed === 'version') {
@@ -154,19 +107,7 @@ async function run(argv: string[]): Promise<number> {
   return serve(parsed);
 }
 
-/** Secrets are never printed. */
-function redact(config: BrokerConfig): unknown {
-  const c = structuredClone(config) as BrokerConfig;
-  for (const a of c.applications) {
-    a.appKey = '***';
-    for (const k of Object.keys(a.profileKeys) as Array<keyof typeof a.profileKeys>) a.profileKeys[k] = '***';
-    if (a.jwt?.hs256Secret) a.jwt.hs256Secret = '***';
-  }
-  if (c.tls.passphrase) c.tls.passphrase = '***';
-  return c;
-}
-
-async function serve({ config, configFile, flags }: Parsed): Promise<number> {
+async function serve({ config, configFile, flags, flagOrigins }: Parsed): Promise<number> {
   const worker = cluster.isWorker ? Number(process.env[WORKER_ENV.index]) : null;
   const logger = createLogger(config.log).child(worker !== null ? { worker } : {});
   if (worker === null) {
@@ -179,11 +120,9 @@ async function serve({ config, configFile, flags }: Parsed): Promise<number> {
   let broker: Broker;
   let mesh: ClusterMesh | null = null;
   try {
-    broker = createBroker(config, { logger });
-    if (worker !== null) {
-      mesh = new ClusterMesh({ index: worker, workers: Number(process.env[WORKER_ENV.count]), dir: process.env[WORKER_ENV.dir] ?? '', apps: broker.applications, logger });
-      await mesh.start();
-    }
+    // A worker reaches the other workers through the mesh (the bus); broker.start() starts it.
+    if (worker !== null) mesh = new ClusterMesh({ index: worker, workers: Number(process.env[WORKER_ENV.count]), dir: process.env[WORKER_ENV.dir] ?? '', logger });
+    broker = createBroker(config, { logger, ...(mesh !== null ? { bus: mesh } : {}) });
     const addrs = await broker.start();
     if (worker !== null) process.send?.({ type: 'switchboard-ready', urls: addrs.map((a) => a.url) } satisfies WorkerReady);
     else for (const a of addrs) process.stdout.write(`listening ${a.url}\n`);
@@ -207,7 +146,6 @@ async function serve({ config, configFile, flags }: Parsed): Promise<number> {
     logger.info({ signal }, 'shutting down');
     broker
       .stop()
-      .then(() => mesh?.stop())
       .then(
         () => {
           logger.flush?.();
@@ -224,7 +162,7 @@ async function serve({ config, configFile, flags }: Parsed): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
     try {
-      const next = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags });
+      const next = loadConfig({ ...(configFile !== undefined ? { configFile } : {}), env: process.env, flags, flagOrigins });
       broker.reload(next);
     } catch (err) {
       logger.error({ err: (err as Error).message }, 'configuration reload failed; keeping the current one');

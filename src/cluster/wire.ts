@@ -4,12 +4,16 @@
  *
  *   u32 length of what follows | u8 kind | body
  *
- *   PUBLISH  u8 flags (bits 0-1 QoS, 2 retain, 3 intercept, 4 has meta, 5 has sender) | f64 expiresAt |
- *            str app | str topic | [str sender client id | u8 sender profile] |
+ *   MESSAGE  u8 route | route fields | u8 flags (bits 0-1 QoS, 2 retain, 4 has meta, 5 has sender) |
+ *            f64 expiresAt | str app | str topic | [str sender client id | u8 sender profile] |
  *            [u32 n | n bytes meta JSON] | payload (rest)
- *   ONLINE   u8 profile | f64 since | str app | str clientId   (a client attached here)
- *   OFFLINE  str app | str clientId          (its connection here is gone)
+ *            route: 0 fanout | 1 inbox | 2 shared (str filter | str group) | 3 tap (str client | u8 profile)
+ *                   | 4 presence | 5 members | 6 retained          (core/bus.ts Route)
+ *   CLAIM    u8 profile | u8 online | f64 since | str app | str clientId | str protocol | str transport
+ *   RELEASE  str app | str clientId                    (the client is no longer held there)
  *   INTEREST u8 1 (add) / 0 (remove) | str app | str filter   (first / last local subscriber)
+ *   SYNC                                               (a starting worker asks for the retained messages)
+ *   SYNCED                                             (end of the retained snapshot)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
@@ -17,19 +21,27 @@ import { createMessage } from '../core/message.js';
 import type { Message, MessageMeta, QoS, Sender } from '../core/message.js';
 import { PROFILES } from '../core/permissions.js';
 import type { Profile } from '../core/permissions.js';
+import type { Claim, Route } from '../core/bus.js';
 
 export const enum Kind {
-  Publish = 1,
-  Online = 2,
+  Message = 1,
+  Claim = 2,
   Interest = 3,
-  Offline = 4,
+  Release = 4,
+  Sync = 5,
+  Synced = 6,
 }
 
 export type PeerFrame =
-  | { kind: Kind.Publish; app: string; msg: Message; intercept: boolean }
-  | { kind: Kind.Online; app: string; clientId: string; profile: Profile; since: number }
-  | { kind: Kind.Offline; app: string; clientId: string }
-  | { kind: Kind.Interest; add: boolean; app: string; filter: string };
+  | { kind: Kind.Message; app: string; msg: Message; route: Route }
+  | { kind: Kind.Claim; app: string; claim: Claim }
+  | { kind: Kind.Release; app: string; clientId: string }
+  | { kind: Kind.Interest; add: boolean; app: string; filter: string }
+  | { kind: Kind.Sync }
+  | { kind: Kind.Synced };
+
+const ROUTES = ['fanout', 'inbox', 'shared', 'tap', 'presence', 'members', 'retained'] as const;
+const FANOUT: Route = Object.freeze({ kind: 'fanout' });
 
 function strLen(s: string): number {
   return 2 + Buffer.byteLength(s);
@@ -46,16 +58,30 @@ function metaJson(meta: MessageMeta): Buffer {
   return Buffer.from(JSON.stringify(correlationData ? { ...rest, correlationData: correlationData.toString('base64') } : rest));
 }
 
-export function encodePublish(app: string, msg: Message, intercept: boolean): Buffer {
+function routeLen(r: Route): number {
+  if (r.kind === 'shared') return 1 + strLen(r.filter) + strLen(r.group);
+  if (r.kind === 'tap') return 1 + strLen(r.client) + 1;
+  return 1;
+}
+
+/** One message frame: the same bytes go to every node it is sent to. */
+export function encodeMessage(app: string, msg: Message, route: Route = FANOUT): Buffer {
   const meta = msg.meta !== null ? metaJson(msg.meta) : null;
   const sender = msg.sender;
-  const size = 1 + 1 + 8 + strLen(app) + strLen(msg.topic) + (sender ? strLen(sender.clientId) + 1 : 0) + (meta ? 4 + meta.length : 0) + msg.payload.length;
+  const size = 1 + routeLen(route) + 1 + 8 + strLen(app) + strLen(msg.topic) + (sender ? strLen(sender.clientId) + 1 : 0) + (meta ? 4 + meta.length : 0) + msg.payload.length;
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeUInt32BE(size, 0);
-  buf[4] = Kind.Publish;
-  buf[5] = msg.qos | (msg.retain ? 4 : 0) | (intercept ? 8 : 0) | (meta ? 16 : 0) | (sender ? 32 : 0);
-  buf.writeDoubleBE(msg.expiresAt, 6);
-  let at = putStr(buf, 14, app);
+  buf[4] = Kind.Message;
+  buf[5] = ROUTES.indexOf(route.kind);
+  let at = 6;
+  if (route.kind === 'shared') at = putStr(buf, putStr(buf, at, route.filter), route.group);
+  else if (route.kind === 'tap') {
+    at = putStr(buf, at, route.client);
+    buf[at++] = PROFILES.indexOf(route.profile);
+  }
+  buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta ? 16 : 0) | (sender ? 32 : 0);
+  buf.writeDoubleBE(msg.expiresAt, at);
+  at = putStr(buf, at + 8, app);
   at = putStr(buf, at, msg.topic);
   if (sender) {
     at = putStr(buf, at, sender.clientId);
@@ -69,22 +95,23 @@ export function encodePublish(app: string, msg: Message, intercept: boolean): Bu
   return buf;
 }
 
-export function encodeOnline(app: string, clientId: string, profile: Profile, since: number): Buffer {
-  const size = 1 + 1 + 8 + strLen(app) + strLen(clientId);
+export function encodeClaim(app: string, c: Claim): Buffer {
+  const size = 1 + 1 + 1 + 8 + strLen(app) + strLen(c.clientId) + strLen(c.protocol) + strLen(c.transport);
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeUInt32BE(size, 0);
-  buf[4] = Kind.Online;
-  buf[5] = PROFILES.indexOf(profile);
-  buf.writeDoubleBE(since, 6);
-  putStr(buf, putStr(buf, 14, app), clientId);
+  buf[4] = Kind.Claim;
+  buf[5] = PROFILES.indexOf(c.profile);
+  buf[6] = c.online ? 1 : 0;
+  buf.writeDoubleBE(c.since, 7);
+  putStr(buf, putStr(buf, putStr(buf, putStr(buf, 15, app), c.clientId), c.protocol), c.transport);
   return buf;
 }
 
-export function encodeOffline(app: string, clientId: string): Buffer {
+export function encodeRelease(app: string, clientId: string): Buffer {
   const size = 1 + strLen(app) + strLen(clientId);
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeUInt32BE(size, 0);
-  buf[4] = Kind.Offline;
+  buf[4] = Kind.Release;
   putStr(buf, putStr(buf, 5, app), clientId);
   return buf;
 }
@@ -99,6 +126,18 @@ export function encodeInterest(add: boolean, app: string, filter: string): Buffe
   return buf;
 }
 
+/** SYNC or SYNCED: a frame with no body. */
+export function encodeSignal(kind: Kind.Sync | Kind.Synced): Buffer {
+  const buf = Buffer.allocUnsafe(5);
+  buf.writeUInt32BE(1, 0);
+  buf[4] = kind;
+  return buf;
+}
+
+function profileAt(buf: Buffer, at: number): Profile {
+  return PROFILES[buf[at]!] ?? 'AGENT';
+}
+
 /** Decode one frame body (`buf` = kind byte onward). Payloads are copied out of `buf`. */
 function decodeFrame(buf: Buffer): PeerFrame {
   let at = 1;
@@ -108,23 +147,45 @@ function decodeFrame(buf: Buffer): PeerFrame {
     at += 2 + n;
     return s;
   };
-  if (buf[0] === Kind.Online) {
-    const profile = PROFILES[buf[at++]!] ?? 'AGENT';
-    const since = buf.readDoubleBE(at);
-    at += 8;
-    const app = str();
-    return { kind: Kind.Online, app, clientId: str(), profile, since };
+  switch (buf[0]) {
+    case Kind.Claim: {
+      const profile = profileAt(buf, at);
+      const online = buf[at + 1] === 1;
+      const since = buf.readDoubleBE(at + 2);
+      at += 10;
+      const app = str();
+      const clientId = str();
+      const protocol = str();
+      return { kind: Kind.Claim, app, claim: { clientId, profile, online, since, protocol, transport: str() } };
+    }
+    case Kind.Release: {
+      const app = str();
+      return { kind: Kind.Release, app, clientId: str() };
+    }
+    case Kind.Interest: {
+      const add = buf[at++] === 1;
+      const app = str();
+      return { kind: Kind.Interest, add, app, filter: str() };
+    }
+    case Kind.Sync:
+      return { kind: Kind.Sync };
+    case Kind.Synced:
+      return { kind: Kind.Synced };
+    case Kind.Message:
+      break;
+    default:
+      throw new Error(`cluster: unknown frame kind ${buf[0]}`);
   }
-  if (buf[0] === Kind.Offline) {
-    const app = str();
-    return { kind: Kind.Offline, app, clientId: str() };
-  }
-  if (buf[0] === Kind.Interest) {
-    const add = buf[at++] === 1;
-    const app = str();
-    return { kind: Kind.Interest, add, app, filter: str() };
-  }
-  if (buf[0] !== Kind.Publish) throw new Error(`cluster: unknown frame kind ${buf[0]}`);
+  const kind = ROUTES[buf[at++]!];
+  let route: Route;
+  if (kind === 'shared') {
+    const filter = str();
+    route = { kind, filter, group: str() };
+  } else if (kind === 'tap') {
+    const client = str();
+    route = { kind, client, profile: profileAt(buf, at++) };
+  } else if (kind === undefined) throw new Error('cluster: unknown route');
+  else route = kind === 'fanout' ? FANOUT : { kind };
   const flags = buf[at++]!;
   const expiresAt = buf.readDoubleBE(at);
   at += 8;
@@ -133,7 +194,7 @@ function decodeFrame(buf: Buffer): PeerFrame {
   let sender: Sender | null = null;
   if (flags & 32) {
     const clientId = str();
-    sender = { clientId, app, profile: PROFILES[buf[at++]!] ?? 'AGENT' };
+    sender = { clientId, app, profile: profileAt(buf, at++) };
   }
   let meta: MessageMeta | null = null;
   if (flags & 16) {
@@ -144,7 +205,7 @@ function decodeFrame(buf: Buffer): PeerFrame {
   }
   const payload = Buffer.from(buf.subarray(at));
   const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, sender);
-  return { kind: Kind.Publish, app, msg, intercept: (flags & 8) !== 0 };
+  return { kind: Kind.Message, app, msg, route };
 }
 
 /** Splits a byte stream into frames. */

@@ -1,26 +1,32 @@
 /** Configuration sources: a YAML/JSON file, SWITCHBOARD_* environment variables, flags. */
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { ConfigError, resolveConfig } from './schema.js';
-import type { SourcedLayer } from './schema.js';
+import { isLoopback, parseListenUrl } from '../shared/listen-url.js';
+import { ConfigError, configSchema } from './schema.js';
+import { resolveConfig } from './resolve.js';
+import type { SourcedLayer } from './resolve.js';
+import { isScalar, listSettings } from './settings.js';
+import type { Setting } from './settings.js';
 import type { BrokerConfig } from './types.js';
-import { isLoopback, parseListenUrl } from '../transports/listeners.js';
 
-/** Environment variables for the common settings (documented in --help). */
-export const ENV_VARS: Record<string, string> = {
-  SWITCHBOARD_CONFIG: 'configuration file (YAML or JSON)',
-  SWITCHBOARD_LISTEN: 'listener URLs, comma-separated',
-  SWITCHBOARD_LOG_LEVEL: 'fatal|error|warn|info|debug|trace|silent',
-  SWITCHBOARD_LOG_PRETTY: 'true|false: human-readable logs',
-  SWITCHBOARD_TLS_CERT: 'TLS certificate (PEM file)',
-  SWITCHBOARD_TLS_KEY: 'TLS private key (PEM file)',
-  SWITCHBOARD_TLS_CA: 'CA bundle for client certificates (PEM file)',
-  SWITCHBOARD_MAX_CONNECTIONS: 'limits.maxConnections',
-  SWITCHBOARD_MAX_PACKET_SIZE: 'mqtt.maxPacketSize (bytes)',
-  SWITCHBOARD_SYS_INTERVAL: 'sys.interval (seconds, 0 = off)',
-  SWITCHBOARD_WORKERS: 'cluster.workers (broker processes, experimental)',
-  SWITCHBOARD_ALLOW_ANONYMOUS: 'auth.allowAnonymous: true = development mode may listen beyond loopback',
+export { ConfigError } from './schema.js';
+export { resolveConfig } from './resolve.js';
+export type { SourcedLayer } from './resolve.js';
+
+/** Every setting of the configuration, in declaration order (settings.ts). */
+export const SETTINGS: readonly Setting[] = listSettings(configSchema);
+
+/** Environment variables that are not settings. */
+export const OTHER_ENV_VARS: Readonly<Record<string, string>> = {
+  SWITCHBOARD_CONFIG: 'configuration file (YAML or JSON), as --config',
+  SWITCHBOARD_JWT_SECRET: '`switchboard token`: the HS256 secret, as --secret',
 };
+
+/** Every environment variable the broker reads, with what it sets (documented in --help). */
+export const ENV_VARS: Readonly<Record<string, string>> = Object.fromEntries([
+  ...Object.entries(OTHER_ENV_VARS),
+  ...SETTINGS.flatMap((s) => s.env.map((name, i) => [name, i === 0 ? s.key : `${s.key} (short for ${s.env[0]})`] as const)),
+]);
 
 export function readConfigFile(path: string): unknown {
   let text: string;
@@ -37,26 +43,71 @@ export function readConfigFile(path: string): unknown {
   }
 }
 
-function num(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new ConfigError(`environment: ${name}: "${v}" is not a number`);
-  return n;
+const TRUE = /^(true|1|yes|on)$/i;
+const FALSE = /^(false|0|no|off)$/i;
+
+/**
+ * A setting's value from the text of an environment variable or a flag: numbers and booleans
+ * are parsed (a bad one is an error naming `where`), lists are comma-separated; the schema
+ * checks the rest.
+ */
+export function parseScalar(s: Setting, raw: string, where: string): unknown {
+  const text = raw.trim();
+  const shown = s.meta.secret ? '***' : raw;
+  const number = (): number => {
+    const n = Number(text);
+    if (text === '' || !Number.isFinite(n)) throw new ConfigError(`${where}: "${shown}" is not a number`);
+    return n;
+  };
+  switch (s.kind) {
+    case 'integer':
+    case 'number':
+      return number();
+    case 'boolean':
+      if (TRUE.test(text)) return true;
+      if (FALSE.test(text)) return false;
+      throw new ConfigError(`${where}: "${shown}" is not a boolean (true or false)`);
+    case 'enum':
+      return s.values?.every((v) => typeof v === 'number') ? number() : text;
+    case 'list':
+      return text
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+    default:
+      return raw;
+  }
 }
 
-export function envLayer(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, Record<string, unknown> | unknown> = {};
-  const section = (k: string): Record<string, unknown> => (out[k] ??= {}) as Record<string, unknown>;
-  if (env.SWITCHBOARD_LISTEN) out.listen = env.SWITCHBOARD_LISTEN.split(',').map((s) => s.trim()).filter(Boolean);
-  if (env.SWITCHBOARD_LOG_LEVEL) section('log').level = env.SWITCHBOARD_LOG_LEVEL;
-  if (env.SWITCHBOARD_LOG_PRETTY) section('log').pretty = env.SWITCHBOARD_LOG_PRETTY === 'true' || env.SWITCHBOARD_LOG_PRETTY === '1';
-  if (env.SWITCHBOARD_TLS_CERT) section('tls').cert = env.SWITCHBOARD_TLS_CERT;
-  if (env.SWITCHBOARD_TLS_KEY) section('tls').key = env.SWITCHBOARD_TLS_KEY;
-  if (env.SWITCHBOARD_TLS_CA) section('tls').ca = env.SWITCHBOARD_TLS_CA;
-  if (env.SWITCHBOARD_MAX_CONNECTIONS) section('limits').maxConnections = num('SWITCHBOARD_MAX_CONNECTIONS', env.SWITCHBOARD_MAX_CONNECTIONS);
-  if (env.SWITCHBOARD_MAX_PACKET_SIZE) section('mqtt').maxPacketSize = num('SWITCHBOARD_MAX_PACKET_SIZE', env.SWITCHBOARD_MAX_PACKET_SIZE);
-  if (env.SWITCHBOARD_SYS_INTERVAL) section('sys').interval = num('SWITCHBOARD_SYS_INTERVAL', env.SWITCHBOARD_SYS_INTERVAL);
-  if (env.SWITCHBOARD_WORKERS) section('cluster').workers = num('SWITCHBOARD_WORKERS', env.SWITCHBOARD_WORKERS);
-  if (env.SWITCHBOARD_ALLOW_ANONYMOUS) section('auth').allowAnonymous = env.SWITCHBOARD_ALLOW_ANONYMOUS === 'true' || env.SWITCHBOARD_ALLOW_ANONYMOUS === '1';
+/** Set `value` at `path` in a plain object tree, creating objects on the way. */
+export function setPath(root: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = root;
+  for (const k of path.slice(0, -1)) {
+    const next = node[k];
+    node = typeof next === 'object' && next !== null && !Array.isArray(next) ? (next as Record<string, unknown>) : (node[k] = {});
+  }
+  node[path.at(-1)!] = value;
+}
+
+/** What an environment or flag layer sets, and which variable or flag set each key. */
+export interface ParsedLayer {
+  data: Record<string, unknown>;
+  origins: Map<string, string>;
+}
+
+/**
+ * The environment layer: SWITCHBOARD_<SECTION>_<KEY> for every single-valued setting, and the
+ * short aliases (SWITCHBOARD_LISTEN, SWITCHBOARD_MAX_CONNECTIONS, SWITCHBOARD_WORKERS, ...).
+ * The generated name wins over an alias; empty variables are ignored.
+ */
+export function envLayer(env: NodeJS.ProcessEnv): ParsedLayer {
+  const out: ParsedLayer = { data: {}, origins: new Map() };
+  for (const s of SETTINGS) {
+    const name = s.env.find((n) => env[n] !== undefined && env[n] !== '');
+    if (name === undefined || !isScalar(s)) continue;
+    setPath(out.data, s.path, parseScalar(s, env[name]!, `environment: ${name}`));
+    out.origins.set(s.key, name);
+  }
   return out;
 }
 
@@ -74,9 +125,7 @@ export function setLayer(assignments: string[]): Record<string, unknown> {
     } catch {
       /* a plain string */
     }
-    let node = out;
-    for (const k of path.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
-    node[path.at(-1)!] = value;
+    setPath(out, path, value);
   }
   return out;
 }
@@ -85,6 +134,17 @@ export interface LoadInput {
   configFile?: string;
   env: NodeJS.ProcessEnv;
   flags: Record<string, unknown>;
+  /** Dotted key -> the flag that set it, for messages (flags.ts). */
+  flagOrigins?: ReadonlyMap<string, string>;
+}
+
+function has(data: unknown, path: readonly string[]): boolean {
+  let node = data;
+  for (const k of path) {
+    if (typeof node !== 'object' || node === null) return false;
+    node = (node as Record<string, unknown>)[k];
+  }
+  return node !== undefined;
 }
 
 /** Defaults < file < environment < flags. */
@@ -92,13 +152,12 @@ export function loadConfig(input: LoadInput): BrokerConfig {
   const layers: SourcedLayer[] = [];
   const file = input.configFile ?? input.env.SWITCHBOARD_CONFIG;
   if (file) layers.push({ source: file, data: readConfigFile(file) });
-  layers.push({ source: 'environment', data: envLayer(input.env) });
-  layers.push({ source: 'flags', data: input.flags });
+  const env = envLayer(input.env);
+  layers.push({ source: 'environment', data: env.data, origins: env.origins });
+  layers.push({ source: 'flags', data: input.flags, ...(input.flagOrigins ? { origins: input.flagOrigins } : {}) });
   const config = resolveConfig(layers);
-  if (input.env.SWITCHBOARD_LOG_PRETTY === undefined && (input.flags.log as { pretty?: boolean } | undefined)?.pretty === undefined) {
-    const fromFile = file ? ((readConfigFile(file) as { log?: { pretty?: boolean } }).log?.pretty ?? undefined) : undefined;
-    if (fromFile === undefined) config.log.pretty = process.stderr.isTTY === true;
-  }
+  // log.pretty, when nobody set it: whether stderr is a terminal.
+  if (!layers.some((l) => has(l.data, ['log', 'pretty']))) config.log.pretty = process.stderr.isTTY === true;
   return config;
 }
 

@@ -1,12 +1,18 @@
 /**
- * The configuration schema (zod): every layer (file, environment, flags) is validated on its
- * own, so an error names both the key and where it came from; the layers are then merged over
- * DEFAULT_CONFIG (later wins, arrays replace) and checked as a whole.
+ * The configuration schema: every setting is declared here once, with its type, bounds,
+ * default and a one-line description (units in it), whether it is a secret, and optionally
+ * short environment variable aliases and a flag (settings.ts). Everything else derives from it:
+ *
+ * - the types (types.ts: z.output of these schemas) and DEFAULT_CONFIG (defaults.ts);
+ * - the per-layer validation and the merge (resolve.ts);
+ * - the environment variables: SWITCHBOARD_<SECTION>_<KEY> for every single-valued setting,
+ *   plus the aliases below (load.ts);
+ * - the flags (flags.ts), --help and docs/configuration.md (reference.ts);
+ * - check-config's redaction of the settings marked `secret` (redact.ts).
  */
 import { z } from 'zod';
-import { DEFAULT_CONFIG } from './defaults.js';
-import type { ApplicationConfig, BrokerConfig } from './types.js';
-import { isLoopback, parseListenUrl } from '../transports/listeners.js';
+import { parseListenUrl } from '../shared/listen-url.js';
+import { settings } from './settings.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -15,8 +21,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** An integer in [min, max]. */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
-const profile = z.enum(['AGENT', 'SUPER_AGENT', 'SERVICE', 'ADMIN']);
+const bool = () => z.boolean();
+const PROFILES = ['AGENT', 'SUPER_AGENT', 'SERVICE', 'ADMIN'] as const;
+const profile = z.enum(PROFILES);
 const listenUrl = z.string().superRefine((s, ctx) => {
   try {
     parseListenUrl(s);
@@ -24,171 +33,232 @@ const listenUrl = z.string().superRefine((s, ctx) => {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
 });
-const grants = z.strictObject({ publish: z.array(z.string()).optional(), subscribe: z.array(z.string()).optional() });
+/** An object of settings that all have defaults or are optional: `{}` gives the defaults. */
+const section = <T extends z.core.$ZodLooseShape>(shape: T, description: string) =>
+  z
+    .strictObject(shape)
+    .prefault({} as z.core.$InferObjectInput<T, {}>)
+    .register(settings, { description, section: true });
+/** One optional value per profile. */
 const profileMap = <T extends z.ZodType>(t: T) =>
   z.strictObject({ AGENT: t.optional(), SUPER_AGENT: t.optional(), SERVICE: t.optional(), ADMIN: t.optional() });
 
-const application = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
-  appKey: z.string().min(8, 'at least 8 characters'),
-  profileKeys: profileMap(z.string().min(8, 'at least 8 characters')).default({}),
-  jwt: z.strictObject({ hs256Secret: z.string().min(16, 'at least 16 characters').optional(), publicKeyFile: z.string().optional(), jwksFile: z.string().optional() }).optional(),
-  passwordFile: z.string().optional(),
-  httpAuth: z
-    .strictObject({
-      url: z.url(),
-      timeoutMs: int(1, 60_000).default(2000),
-      retries: int(0, 5).default(1),
-      cacheTtlMs: int(0).default(10_000),
-      denyOnError: z.boolean().default(true),
-    })
-    .optional(),
-  mtls: z.strictObject({ profile }).optional(),
-  duplicateLogin: profileMap(z.enum(['takeover', 'reject'])).default({}),
-  acl: z
-    .array(
-      z.strictObject({
-        permission: z.enum(['allow', 'deny']),
-        action: z.enum(['publish', 'subscribe', 'all']),
-        topic: z.string().min(1),
-        profiles: z.array(profile).optional(),
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+export const tlsSchema = section(
+  {
+    cert: z.string().optional().register(settings, { description: 'TLS certificate, PEM file path; required by `mqtts://`, `wss://` and `stomps://` listeners', flag: { name: 'tls-cert', arg: 'FILE' } }),
+    key: z.string().optional().register(settings, { description: 'TLS private key, PEM file path; required with `tls.cert`', flag: { name: 'tls-key', arg: 'FILE' } }),
+    ca: z.string().optional().register(settings, { description: 'CA bundle, PEM file path: clients may then log in with certificates (`mtls`)', flag: { name: 'tls-ca', arg: 'FILE' } }),
+    passphrase: z.string().optional().register(settings, { description: 'Passphrase of the TLS private key', secret: true }),
+  },
+  'TLS for the `mqtts://`, `wss://` and `stomps://` listeners.',
+);
+
+export const mqttSchema = section(
+  {
+    maxPacketSize: int(64, 268_435_455)
+      .default(1024 * 1024)
+      .register(settings, { description: 'Largest packet accepted from a client, bytes (whole packet); advertised in the v5 CONNACK', unit: 'bytes', envAliases: ['SWITCHBOARD_MAX_PACKET_SIZE'], flag: { name: 'max-packet-size', arg: 'N' } }),
+    receiveMaximum: int(1, 65_535).default(100).register(settings, { description: 'Server Receive Maximum: inbound QoS 1/2 publishes in flight per client, messages' }),
+    maxInflight: int(1, 65_535).default(64).register(settings, { description: "Upper bound on the outbound in-flight window per client, messages (min'ed with the client's Receive Maximum)" }),
+    topicAliasMaximum: int(0, 65_535).default(10).register(settings, { description: 'Topic Alias Maximum the server accepts from clients (0 disables)' }),
+    serverTopicAliases: int(0, 65_535).default(0).register(settings, { description: 'Topic aliases the server uses towards v5 clients that allow them (0 disables)' }),
+    maxKeepAlive: int(0, 65_535).default(0).register(settings, { description: 'Largest keepalive a client may ask for, seconds; above it v5 clients get Server Keep Alive (0 = no cap)' }),
+    maxSessionExpiry: int(0, 0xffffffff)
+      .default(7 * 24 * 3600)
+      .register(settings, { description: 'Cap on a v5 Session Expiry Interval, seconds; 3.1.1 persistent sessions use it too', unit: 'seconds' }),
+    maxQoS: z
+      .union([z.literal(0), z.literal(1), z.literal(2)])
+      .default(2)
+      .register(settings, { description: 'Highest QoS granted to subscriptions and accepted on publishes' }),
+    retainAvailable: bool().default(true).register(settings, { description: 'Retained messages are supported (false: a retained publish is refused, v5 0x9A)' }),
+    wildcardSubscriptions: bool().default(true).register(settings, { description: 'Subscriptions may use the `+` and `#` wildcards' }),
+    sharedSubscriptions: bool().default(true).register(settings, { description: 'Shared subscriptions (`$share/GROUP/FILTER`) are available' }),
+    subscriptionIdentifiers: bool().default(true).register(settings, { description: 'Subscription Identifiers (v5) are available' }),
+    connectTimeoutMs: int(100, 600_000)
+      .default(10_000)
+      .register(settings, { description: 'Close a connection that sends no CONNECT within this time, ms; also bounds the TLS handshake and the WebSocket upgrade' }),
+    maxTopicLength: int(1, 65_535).default(4096).register(settings, { description: 'Longest topic name or filter accepted, characters (topics are keys of the broker\'s maps: keep them short)' }),
+    maxTopicLevels: int(1, 65_535).default(32).register(settings, { description: 'Most levels in a topic name or filter (each level of a filter is a node of the subscription trie)' }),
+  },
+  'MQTT protocol settings (what the broker advertises and accepts).',
+);
+
+export const stompSchema = section(
+  {
+    heartbeatSendMs: int(0).default(10_000).register(settings, { description: 'Heart-beat the server offers to send, ms: at least this often (0 = off)' }),
+    heartbeatReceiveMs: int(0).default(10_000).register(settings, { description: 'Heart-beat the server wants to receive, ms: at least this often (0 = off)' }),
+    maxHeaderCount: int(1, 10_000).default(64).register(settings, { description: 'Most headers in one frame' }),
+    maxHeaderLineBytes: int(64, 1_048_576).default(8192).register(settings, { description: 'Longest header line, bytes' }),
+    maxBodyBytes: int(0, 268_435_455)
+      .default(1024 * 1024)
+      .register(settings, { description: 'Largest frame body, bytes', unit: 'bytes' }),
+    window: int(1, 65_535).default(64).register(settings, { description: 'Unacknowledged MESSAGEs per connection in the client ack modes (prefetch), messages' }),
+    maxRedeliveries: int(1, 1000).default(5).register(settings, { description: 'Deliveries of one queue message (first + redeliveries after NACK) before it is dead-lettered' }),
+  },
+  'STOMP protocol settings.',
+);
+
+export const limitsSchema = section(
+  {
+    maxConnections: int(1)
+      .default(1_000_000)
+      .register(settings, { description: 'Concurrent connections across all listeners; more are refused (v5 CONNACK 0x97 / close)', envAliases: ['SWITCHBOARD_MAX_CONNECTIONS'], flag: { name: 'max-connections', arg: 'N' } }),
+    maxQueuedMessages: int(1).default(1000).register(settings, { description: 'Per-session queue of messages waiting for delivery (offline, or past the in-flight window), messages' }),
+    maxQueuedBytes: int(1024)
+      .default(16 * 1024 * 1024)
+      .register(settings, { description: 'The same per-session queue, bounded in bytes (payload, topic and properties)', unit: 'bytes' }),
+    slowConsumerBytes: int(1024)
+      .default(8 * 1024 * 1024)
+      .register(settings, { description: 'Socket backlog (written but not yet flushed) above which QoS 0 is dropped for that client, bytes', unit: 'bytes' }),
+    maxRetained: int(0).default(1_000_000).register(settings, { description: 'Retained messages kept broker-wide; a publish that would store one more gets v5 0x97' }),
+    maxRetainedPerClient: int(0).default(1000).register(settings, { description: 'Retained messages one login may have set (counted per application)' }),
+    maxRetainedBytesPerClient: int(0)
+      .default(16 * 1024 * 1024)
+      .register(settings, { description: 'Bytes of retained messages (payload, topic and properties) one login may have set', unit: 'bytes' }),
+    maxSubscriptionsPerClient: int(1).default(1000).register(settings, { description: 'Subscriptions one session may hold; more get SUBACK 0x97 (v5) / 0x80, or a STOMP ERROR' }),
+    maxPersistentSessions: int(0)
+      .default(100_000)
+      .register(settings, { description: 'Persistent sessions of AGENTs and SUPER_AGENTs (online or parked) per application; a new one beyond gets CONNACK 0x97 / 3 (SERVICE and ADMIN are not counted)' }),
+    maxStoredBytesPerApp: int(1024)
+      .default(256 * 1024 * 1024)
+      .register(settings, { description: 'Bytes an application holds for its clients: queued messages, queue backlogs, retained messages, wills and subscriptions', unit: 'bytes' }),
+    memoryBudget: int(1024 * 1024)
+      .default(1024 * 1024 * 1024)
+      .register(settings, {
+        description: 'Broker-wide budget of what is held for clients (queued, retained, queue backlogs, wills, subscriptions, STOMP transactions), bytes; past it QoS 1/2 publishes get 0x97 (STOMP ERROR), QoS 0 ones are dropped and counted',
+        unit: 'bytes',
       }),
-    )
-    .default([]),
-  grants: profileMap(grants).default({}),
-  presenceTopics: z.array(z.string().min(1)).default([]),
+    maxClientIdLength: int(23, 65_535).default(256).register(settings, { description: 'Longest client identifier / login accepted, characters' }),
+    maxConnectionsPerAddress: int(0).default(0).register(settings, { description: 'Concurrent connections from one remote address; more are refused at accept (0 = no limit)' }),
+    wsPingsPerSecond: int(1, 10_000).default(10).register(settings, { description: 'WebSocket pings answered per connection per second; a client that keeps pinging faster is closed (1008)' }),
+  },
+  'Limits that protect the broker (see the README, Security).',
+);
+
+export const authSchema = section(
+  {
+    failureWindowMs: int(1000).default(60_000).register(settings, { description: 'Failed logins are remembered this long, ms' }),
+    freeFailuresPerAddress: int(0).default(10).register(settings, { description: 'Failures from one address inside the window before answers are slowed down' }),
+    freeFailuresPerLogin: int(0).default(3).register(settings, { description: 'Failures for one login id (from anywhere) inside the window before answers are slowed down' }),
+    maxDelayMs: int(0, 600_000).default(5_000).register(settings, { description: 'Longest delay before a failed login is answered, ms' }),
+    maxPendingPerAddress: int(1).default(16).register(settings, { description: 'Logins from one address being decided or waiting for their delayed answer; more are refused at once' }),
+    maxTokenLifetime: int(1)
+      .default(30 * 24 * 3600)
+      .register(settings, { description: 'A JWT whose `exp` lies further in the future than this is refused, seconds', unit: 'seconds' }),
+    allowAnonymous: bool()
+      .default(false)
+      .register(settings, {
+        description: 'Development mode (no application: any login, any profile, ADMIN included) may listen beyond loopback; refused at start unless true',
+        envAliases: ['SWITCHBOARD_ALLOW_ANONYMOUS'],
+        flag: { name: 'allow-anonymous' },
+      }),
+  },
+  'Login throttling and the development-mode guard.',
+);
+
+export const sysSchema = section(
+  { interval: int(0, 86_400).default(10).register(settings, { description: 'Publish `$SYS` statistics every N seconds (0 = off)' }) },
+  '`$SYS/broker/...` statistics.',
+);
+
+export const clusterSchema = section(
+  {
+    workers: int(1, 32)
+      .default(1)
+      .register(settings, { description: 'Broker processes (node:cluster) sharing the listeners; 1 = a single process (experimental, see the README)', envAliases: ['SWITCHBOARD_WORKERS'], flag: { name: 'workers', arg: 'N' } }),
+  },
+  'Cluster mode: several processes, one topic space (experimental).',
+);
+
+export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+export const logSchema = section(
+  {
+    level: logLevelSchema.default('info').register(settings, { description: 'Lowest severity that is logged (`silent`: nothing)', flag: { name: 'log-level', arg: 'LEVEL' } }),
+    pretty: bool().default(false).register(settings, { description: 'Human-readable logs instead of JSON', defaultText: 'true when stderr is a terminal', flag: { name: 'pretty', negatable: true } }),
+  },
+  'Logs (on stderr).',
+);
+
+// ---------------------------------------------------------------------------------------------
+// Applications
+
+export const duplicateLoginPolicySchema = z.enum(['takeover', 'reject']);
+const grants = z.strictObject({ publish: z.array(z.string()).optional(), subscribe: z.array(z.string()).optional() });
+
+export const jwtSchema = z.strictObject({
+  hs256Secret: z.string().min(16, 'at least 16 characters').optional().register(settings, { description: 'HS256 secret (the "app secret"), at least 16 characters', secret: true }),
+  publicKeyFile: z.string().optional().register(settings, { description: 'PEM public key file for RS256 / ES256' }),
+  jwksFile: z.string().optional().register(settings, { description: 'JWKS file (JSON) for RS256 / ES256' }),
 });
 
-/** One layer of user configuration: everything optional, nothing unknown. */
-export const layerSchema = z.strictObject({
-  listen: z.array(listenUrl).min(1, 'at least one listener').optional(),
-  tls: z.strictObject({ cert: z.string().optional(), key: z.string().optional(), ca: z.string().optional(), passphrase: z.string().optional() }).optional(),
-  mqtt: z
-    .strictObject({
-      maxPacketSize: int(64, 268_435_455),
-      receiveMaximum: int(1, 65_535),
-      maxInflight: int(1, 65_535),
-      topicAliasMaximum: int(0, 65_535),
-      serverTopicAliases: int(0, 65_535),
-      maxKeepAlive: int(0, 65_535),
-      maxSessionExpiry: int(0, 0xffffffff),
-      maxQoS: z.union([z.literal(0), z.literal(1), z.literal(2)]),
-      retainAvailable: z.boolean(),
-      wildcardSubscriptions: z.boolean(),
-      sharedSubscriptions: z.boolean(),
-      subscriptionIdentifiers: z.boolean(),
-      connectTimeoutMs: int(100, 600_000),
-      maxTopicLength: int(1, 65_535),
-      maxTopicLevels: int(1, 65_535),
-    })
-    .partial()
-    .optional(),
-  stomp: z
-    .strictObject({
-      heartbeatSendMs: int(0),
-      heartbeatReceiveMs: int(0),
-      maxHeaderCount: int(1, 10_000),
-      maxHeaderLineBytes: int(64, 1_048_576),
-      maxBodyBytes: int(0, 268_435_455),
-      window: int(1, 65_535),
-      maxRedeliveries: int(1, 1000),
-    })
-    .partial()
-    .optional(),
-  limits: z
-    .strictObject({
-      maxConnections: int(1),
-      maxQueuedMessages: int(1),
-      maxQueuedBytes: int(1024),
-      slowConsumerBytes: int(1024),
-      maxRetained: int(0),
-      maxRetainedPerClient: int(0),
-      maxSubscriptionsPerClient: int(1),
-      maxPersistentSessions: int(0),
-      maxQueuedBytesPerApp: int(1024),
-      memoryBudget: int(1024 * 1024),
-      maxClientIdLength: int(23, 65_535),
-      maxConnectionsPerAddress: int(0),
-      wsPingsPerSecond: int(1, 10_000),
-    })
-    .partial()
-    .optional(),
-  auth: z
-    .strictObject({
-      failureWindowMs: int(1000),
-      freeFailuresPerAddress: int(0),
-      freeFailuresPerLogin: int(0),
-      maxDelayMs: int(0, 600_000),
-      maxPendingPerAddress: int(1),
-      maxTokenLifetime: int(1),
-      allowAnonymous: z.boolean(),
-    })
-    .partial()
-    .optional(),
-  sys: z.strictObject({ interval: int(0, 86_400) }).partial().optional(),
-  cluster: z.strictObject({ workers: int(1, 32) }).partial().optional(),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), pretty: z.boolean() }).partial().optional(),
-  applications: z.array(application).optional(),
+export const httpAuthSchema = z.strictObject({
+  url: z.url().register(settings, { description: 'The broker POSTs `{app, login, password, protocol, remoteAddress}` here; answer `{allow, profile, grants}`' }),
+  timeoutMs: int(1, 60_000).default(2000).register(settings, { description: 'Time allowed for one call, ms' }),
+  retries: int(0, 5).default(1).register(settings, { description: 'Calls repeated after a failed one' }),
+  cacheTtlMs: int(0).default(10_000).register(settings, { description: 'Answers are reused for the same credentials this long, ms' }),
+  denyOnError: bool().default(true).register(settings, { description: 'Deny when the hook cannot be reached (false: allow as AGENT)' }),
 });
 
-export type ConfigLayer = z.input<typeof layerSchema>;
+export const aclRuleSchema = z.strictObject({
+  permission: z.enum(['allow', 'deny']).register(settings, { description: 'What the rule does' }),
+  action: z.enum(['publish', 'subscribe', 'all']).register(settings, { description: 'What it applies to' }),
+  topic: z.string().min(1).register(settings, { description: 'Topic filter pattern; `%c` = client id, `%u` = login' }),
+  profiles: z.array(profile).optional().register(settings, { description: 'Profiles the rule applies to (absent = all)' }),
+});
 
-export interface SourcedLayer {
-  /** Where the layer came from, for messages: a file path, "environment", "flags". */
-  source: string;
-  data: unknown;
-}
+export const applicationSchema = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only')
+    .register(settings, { description: 'Application id: letters, digits, `_`, `.` and `-`' }),
+  appKey: z
+    .string()
+    .min(8, 'at least 8 characters')
+    .register(settings, { description: 'The key clients log in to the application with (MQTT user name, STOMP `host`), at least 8 characters', secret: true }),
+  profileKeys: profileMap(z.string().min(8, 'at least 8 characters'))
+    .default({})
+    .register(settings, { description: 'Static profile keys, by profile (`AGENT`, `SUPER_AGENT`, `SERVICE`, `ADMIN`): a client presenting one gets that profile; at least 8 characters', secret: true }),
+  jwt: jwtSchema.optional(),
+  passwordFile: z.string().optional().register(settings, { description: 'File of `login:PROFILE:scrypt-hash` lines (see `switchboard passwd`)' }),
+  httpAuth: httpAuthSchema.optional(),
+  mtls: z.strictObject({ profile: profile.register(settings, { description: 'TLS client certificates (with `tls.ca`): the verified subject CN is the login, with this profile' }) }).optional(),
+  duplicateLogin: z
+    .strictObject({ AGENT: duplicateLoginPolicySchema.default('takeover'), SUPER_AGENT: duplicateLoginPolicySchema.default('takeover'), SERVICE: duplicateLoginPolicySchema.default('takeover'), ADMIN: duplicateLoginPolicySchema.default('takeover') })
+    .prefault({})
+    .register(settings, { description: 'Per profile, a second login with a client id already connected: `takeover` (the old connection is closed) or `reject`', defaultText: 'takeover for every profile' }),
+  acl: z.array(aclRuleSchema).default([]).register(settings, { description: 'Ordered allow/deny rules, first match wins, checked before the profile defaults' }),
+  grants: profileMap(grants).default({}).register(settings, { description: 'Extra topics per profile: `{publish: [filters], subscribe: [filters]}`' }),
+  presenceTopics: z.array(z.string().min(1)).default([]).register(settings, { description: 'Topic filters whose subscribers are announced on `$members/<filter>`' }),
+});
 
-function formatIssue(issue: z.core.$ZodIssue, source: string): string {
-  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
-  return `${source}: ${path || '(root)'}: ${issue.message}`;
-}
+// ---------------------------------------------------------------------------------------------
+// The whole configuration
 
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
+export const DEFAULT_LISTEN = ['mqtt://127.0.0.1:1883', 'ws://127.0.0.1:8080/mqtt', 'stomp://127.0.0.1:61613', 'ws://127.0.0.1:8080/stomp'];
 
-function merge(base: unknown, over: unknown): unknown {
-  if (!isObject(base) || !isObject(over)) return over === undefined ? base : over;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = v === undefined ? base[k] : merge(base[k], v);
-  return out;
-}
-
-/** Validate each layer, merge them over the defaults (later wins), check the whole. */
-export function resolveConfig(layers: SourcedLayer[]): BrokerConfig {
-  let merged: unknown = structuredClone(DEFAULT_CONFIG);
-  for (const layer of layers) {
-    const r = layerSchema.safeParse(layer.data ?? {});
-    if (!r.success) throw new ConfigError(r.error.issues.map((i) => formatIssue(i, layer.source)).join('\n'));
-    merged = merge(merged, r.data);
-  }
-  const config = merged as BrokerConfig;
-  // Cross-field checks.
-  const secure = config.listen.some((u) => /^(mqtts|wss|stomps):/.test(u));
-  if (secure && (!config.tls.cert || !config.tls.key)) {
-    throw new ConfigError('tls.cert and tls.key: required by the mqtts://, wss:// or stomps:// listeners');
-  }
-  const ids = new Set<string>();
-  const keys = new Set<string>();
-  config.applications.forEach((a: ApplicationConfig, i) => {
-    if (ids.has(a.id)) throw new ConfigError(`applications[${i}].id: duplicate application id "${a.id}"`);
-    if (keys.has(a.appKey)) throw new ConfigError(`applications[${i}].appKey: two applications share this key`);
-    ids.add(a.id);
-    keys.add(a.appKey);
-    const given: Partial<ApplicationConfig['duplicateLogin']> = a.duplicateLogin;
-    a.duplicateLogin = { AGENT: 'takeover', SUPER_AGENT: 'takeover', SERVICE: 'takeover', ADMIN: 'takeover', ...given };
-    const has = Object.keys(a.profileKeys).length > 0 || a.jwt || a.passwordFile || a.httpAuth || a.mtls;
-    if (!has) throw new ConfigError(`applications[${i}]: no way to log in (profileKeys, jwt, passwordFile, httpAuth or mtls)`);
-  });
-  // Nothing admin-level is open by default: development mode stays on loopback unless asked.
-  if (config.applications.length === 0 && !config.auth.allowAnonymous) {
-    const exposed = config.listen.find((u) => !isLoopback(parseListenUrl(u).host));
-    if (exposed !== undefined) {
-      throw new ConfigError(
-        `listen: ${exposed} is reachable from the network, but no application is configured (development mode accepts any login with any profile, ADMIN included). Configure applications, or set auth.allowAnonymous: true (--allow-anonymous)`,
-      );
-    }
-  }
-  return config;
-}
+export const configSchema = z.strictObject({
+  listen: z
+    .array(listenUrl)
+    .min(1, 'at least one listener')
+    .default(DEFAULT_LISTEN)
+    .register(settings, {
+      description: 'Listener URLs: `mqtt://H:P`, `mqtts://H:P`, `stomp://H:P`, `stomps://H:P`, `ws://H:P/PATH`, `wss://H:P/PATH` (port 0 = any free port)',
+      flag: { name: 'listen', arg: 'URL' },
+    }),
+  tls: tlsSchema,
+  mqtt: mqttSchema,
+  stomp: stompSchema,
+  limits: limitsSchema,
+  auth: authSchema,
+  sys: sysSchema,
+  cluster: clusterSchema,
+  log: logSchema,
+  applications: z
+    .array(applicationSchema)
+    .default([])
+    .register(settings, { description: 'Applications: separate namespaces, each with its own logins (none = development mode: any login accepted, with any profile)' }),
+});

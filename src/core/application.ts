@@ -17,9 +17,11 @@ import { DeadLetters } from './dead-letters.js';
 import { Direct } from './direct.js';
 import type { BrokerHooks, ClientInfo, MaybePromise } from './hooks.js';
 import type { MemoryBudget } from './budget.js';
+import type { Sweep } from './clock.js';
 import type { Session, SessionLink } from './session.js';
 import type { TopicLimits } from './topic.js';
 import type { ErrorCode } from '../errors/catalogue.js';
+import type { Durability, Stores } from '../stores/types.js';
 
 export const DEV_APP_ID = 'default';
 
@@ -33,13 +35,19 @@ export interface ApplicationOptions {
   budget?: MemoryBudget;
   /** Topic rules of the one topic space (length, levels, wildcard subscriptions). */
   topics?: TopicRules;
+  /** Where sessions, retained messages, queues and dead letters are kept; absent = nowhere. */
+  stores?: Stores;
+  /** Whether an acknowledgement waits for the stores (default 'sync'). */
+  durability?: Durability;
+  /** The broker's clock and timers (core/clock.ts), shared by every application; default: the router's own. */
+  sweep?: Sweep;
 }
 
 export interface TopicRules extends TopicLimits {
   wildcardSubscriptions: boolean;
 }
 
-const DEFAULT_TOPICS: TopicRules = { maxTopicLength: 65_535, maxTopicLevels: 128, wildcardSubscriptions: true };
+const DEFAULT_TOPICS: TopicRules = { maxTopicLength: 4096, maxTopicLevels: 32, wildcardSubscriptions: true };
 
 /** A refusal with its catalogue code and a detail for the log. */
 export interface Refusal {
@@ -57,6 +65,8 @@ export class Application {
   readonly hooks: BrokerHooks;
   private readonly limits: LimitsConfig;
   readonly topics: TopicRules;
+  readonly stores: Stores | null;
+  readonly durability: Durability;
 
   constructor(
     public config: ApplicationConfig | null,
@@ -65,9 +75,12 @@ export class Application {
     let dl: DeadLetters | null = null;
     this.limits = opts.limits;
     this.topics = opts.topics ?? DEFAULT_TOPICS;
+    this.stores = opts.stores ?? null;
+    this.durability = opts.durability ?? 'sync';
     this.router = new Router({
       limits: opts.limits,
       ...(opts.budget ? { budget: opts.budget } : {}),
+      ...(opts.sweep ? { sweep: opts.sweep } : {}),
       maxRedeliveries: opts.maxRedeliveries,
       onDrop: (s, m, r) => {
         dl?.onDrop(s, m, r);
@@ -82,6 +95,24 @@ export class Application {
     this.hooks = opts.hooks ?? {};
     // Wills are authorised again when they fire: permissions may have been reloaded since CONNECT.
     this.router.authorizeWill = (session, msg) => (session.identity ? this.authorizePublish(session.identity, msg) : false);
+    if (this.stores !== null) {
+      this.router.useStores(this.id, this.stores);
+      this.deadLetters.store = { app: this.id, deadLetters: this.stores.deadLetters };
+    }
+  }
+
+  /** Put back what the stores hold (at start, before any client connects). */
+  restore(): Promise<void> {
+    return this.router.restore();
+  }
+
+  /**
+   * Resolves when what was just written is durable, if an acknowledgement must wait for it
+   * (durability 'sync' and writes pending); null when it need not wait (no promise, no delay).
+   */
+  durable(): Promise<void> | null {
+    const s = this.stores;
+    return s !== null && this.durability === 'sync' && s.dirty ? s.flush() : null;
   }
 
   /**
@@ -90,25 +121,37 @@ export class Application {
    * profile says `reject` keeps its connection; a new persistent session needs room under
    * limits.maxPersistentSessions.
    */
-  admit(info: ClientInfo, persistent: boolean): Refusal | null {
+  admit(info: ClientInfo, persistent: boolean): Refusal | null | 'replace' {
     const existing = this.router.sessions.get(info.clientId);
-    // The holder: a local session (online or parked), else a connection on another cluster worker.
-    const holder = existing?.identity ?? this.router.remoteHolder?.(info.clientId);
+    // The holder: a local session (online or parked), else a claim of another cluster node
+    // (online or parked there; core/bus.ts).
+    const remote = existing === undefined ? this.router.cluster?.owner(info.clientId) : undefined;
+    const holder = existing?.identity ?? remote;
+    let replace = false;
     if (holder) {
       if (holder.profile !== info.profile) {
-        return { code: 'SB_ERR_WRONG_PROFILE', detail: `client "${info.clientId}" is registered with another profile` };
-      }
-      const online = existing === undefined || existing.identity === null || existing.link !== null;
-      if (online && this.duplicatePolicy(holder.profile) === 'reject') {
-        return { code: 'SB_ERR_DUPLICATE_LOGIN', detail: `client "${info.clientId}" is already connected` };
+        // A higher profile takes its id back from a lower one (a squatter holding it to lock the
+        // owner out or catch its messages): the lower one's session is discarded, never resumed;
+        // a holder on another node is discarded there when this claim reaches it (core/bus.ts).
+        if (PROFILE_RANK[info.profile] < PROFILE_RANK[holder.profile]) {
+          return { code: 'SB_ERR_WRONG_PROFILE', detail: `client "${info.clientId}" is registered with another profile` };
+        }
+        replace = existing !== undefined;
+      } else {
+        const online = existing === undefined ? remote?.online !== false : existing.identity === null || existing.link !== null;
+        if (online && this.duplicatePolicy(holder.profile) === 'reject') {
+          return { code: 'SB_ERR_DUPLICATE_LOGIN', detail: `client "${info.clientId}" is already connected` };
+        }
       }
     }
-    const resumable = existing !== undefined && existing.expiryInterval > 0;
-    if (persistent && !resumable && this.router.persistentSessions >= this.limits.maxPersistentSessions) {
+    const resumable = !replace && existing !== undefined && existing.expiryInterval > 0;
+    // Backends (SERVICE, ADMIN) are not held back by sessions that AGENT keys parked.
+    if (persistent && !resumable && PROFILE_RANK[info.profile] < PROFILE_RANK.SERVICE && this.router.persistentSessions >= this.limits.maxPersistentSessions) {
       return { code: 'SB_ERR_QUOTA', detail: `application "${this.id}" holds ${this.router.persistentSessions} persistent sessions (limits.maxPersistentSessions)` };
     }
-    return null;
+    return replace ? 'replace' : null;
   }
+
 
   /**
    * Attach `link` to the session of `info.clientId` (after `admit`). A resumed session keeps

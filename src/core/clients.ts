@@ -7,7 +7,8 @@
  *                ownership of the client id, duplicate logins, session quota), session attach,
  *                monitor and presence
  *   publish      topic rules, authorisation (rules, then the embedding hook), admission (memory
- *                budget, retained limits), queue declaration, the $monitor tap, routing
+ *                budget, retained limits), queue declaration, the $monitor tap, routing, and
+ *                the store's durability before the protocol acknowledges
  *   subscribe    filter rules, subscription quota, authorisation, the subscription, and the
  *                retained messages the protocol sends after its acknowledgement
  *   unsubscribe  the hook, then the subscription
@@ -71,6 +72,7 @@ export function isRefusal(x: unknown): x is Refusal {
 export function openClient(app: Application, req: OpenRequest, link: SessionLink): MaybePromise<Client | Refusal> {
   const will = req.will;
   if (will === null) return attach(app, req, link);
+  if (app.router.budget.exceeded) return refuse('SB_ERR_QUOTA', 'the broker memory budget is spent: no room for a will (limits.memoryBudget)');
   const topicProblem = isValidTopicName(will.msg.topic, app.topics) ? null : refuse('SB_ERR_TOPIC_NAME', `invalid will topic "${will.msg.topic}"`);
   if (topicProblem !== null) return topicProblem;
   const allowed = app.authorizePublish(req.info, will.msg);
@@ -84,9 +86,10 @@ export function openClient(app: Application, req: OpenRequest, link: SessionLink
 }
 
 function attach(app: Application, req: OpenRequest, link: SessionLink): Client | Refusal {
-  const refusal = app.admit(req.info, req.expiry > 0);
-  if (refusal !== null) return refusal;
-  const { session, present } = app.attach(req.info, link, req.cleanStart, req.expiry);
+  const decision = app.admit(req.info, req.expiry > 0);
+  if (decision !== null && decision !== 'replace') return decision;
+  // 'replace': a lower profile's session on this id is discarded (its connection gets 0x8E).
+  const { session, present } = app.attach(req.info, link, decision === 'replace' || req.cleanStart, req.expiry);
   session.setWill(req.will);
   app.monitor.refresh(session);
   app.presence.online(session);
@@ -122,7 +125,7 @@ export class Client {
     );
   }
 
-  private admitted(msg: Message): PublishAnswer {
+  private admitted(msg: Message): MaybePromise<PublishAnswer> {
     const app = this.app;
     const refusal = app.admitPublish(msg);
     if (refusal !== null) {
@@ -132,12 +135,30 @@ export class Client {
     // A message to a queue creates it: it holds messages until a consumer comes.
     if (msg.topic.startsWith('$queue/')) app.router.declareQueue(msg.topic.slice(7));
     if (this.session.monitored) app.monitor.published(this.session, msg);
-    return app.router.publish(msg);
+    const n = app.router.publish(msg);
+    // Stored (queued for a persistent session, retained, held by a queue): the acknowledgement
+    // waits until it is durable when the durability is 'sync' (nothing to wait for otherwise).
+    const durable = app.durable();
+    return durable === null ? n : durable.then(() => n);
   }
 
   // ---- subscribe -------------------------------------------------------------------------
 
   subscribe(reqs: readonly SubscribeRequest[]): MaybePromise<SubscribeAnswer[]> {
+    // The same filter twice in one request: only its last occurrence counts (each would replace
+    // the one before), so repeats cost nothing (no replay of retained messages or presence per copy).
+    const last = new Map<string, number>();
+    for (let i = 0; i < reqs.length; i++) last.set(reqs[i]!.raw, i);
+    if (last.size < reqs.length) {
+      const unique = [...last.values()].sort((a, b) => a - b);
+      const spread = (answers: SubscribeAnswer[]): SubscribeAnswer[] =>
+        reqs.map((r, i) => {
+          const a = answers[unique.indexOf(last.get(r.raw)!)]!;
+          return i === last.get(r.raw) || isRefusal(a) ? a : { ...a, retained: [] }; // retained messages once
+        });
+      const answers = this.subscribe(unique.map((i) => reqs[i]!));
+      return answers instanceof Promise ? answers.then(spread) : spread(answers);
+    }
     const checks: Array<Refusal | MaybePromise<boolean>> = [];
     let pending = false;
     for (const r of reqs) {
@@ -165,6 +186,7 @@ export class Client {
       if (check === false) return DENIED;
       if (check !== true) return check;
       if (!app.canAddSubscription(session, r.raw)) return refuse('SB_ERR_QUOTA', `at most ${app.maxSubscriptionsPerClient} subscriptions per client (limits.maxSubscriptionsPerClient)`);
+      if (router.budget.exceeded && !session.subscriptions.has(r.raw)) return refuse('SB_ERR_QUOTA', 'the broker memory budget is spent (limits.memoryBudget)');
       if (r.group !== null && r.filter === `$queue/${r.group}`) router.declareQueue(r.group);
       const sub: Subscription<Session> = {
         subscriber: session,

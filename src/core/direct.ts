@@ -6,6 +6,12 @@
  * - `$request/clients` with a response topic answers with the clients the caller may see. The
  *   answer is a publish by the caller to its Response Topic, authorised like any other: a reply
  *   never lands where the caller could not publish itself.
+ *
+ * Cluster mode (core/bus.ts): the publishing node routes a direct message like any publish (to
+ * the nodes subscribed to it, so the recipient gets it once, on its node); when nobody is
+ * subscribed it goes to the node that holds the recipient's parked session, which queues it; when
+ * no node holds the recipient, the publishing node dead-letters it, once. `$request/clients` is
+ * answered by the node that received it, with the clients of every node (the ownership registry).
  */
 import { createMessage } from './message.js';
 import type { Message } from './message.js';
@@ -17,7 +23,15 @@ import type { MaybePromise } from './hooks.js';
 /** May `caller` publish `reply` (its own Response Topic)? */
 export type ReplyAuthorizer = (caller: Session, reply: Message) => MaybePromise<boolean>;
 
+/** A client may ask for the client list once per this many ms. */
+const REQUEST_INTERVAL_MS = 1000;
+/** At most this many clients in one answer (the admin API pages through all of them). */
+const MAX_LISTED = 1000;
+const EMPTY = Buffer.alloc(0);
+
 export class Direct {
+  private readonly lastRequest = new WeakMap<Session, number>();
+
   constructor(
     private readonly router: Router,
     private readonly authorizeReply: ReplyAuthorizer,
@@ -34,24 +48,66 @@ export class Direct {
   private inbox(msg: Message): number {
     const n = this.router.route(msg);
     if (n > 0) return n;
-    const slash = msg.topic.indexOf('/', 7);
-    const target = msg.topic.slice(7, slash < 0 ? undefined : slash);
+    const target = targetOf(msg);
     const s = this.router.sessions.get(target);
-    if (s !== undefined && s.link === null && s.expiryInterval > 0) {
-      // Not subscribed to its inbox yet, but its session waits: keep it there.
+    if (s !== undefined) return this.hold(s, msg);
+    const cluster = this.router.cluster;
+    const owner = cluster?.owner(target);
+    // Parked on another node: queued there (online there, it has no inbox subscription: a dead letter, as here).
+    if (owner !== undefined && !owner.online && cluster!.sendInbox(owner.node, msg)) return 1;
+    // Through the router: counted, offered to hooks, and dead-lettered.
+    this.router.reportDrop(null, msg, owner === undefined ? 'no-subscribers' : 'offline');
+    return 0;
+  }
+
+  /** Not subscribed to its inbox (yet): a parked session keeps it, anything else is a dead letter. */
+  private hold(s: Session, msg: Message): number {
+    if (s.link === null && s.expiryInterval > 0) {
       return s.enqueue({ msg, qos: msg.qos === 0 ? 1 : msg.qos, retain: false, subscriptionIds: null, group: null }) ? 1 : 0;
     }
-    // Through the router: counted, offered to hooks, and dead-lettered.
-    this.router.reportDrop(s ?? null, msg, s === undefined ? 'no-subscribers' : 'offline');
+    this.router.reportDrop(s, msg, 'offline');
     return 0;
+  }
+
+  /** Cluster mode: a direct message handed to this node, which holds (or held) its recipient. */
+  deliverHere(msg: Message): void {
+    if (this.router.routeFromBus(msg) > 0) return;
+    const s = this.router.sessions.get(targetOf(msg));
+    if (s !== undefined) this.hold(s, msg);
+    else this.router.reportDrop(null, msg, 'no-subscribers');
   }
 
   private clients(msg: Message): number {
     const caller = msg.sender === null ? undefined : this.router.sessions.get(msg.sender.clientId);
     const replyTo = msg.meta?.responseTopic;
     if (caller === undefined || replyTo === undefined) return 0;
+    const meta = msg.meta!.correlationData !== undefined ? { correlationData: msg.meta!.correlationData, contentType: 'application/json' } : { contentType: 'application/json' };
+    // The reply is a publish by the caller: authorised first (on an empty copy, before any work),
+    // and sent as from the caller, so it is never taken for a broker announcement.
+    const probe = createMessage(replyTo, EMPTY, 1, false, meta, 0, msg.sender);
+    const ok = this.authorizeReply(caller, probe);
+    if (ok === false) return 0;
+    // The listing walks every session: at most one request per client per interval.
+    const now = this.router.now();
+    if (now - (this.lastRequest.get(caller) ?? -Infinity) < REQUEST_INTERVAL_MS) return 0;
+    this.lastRequest.set(caller, now);
+    const answer = (): number => this.router.publish({ ...probe, payload: jsonPayload(this.listFor(caller)) });
+    if (ok === true) answer();
+    else ok.then((yes) => (yes ? answer() : 0), () => 0);
+    return 1;
+  }
+
+  /** The clients `caller` may see, at most MAX_LISTED (`truncated` says so; the admin API pages through all). */
+  private listFor(caller: Session): { clients: Array<Record<string, unknown>>; truncated?: boolean } {
+    const cluster = this.router.cluster;
+    const node = cluster === null ? undefined : cluster.node;
     const visible: Array<Record<string, unknown>> = [];
+    let truncated = false;
     for (const s of this.router.sessions.values()) {
+      if (visible.length >= MAX_LISTED) {
+        truncated = true;
+        break;
+      }
       if (s.profile === 'ADMIN' && caller.profile !== 'ADMIN') continue;
       visible.push({
         client: s.clientId,
@@ -61,14 +117,27 @@ export class Direct {
         transport: s.identity?.transport ?? null,
         since: new Date(s.link !== null ? s.connectedAt : s.disconnectedAt).toISOString(),
         subscriptions: s.subscriptions.size,
+        ...(node === undefined ? {} : { node }),
       });
     }
-    const meta = msg.meta!.correlationData !== undefined ? { correlationData: msg.meta!.correlationData, contentType: 'application/json' } : { contentType: 'application/json' };
-    const reply = createMessage(replyTo, jsonPayload({ clients: visible }), 1, false, meta, 0, null);
-    const ok = this.authorizeReply(caller, reply);
-    if (ok === false) return 0;
-    if (ok === true) this.router.publish(reply);
-    else ok.then((yes) => (yes ? this.router.publish(reply) : 0), () => 0);
-    return 1;
+    // Clients held by other nodes, from their claims (their subscriptions are counted there only).
+    if (cluster !== null) {
+      for (const o of cluster.owners()) {
+        if (visible.length >= MAX_LISTED) {
+          truncated = true;
+          break;
+        }
+        if ((o.profile === 'ADMIN' && caller.profile !== 'ADMIN') || this.router.sessions.has(o.clientId)) continue;
+        visible.push({ client: o.clientId, online: o.online, profile: o.profile, protocol: o.protocol, transport: o.transport, since: new Date(o.since).toISOString(), subscriptions: null, node: o.node });
+      }
+    }
+    return truncated ? { clients: visible, truncated } : { clients: visible };
   }
+
+}
+
+/** `<id>` of `$inbox/<id>[/...]`. */
+function targetOf(msg: Message): string {
+  const slash = msg.topic.indexOf('/', 7);
+  return msg.topic.slice(7, slash < 0 ? undefined : slash);
 }

@@ -11,7 +11,9 @@
  *   the protocols (MQTT: protocols/mqtt/connection.ts); the core never reads it, stores and the
  *   bus never carry it.
  */
+import { PROFILES } from './permissions.js';
 import type { Profile } from './permissions.js';
+import type { MessageRecord } from '../stores/types.js';
 
 export type QoS = 0 | 1 | 2;
 
@@ -59,6 +61,26 @@ export function createMessage(
   return { topic, payload, qos, retain, meta, expiresAt, sender, encoded: null };
 }
 
+/**
+ * What holding `msg` costs, in bytes (near enough: strings count their UTF-16 units): payload,
+ * topic and metadata plus a fixed overhead. Everything the broker keeps for a client (queued,
+ * retained, a will, a queue backlog) is charged at this size, so a client cannot store memory
+ * in long topics or properties that a payload-only count would not see.
+ */
+export function messageSize(msg: Message): number {
+  let n = MESSAGE_OVERHEAD + msg.payload.length + msg.topic.length;
+  const m = msg.meta;
+  if (m !== null) {
+    if (m.contentType !== undefined) n += m.contentType.length;
+    if (m.responseTopic !== undefined) n += m.responseTopic.length;
+    if (m.correlationData !== undefined) n += m.correlationData.length;
+    if (m.userProperties !== undefined) for (const [k, v] of m.userProperties) n += k.length + v.length + 16;
+  }
+  return n;
+}
+
+const MESSAGE_OVERHEAD = 64;
+
 /** The client id of the sender ('' for the broker). */
 export function senderIdOf(msg: Message): string {
   return msg.sender === null ? '' : msg.sender.clientId;
@@ -71,16 +93,6 @@ export function withRetain(msg: Message, retain: boolean): Message {
 }
 
 /** What a store or the bus keeps of a message: plain fields, the sender reduced to its record. */
-export interface MessageRecord {
-  topic: string;
-  payload: Buffer;
-  qos: QoS;
-  retain: boolean;
-  meta: MessageMeta | null;
-  expiresAt: number;
-  sender: Sender | null;
-}
-
 export function messageRecord(msg: Message): MessageRecord {
   const s = msg.sender;
   return {
@@ -95,5 +107,7 @@ export function messageRecord(msg: Message): MessageRecord {
 }
 
 export function fromRecord(r: MessageRecord): Message {
-  return createMessage(r.topic, r.payload, r.qos, r.retain, r.meta, r.expiresAt, r.sender);
+  const s = r.sender;
+  const sender = s === null ? null : { clientId: s.clientId, app: s.app, profile: PROFILES.find((p) => p === s.profile) ?? 'AGENT' };
+  return createMessage(r.topic, r.payload, r.qos, r.retain, r.meta, r.expiresAt, sender);
 }

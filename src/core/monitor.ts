@@ -6,10 +6,16 @@
  *
  * Subscriptions here are not trie entries: rank is checked per copy (a client's profile is
  * only known once it connects), so a subscription to a higher-ranked client receives nothing.
+ *
+ * Cluster mode: the node that handles a message (where its publisher, or its receiver, is
+ * connected) makes the copy, once; it goes to the nodes with a matching `$monitor/...`
+ * subscription (core/bus.ts, route `tap`), which apply the rank rule for their own watchers. A
+ * session counts as monitored while any node watches it.
  */
 import { createMessage } from './message.js';
 import type { Message, QoS } from './message.js';
 import { outranks } from './permissions.js';
+import type { Profile } from './permissions.js';
 import type { Router, SystemTopic } from './router.js';
 import type { Session } from './session.js';
 import type { Subscription } from './topic-trie.js';
@@ -57,7 +63,32 @@ export class Monitor implements SystemTopic {
     const exact = this.byTarget.get(s.clientId);
     if (exact) for (const sub of exact) if (outranks(sub.subscriber.profile, s.profile)) on = true;
     if (!on) for (const sub of this.wildcard) if (sub.subscriber !== s && outranks(sub.subscriber.profile, s.profile)) on = true;
+    // Watchers on other nodes: their rank is checked there, per copy.
+    if (!on && this.router.cluster !== null) on = this.router.cluster.wanted(`$monitor/${s.clientId}`);
     s.monitored = on;
+  }
+
+  /** Cluster mode: another node started or stopped watching `target` ('+' / '#': everyone). */
+  remoteInterest(target: string): void {
+    if (target === '+' || target === '#') this.refreshAll();
+    else {
+      const s = this.router.sessions.get(target);
+      if (s !== undefined) this.refresh(s);
+    }
+  }
+
+  /** Cluster mode: a copy made on another node about `client` (of `profile`): for the local watchers that outrank it. */
+  fromBus(envelope: Message, client: string, profile: Profile): void {
+    const served = new Set<Session>();
+    const send = (sub: Subscription<Session>): void => {
+      const watcher = sub.subscriber;
+      if (watcher.clientId === client || served.has(watcher) || !outranks(watcher.profile, profile)) return;
+      served.add(watcher);
+      watcher.deliver(envelope, sub.qos, false, sub.subscriptionId > 0 ? [sub.subscriptionId] : null, null);
+    };
+    const exact = this.byTarget.get(client);
+    if (exact) for (const sub of exact) send(sub);
+    for (const sub of this.wildcard) send(sub);
   }
 
   private refreshAll(): void {
@@ -73,19 +104,31 @@ export class Monitor implements SystemTopic {
       const watcher = sub.subscriber;
       if (watcher === target || served.has(watcher) || !outranks(watcher.profile, target.profile)) return;
       served.add(watcher);
-      envelope ??= createMessage(
-        `$monitor/${target.clientId}`,
-        jsonPayload({ client: target.clientId, direction, time: new Date(this.router.now()).toISOString(), ...describeMessage(msg), qos }),
-        1,
-        false,
-        null,
-        0,
-        null,
-      );
+      envelope ??= this.envelope(target, msg, qos, direction);
       watcher.deliver(envelope, sub.qos, false, sub.subscriptionId > 0 ? [sub.subscriptionId] : null, null);
     };
     const exact = this.byTarget.get(target.clientId);
     if (exact) for (const sub of exact) send(sub);
     for (const sub of this.wildcard) send(sub);
+    const cluster = this.router.cluster;
+    if (cluster !== null) {
+      const topic = `$monitor/${target.clientId}`;
+      if (cluster.wanted(topic)) {
+        envelope ??= this.envelope(target, msg, qos, direction);
+        cluster.tap(envelope, target.clientId, target.profile);
+      }
+    }
+  }
+
+  private envelope(target: Session, msg: Message, qos: QoS, direction: 'published' | 'delivered'): Message {
+    return createMessage(
+      `$monitor/${target.clientId}`,
+      jsonPayload({ client: target.clientId, direction, time: new Date(this.router.now()).toISOString(), ...describeMessage(msg), qos }),
+      1,
+      false,
+      null,
+      0,
+      null,
+    );
   }
 }

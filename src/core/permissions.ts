@@ -20,7 +20,8 @@
  *   SERVICE      also publish anything outside the system namespaces (broadcast), subscribe
  *                to shared subscriptions and queues on ordinary topics and $queue/, and to $dlq/#
  *   ADMIN        everything
- * A shared subscription ($share/G/F) is decided on its inner filter F, by the same rules.
+ * A shared subscription ($share/G/F) or queue is for SERVICE and ADMIN only (its members share
+ * the messages), and is decided on its inner filter F, by the same rules.
  * Monitoring ($monitor/...) and presence ($presence/...) are decided by rank, not by rules.
  */
 
@@ -204,6 +205,8 @@ export class Permissions {
 
   /** `filter` without any $share prefix; `shared` tells whether it was a shared subscription or queue. */
   canSubscribe(p: Principal, filter: string, shared: boolean): boolean {
+    // Shared subscriptions and queues take messages away from their other members: backends only.
+    if (shared && PROFILE_RANK[p.profile] < PROFILE_RANK.SERVICE) return false;
     for (const r of this.rules) {
       if (!applies(r, p, 'subscribe')) continue;
       if (r.permission === 'deny' ? patternOverlaps(r.pattern, p, filter) : patternCovers(r.pattern, p, filter)) return r.permission === 'allow';

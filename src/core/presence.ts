@@ -6,6 +6,13 @@
  *
  * Per-topic presence: for filters matching the configured patterns, `$members/<filter>`
  * carries join/leave events of subscribers with the current count (ordinary topic, routed).
+ *
+ * Cluster mode (core/bus.ts): the node that holds a client publishes its presence changes once,
+ * to every node; every node keeps every state (so current states on subscribe cover the
+ * cluster) and delivers to its own subscribers. An offline state never replaces an online one
+ * held by another node (a client taken over by another node shows as online there). When a node
+ * goes away, every other node marks the clients it held offline (`dropped`) for its own
+ * subscribers. `$members` counts are summed over the nodes and announced by one node.
  */
 import { createMessage } from './message.js';
 import type { Message } from './message.js';
@@ -30,10 +37,13 @@ export interface PresenceState {
 /** What is kept per client: `since` in ms (an ISO string per idle client costs 40 bytes). */
 interface PresenceRecord extends Omit<PresenceState, 'since'> {
   since: number;
+  /** Cluster mode: the node whose client this is (absent: this node). */
+  node?: string;
 }
 
 function toState(r: PresenceRecord): PresenceState {
-  return { ...r, since: new Date(r.since).toISOString() };
+  const { node: _node, ...st } = r;
+  return { ...st, since: new Date(r.since).toISOString() };
 }
 
 const MAX_OFFLINE = 10_000;
@@ -101,16 +111,40 @@ export class Presence implements SystemTopic {
     this.subs.delete(sub);
   }
 
-  private set(st: PresenceRecord, s: Session): void {
+  private set(st: PresenceRecord, s: Session | null, msg: Message | null = null): void {
+    const prev = this.states.get(st.client);
+    // Held online by another node now: this offline state is out of date (a takeover across nodes).
+    if (!st.online && prev !== undefined && prev.online && prev.node !== st.node) return;
     this.states.set(st.client, st);
     if (!st.online && this.states.size > MAX_OFFLINE) this.evictOffline();
-    let msg: Message | null = null;
     for (const sub of this.subs) {
       const target = sub.filter.slice('$presence/'.length);
       if (target !== '+' && target !== '#' && target !== st.client) continue;
       if (sub.subscriber === s || !visible(sub.subscriber, st)) continue;
       msg ??= this.message(st, false);
       sub.subscriber.deliver(msg, sub.qos, false, ids(sub), null);
+    }
+    // A state of this node's client: every other node keeps it.
+    const cluster = this.router.cluster;
+    if (cluster !== null && st.node === undefined) cluster.presence(msg ?? this.message(st, false));
+  }
+
+  /** Cluster mode: a state published by the node `from`, which holds that client. */
+  fromBus(msg: Message, from: string): void {
+    const st = JSON.parse(msg.payload.toString()) as PresenceState;
+    this.set({ ...st, since: Date.parse(st.since), node: from }, null, msg);
+  }
+
+  /** Cluster mode: the states of this node's clients, for a node that joins. */
+  sendStates(send: (msg: Message) => void): void {
+    for (const st of this.states.values()) if (st.node === undefined) send(this.message(st, false));
+  }
+
+  /** Cluster mode: `node` is gone, and so are the connections it held. */
+  nodeDown(node: string): void {
+    const now = this.router.now();
+    for (const st of [...this.states.values()]) {
+      if (st.node === node && st.online) this.set({ ...st, online: false, since: now, reason: 'dropped' }, null);
     }
   }
 
@@ -130,10 +164,14 @@ export class Presence implements SystemTopic {
     if (!this.memberPatterns.some((p) => topicMatches(p, sub.filter) || p === sub.filter)) return;
     let count = 0;
     for (const x of this.router.sessions.values()) if (x.subscriptions.has(sub.raw)) count++;
-    this.router.publish(
-      createMessage(`$members/${sub.filter}`, jsonPayload({ event, client: s.clientId, count }), 1, false, null, 0, null),
-      false,
-    );
+    const cluster = this.router.cluster;
+    if (cluster === null) this.membersEvent(sub.filter, event, s.clientId, count);
+    else cluster.members(sub.raw, sub.filter, event, s.clientId, count);
+  }
+
+  /** Publish a `$members/<filter>` event (in cluster mode `count` is the cluster's). */
+  membersEvent(filter: string, event: 'join' | 'leave', client: string, count: number): void {
+    this.router.publish(createMessage(`$members/${filter}`, jsonPayload({ event, client, count }), 1, false, null, 0, null), false);
   }
 }
 

@@ -9,19 +9,25 @@ import { EventEmitter } from 'node:events';
 import type { Message, QoS } from './message.js';
 import { senderIdOf, withRetain } from './message.js';
 import { Session } from './session.js';
-import type { CloseReason, DropListener, DropReason, SessionLimits, SessionLink, SessionOwner, TapListener, WillMessage } from './session.js';
-import type { Profile } from './permissions.js';
+import type { CloseReason, Delivery, DropListener, DropReason, Inflight, SessionLimits, SessionLink, SessionOwner, TapListener, WillMessage } from './session.js';
 import type { MaybePromise } from './hooks.js';
+import type { AppCluster } from './bus.js';
 import { MemoryBudget } from './budget.js';
 import { TopicTrie } from './topic-trie.js';
 import type { MatchResult, SharedGroup, Subscription } from './topic-trie.js';
-import type { RetainedStore } from '../stores/types.js';
-import { MemoryRetainedStore } from '../stores/memory/retained.js';
+import { RetainedIndex } from './retained-index.js';
+import { fromRecord, messageRecord, messageSize } from './message.js';
+import { StoreJournal } from './journal.js';
+import type { DeliveryRecord, QueuedRecord, SessionRecord, Stores } from '../stores/types.js';
+import { PROFILES } from './permissions.js';
+import { Sweep, systemClock } from './clock.js';
+import type { Due } from './clock.js';
 
 export interface RouterLimits extends SessionLimits {
   maxRetained: number;
   maxRetainedPerClient: number;
-  maxQueuedBytesPerApp: number;
+  maxRetainedBytesPerClient: number;
+  maxStoredBytesPerApp: number;
 }
 
 export interface RouterOptions {
@@ -30,8 +36,13 @@ export interface RouterOptions {
   budget?: MemoryBudget;
   /** Deliveries of one message to a queue before it goes to the dead letters. */
   maxRedeliveries?: number;
-  retained?: RetainedStore;
-  /** Injected clock (ms since epoch). */
+  /**
+   * The broker's sweep (core/clock.ts): its clock gives `now`, its deadlines end parked sessions
+   * and publish delayed wills. Default: a sweep of this router's own on the system clock (or on
+   * `now`).
+   */
+  sweep?: Sweep;
+  /** Injected time (ms since epoch) instead of the sweep's clock. */
   now?: () => number;
   onDrop?: DropListener;
 }
@@ -70,8 +81,18 @@ export interface SubscribeResult {
 export class Router implements SessionOwner {
   readonly sessions = new Map<string, Session>();
   readonly trie = new TopicTrie<Session>();
-  readonly retained: RetainedStore;
+  /** The retained messages, indexed for subscription lookups (persisted through the stores). */
+  readonly retained = new RetainedIndex();
+  /** Where what must outlive the process goes (null: nothing is stored). */
+  private stores: Stores | null = null;
+  private journal: StoreJournal | null = null;
+  /** The application this router serves (store keys). */
+  private app = '';
+  /** Store ids of messages held in queue backlogs (a Message may sit in one backlog). */
+  private readonly queueIds = new WeakMap<Message, number>();
   readonly now: () => number;
+  /** Deadlines for session expiry and will delays (shared with the broker's protocols). */
+  readonly sweep: Sweep;
   readonly stats: RouterStats = {
     messagesIn: 0,
     messagesOut: 0,
@@ -80,12 +101,12 @@ export class Router implements SessionOwner {
     droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0, 'nack-limit': 0, overload: 0 },
   };
   readonly budget: MemoryBudget;
-  /** Bytes queued in this application's sessions and queue backlogs. */
-  queuedBytes = 0;
+  /** Bytes this application holds for clients (see `charge`). */
+  storedBytes = 0;
   /** Sessions that outlive their connection (expiry > 0), online or not. */
   persistentSessions = 0;
   /** Retained messages per publisher client id (limits.maxRetainedPerClient). */
-  private readonly retainedBy = new Map<string, number>();
+  private readonly retainedBy = new Map<string, { count: number; bytes: number }>();
   /**
    * Decides whether a will may be published when it fires (permissions may have been reloaded
    * since CONNECT). Set by the application; null = always.
@@ -98,15 +119,11 @@ export class Router implements SessionOwner {
   /** Copies of messages to and from monitored sessions. */
   tap: TapListener | null = null;
   /**
-   * Cluster mode: every publish made here (not one that came from a peer) is handed to the
-   * other workers, which route it to their own sessions. Null in a single process.
+   * Cluster mode: this application's side of the bus (core/bus.ts): copies for other nodes,
+   * shared groups chosen cluster-wide, client ownership. Null in a single process, where the
+   * publish path pays one null check for it.
    */
-  forward: ((msg: Message, intercept: boolean) => void) | null = null;
-  /**
-   * Cluster mode: who holds `clientId` online on another worker (admission applies the same
-   * profile and duplicate-login rules to it as to a local holder). Null in a single process.
-   */
-  remoteHolder: ((clientId: string) => { profile: Profile } | undefined) | null = null;
+  cluster: AppCluster | null = null;
   /**
    * Lifecycle events (never per message): 'subscribe' (session, sub, replaced: boolean), 'unsubscribe' (session, sub),
    * 'session-end' (session), 'online' (session: a connection attached, identity set), 'offline'
@@ -115,9 +132,11 @@ export class Router implements SessionOwner {
   readonly events = new EventEmitter();
 
   constructor(private readonly opts: RouterOptions) {
-    this.retained = opts.retained ?? new MemoryRetainedStore();
     this.budget = opts.budget ?? new MemoryBudget(Number.MAX_SAFE_INTEGER);
-    this.now = opts.now ?? (() => Date.now()); // looked up per call, so tests can mock Date
+    const now = opts.now;
+    this.sweep = opts.sweep ?? new Sweep(now === undefined ? systemClock : { now, setTimer: systemClock.setTimer });
+    const clock = this.sweep.clock;
+    this.now = now ?? (() => clock.now()); // the system clock looks Date.now up per call, so tests can mock Date
     const external = opts.onDrop;
     this.dropListener = (session, msg, reason) => {
       this.stats.dropped++;
@@ -126,24 +145,49 @@ export class Router implements SessionOwner {
     };
   }
 
-  /** SessionOwner: reserve queue space against the application's and the broker's budget. */
-  charge(bytes: number): boolean {
-    if (this.queuedBytes + bytes > this.opts.limits.maxQueuedBytesPerApp) return false;
-    this.queuedBytes += bytes;
+  /**
+   * SessionOwner: reserve `bytes` of what this application holds for clients (queued messages,
+   * queue backlogs, retained messages, wills, subscriptions) against limits.maxStoredBytesPerApp
+   * and the broker's budget. `force`: reserve anyway (restored or already accepted state).
+   */
+  charge(bytes: number, force = false): boolean {
+    if (!force && this.storedBytes + bytes > this.opts.limits.maxStoredBytesPerApp) return false;
+    this.storedBytes += bytes;
     this.budget.add(bytes);
     return true;
   }
 
   release(bytes: number): void {
-    this.queuedBytes -= bytes;
+    this.storedBytes -= bytes;
     this.budget.sub(bytes);
   }
 
-  /** Set how long a session outlives its connection (keeps the persistent-session count). */
+  /** Persist into `stores` from now on (the application `app`). */
+  useStores(app: string, stores: Stores): void {
+    this.app = app;
+    this.stores = stores;
+    this.journal = new StoreJournal(app, stores.sessions);
+  }
+
+  /**
+   * Set how long a session outlives its connection: keeps the persistent-session count, and
+   * gives a persistent session its journal (clean sessions never touch the store).
+   */
   setExpiry(session: Session, seconds: number): void {
     const was = session.expiryInterval > 0;
     if (was !== seconds > 0) this.persistentSessions += seconds > 0 ? 1 : -1;
     session.expiryInterval = seconds;
+    const j = this.journal;
+    if (j === null) return;
+    if (seconds > 0) {
+      if (session.journal === null) {
+        session.journal = j;
+        j.snapshot(session);
+      } else j.meta(session);
+    } else if (session.journal !== null) {
+      session.journal = null;
+      j.ended(session);
+    }
   }
 
   /**
@@ -152,11 +196,18 @@ export class Router implements SessionOwner {
    */
   canRetain(msg: Message): boolean {
     if (!msg.retain || msg.payload.length === 0) return true;
+    const limits = this.opts.limits;
     const prev = this.retained.get(msg.topic);
-    if (prev === undefined && this.retained.size >= this.opts.limits.maxRetained) return false;
+    if (prev === undefined && this.retained.size >= limits.maxRetained) return false;
+    const size = messageSize(msg);
+    const freed = prev === undefined ? 0 : messageSize(prev);
+    if (this.storedBytes + size - freed > limits.maxStoredBytesPerApp) return false;
     const sender = senderIdOf(msg);
-    if (sender !== '' && (prev === undefined || senderIdOf(prev) !== sender) && (this.retainedBy.get(sender) ?? 0) >= this.opts.limits.maxRetainedPerClient) return false;
-    return true;
+    if (sender === '') return true;
+    const mine = this.retainedBy.get(sender);
+    const replacesOwn = prev !== undefined && senderIdOf(prev) === sender;
+    if (!replacesOwn && (mine?.count ?? 0) >= limits.maxRetainedPerClient) return false;
+    return (mine?.bytes ?? 0) + size - (replacesOwn ? freed : 0) <= limits.maxRetainedBytesPerClient;
   }
 
   /** Store (or clear) a retained message, keeping the counts and the budget. */
@@ -166,21 +217,32 @@ export class Router implements SessionOwner {
     if (!this.canRetain(msg)) return;
     const prev = this.retained.get(msg.topic);
     if (prev !== undefined) {
-      this.budget.sub(prev.payload.length);
-      this.countRetained(senderIdOf(prev), -1);
+      const size = messageSize(prev);
+      this.release(size);
+      this.countRetained(senderIdOf(prev), -1, size);
     }
     this.retained.set(msg);
     if (msg.payload.length > 0) {
-      this.budget.add(msg.payload.length);
-      this.countRetained(senderIdOf(msg), 1);
+      const size = messageSize(msg);
+      this.charge(size, true);
+      this.countRetained(senderIdOf(msg), 1, size);
     }
+    if (this.stores !== null && !this.restoring) this.stores.retained.putRetained(this.app, messageRecord(msg));
   }
 
-  private countRetained(sender: string, d: number): void {
+  /** Set while state read from the stores is put back (nothing is written back). */
+  private restoring = false;
+
+  private countRetained(sender: string, d: number, bytes: number): void {
     if (sender === '') return;
-    const n = (this.retainedBy.get(sender) ?? 0) + d;
-    if (n <= 0) this.retainedBy.delete(sender);
-    else this.retainedBy.set(sender, n);
+    const e = this.retainedBy.get(sender);
+    const count = (e?.count ?? 0) + d;
+    if (count <= 0) this.retainedBy.delete(sender);
+    else if (e === undefined) this.retainedBy.set(sender, { count, bytes });
+    else {
+      e.count = count;
+      e.bytes += d * bytes;
+    }
   }
 
   /** Report a drop decided outside a session (e.g. a link's slow-consumer policy). */
@@ -241,19 +303,46 @@ export class Router implements SessionOwner {
     if (session.link !== link) return; // already taken over
     session.link = null;
     session.disconnectedAt = this.now();
+    if (session.journal !== null) this.journal?.meta(session);
     this.events.emit('offline', session);
     const expiry = session.expiryInterval;
     if (expiry === 0) {
       this.destroy(session, true);
       return;
     }
-    if (expiry >= 0xffffffff) return; // never expires
-    session.expiryTimer = setTimeout(() => {
+    this.armExpiry(session, session.disconnectedAt + expiry * 1000);
+  }
+
+  /**
+   * End the parked session `session` at `at` (ms since the epoch; 0xFFFFFFFF seconds: never). A
+   * deadline in the sweep, not a setTimeout: any interval up to 0xFFFFFFFE seconds is kept.
+   */
+  private armExpiry(session: Session, at: number): void {
+    session.expiryTimer?.cancel();
+    session.expiryTimer = null;
+    if (session.expiryInterval >= 0xffffffff) return; // never expires
+    session.expiryTimer = this.sweep.at(at, this.expire, session);
+  }
+
+  /** A parked session's expiry is due [MQTT-3.1.2-23] (one object per router, not a closure per session). */
+  private readonly expire: Due<Session> = {
+    due: (session) => {
       session.expiryTimer = null;
       if (session.link === null && this.sessions.get(session.clientId) === session) this.destroy(session, true);
-    }, expiry * 1000);
-    session.expiryTimer.unref?.();
-  }
+    },
+  };
+
+  /** A will's delay is over [MQTT-3.1.3-9]; a reconnect cancels the deadline (attach clears the session's timers). */
+  private readonly willDue: Due<Session> = {
+    due: (session) => {
+      session.willTimer = null;
+      const will = session.will;
+      if (session.link === null && will !== null) {
+        session.setWill(null);
+        this.publishWill(session, will);
+      }
+    },
+  };
 
   /** End a session: drop its subscriptions and state; publish a pending will now [MQTT-3.1.3-9]. */
   destroy(session: Session, publishPendingWill: boolean): void {
@@ -271,6 +360,7 @@ export class Router implements SessionOwner {
       const sys = this.systemTopicFor(sub.filter);
       if (sys) sys.unsubscribe(session, sub);
       else this.trie.remove(session, sub.filter, sub.group);
+      this.release(subscriptionSize(sub));
       this.events.emit('unsubscribe', session, sub);
     }
     // Unfinished deliveries: queue messages go back to their queue, the rest are dead letters.
@@ -286,14 +376,21 @@ export class Router implements SessionOwner {
   subscribe(session: Session, sub: Subscription<Session>): SubscribeResult {
     const sys = this.systemTopicFor(sub.filter);
     if (sys) {
-      const existed = session.subscriptions.has(sub.raw);
+      // Replacing: the owner forgets the previous one first (else each repeat would stay registered).
+      const prev = session.subscriptions.get(sub.raw);
+      if (prev !== undefined) sys.unsubscribe(session, prev);
+      const existed = prev !== undefined;
+      if (!existed) this.charge(subscriptionSize(sub), true);
       session.subscriptions.set(sub.raw, sub);
       sys.subscribe(session, sub);
+      if (session.journal !== null) this.journal?.subscription(session, sub, true);
       this.events.emit('subscribe', session, sub, existed);
       return { existed };
     }
     const prev = this.trie.add(sub);
+    if (prev === undefined) this.charge(subscriptionSize(sub), true);
     session.subscriptions.set(sub.raw, sub);
+    if (session.journal !== null) this.journal?.subscription(session, sub, true);
     this.events.emit('subscribe', session, sub, prev !== undefined);
     if (sub.group !== null) {
       // A consumer attached to a queue: hand it what waited.
@@ -307,6 +404,8 @@ export class Router implements SessionOwner {
     const sub = session.subscriptions.get(raw);
     if (!sub) return false;
     session.subscriptions.delete(raw);
+    this.release(subscriptionSize(sub));
+    if (session.journal !== null) this.journal?.subscription(session, sub, false);
     const sys = this.systemTopicFor(sub.filter);
     if (sys) sys.unsubscribe(session, sub);
     else this.trie.remove(session, sub.filter, sub.group);
@@ -316,12 +415,11 @@ export class Router implements SessionOwner {
 
   /**
    * Route a message to every matching subscription; store it if retained.
-   * Returns the number of sessions it was delivered or queued to. `intercept` = false skips
-   * the $-topic intercepts (used by the intercepts themselves). `fromPeer`: routed here by
-   * another cluster worker (not forwarded again).
+   * Returns the number of sessions it was delivered or queued to (in cluster mode a node with
+   * matching interest counts one). `intercept` = false skips the $-topic intercepts (used by
+   * the intercepts themselves).
    */
-  publish(msg: Message, intercept = true, fromPeer = false): number {
-    if (this.forward !== null && !fromPeer) this.forward(msg, intercept);
+  publish(msg: Message, intercept = true): number {
     this.stats.messagesIn++;
     this.stats.bytesIn += msg.payload.length;
     if (intercept && this.systemPublish !== null && msg.topic.charCodeAt(0) === 0x24) {
@@ -332,8 +430,9 @@ export class Router implements SessionOwner {
   }
 
   /**
-   * Deliver `msg` to the local subscribers (and keep it if retained): no counting, no `$`
-   * intercepts, no forwarding. The intercepts route what they accept through here.
+   * Deliver `msg` to the subscribers (and keep it if retained): no counting, no `$` intercepts.
+   * The intercepts route what they accept through here. In cluster mode the copies for other
+   * nodes and the cluster-wide choice of shared-group receivers are made here too.
    */
   route(msg: Message): number {
     if (msg.retain) this.storeRetained(msg);
@@ -350,19 +449,52 @@ export class Router implements SessionOwner {
       n++;
     }
     const groups = m.groups;
-    for (let i = 0; i < groups.length; i++) {
-      if (this.deliverShared(groups[i]!, msg)) n++;
+    if (this.cluster === null) {
+      for (let i = 0; i < groups.length; i++) {
+        if (this.deliverShared(groups[i]!, msg)) n++;
+      }
+    } else {
+      this.stats.messagesOut += n;
+      return n + this.cluster.route(msg, groups);
     }
     this.stats.messagesOut += n;
     return n;
   }
 
   /**
+   * Cluster mode: a copy published on another node. Kept if retained, delivered to the local
+   * ordinary subscribers; never to shared groups (the publishing node chose their receivers)
+   * and never given to the bus again.
+   */
+  routeFromBus(msg: Message): number {
+    if (msg.retain) this.storeRetained(msg);
+    const targets = this.trie.match(msg.topic).targets;
+    let n = 0;
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      const s = t.subscriber;
+      if (t.noLocal && msg.sender !== null && msg.sender.clientId === s.clientId) continue; // [MQTT-3.8.3-3]
+      const qos: QoS = msg.qos < t.qos ? msg.qos : t.qos; // [MQTT-3.8.4-8]
+      s.deliver(msg, qos, t.retainAsPublished ? msg.retain : false, t.subscriptionIds, null);
+      n++;
+    }
+    this.stats.messagesOut += n;
+    return n;
+  }
+
+  /** Cluster mode: a retained message from another node's snapshot (kept, not delivered). */
+  syncRetained(msg: Message): void {
+    this.storeRetained(msg);
+  }
+
+  /**
    * One member of a shared group gets the message: round robin, online members first
    * [MQTT-4.8.2-3]. A queue (durable group) with no online member holds it in its backlog.
    * `exclude` skips the member that just gave the message back (NACK), if another exists.
+   * Cluster mode: with no member online here, a node with members gets it, unless `local`
+   * (the message was handed to this node by the bus: it stays here).
    */
-  deliverShared(g: SharedGroup<Session>, msg: Message, exclude: Session | null = null): boolean {
+  deliverShared(g: SharedGroup<Session>, msg: Message, exclude: Session | null = null, local = false): boolean {
     const members = g.members;
     const n = members.length;
     let pick: Subscription<Session> | undefined;
@@ -381,6 +513,7 @@ export class Router implements SessionOwner {
     }
     pick ??= fallback;
     if (!pick) {
+      if (!local && this.cluster !== null && this.cluster.reroute(g, msg)) return true;
       if (g.durable) return this.hold(g, msg);
       if (n === 0) return false;
       // Only offline members: queue in one of their sessions.
@@ -394,19 +527,24 @@ export class Router implements SessionOwner {
 
   /** Keep a message in a queue's backlog until a consumer attaches; bounded like a session queue. */
   private hold(g: SharedGroup<Session>, msg: Message): boolean {
-    if (g.backlog.length >= this.opts.limits.maxQueuedMessages || !this.charge(msg.payload.length)) {
+    if (g.backlog.length >= this.opts.limits.maxQueuedMessages || !this.charge(messageSize(msg))) {
       this.dropListener(null, msg, 'queue-full');
       return false;
     }
     g.backlog.push(msg);
+    if (this.stores !== null && g.durable && !this.restoring) this.queueIds.set(msg, this.stores.queues.append(this.app, g.filter, g.name, messageRecord(msg)));
     return true;
   }
 
-  private drainBacklog(g: SharedGroup<Session>): void {
+  /** Hand a queue's backlog to its consumers (here, or in cluster mode on another node). */
+  drainBacklog(g: SharedGroup<Session>): void {
     const now = this.now();
-    while (g.backlog.length > 0 && g.members.some((m) => m.subscriber.link !== null)) {
+    while (g.backlog.length > 0 && (g.members.some((m) => m.subscriber.link !== null) || (this.cluster !== null && this.cluster.hasConsumers(g)))) {
       const msg = g.backlog.shift()!;
-      this.release(msg.payload.length);
+      this.release(messageSize(msg));
+      // Handed to a consumer: out of the stored backlog (its in-flight copy is the consumer's).
+      const id = this.queueIds.get(msg);
+      if (id !== undefined) this.stores?.queues.remove(this.app, id);
       if (msg.expiresAt !== 0 && msg.expiresAt <= now) {
         this.dropListener(null, msg, 'expired');
         continue;
@@ -461,14 +599,99 @@ export class Router implements SessionOwner {
       this.publishWill(session, will);
       return;
     }
-    session.willTimer = setTimeout(() => {
-      session.willTimer = null;
-      if (session.link === null && session.will === will) {
+    this.armWill(session, this.now() + delay * 1000);
+  }
+
+  /** Publish the session's will at `at` (ms since the epoch, any distance ahead), unless it reconnects first. */
+  private armWill(session: Session, at: number): void {
+    session.willTimer?.cancel();
+    session.willTimer = this.sweep.at(at, this.willDue, session);
+  }
+
+  // ---- restore from the stores (at start) ------------------------------------------------
+
+  /** Put back what the stores hold for this application: retained messages, queues, sessions. */
+  async restore(): Promise<void> {
+    const stores = this.stores;
+    if (stores === null) return;
+    this.restoring = true;
+    try {
+      for await (const r of stores.retained.retained(this.app)) this.storeRetained(fromRecord(r));
+      for await (const q of stores.queues.queues(this.app)) this.restoreQueue(q.filter, q.name, q.messages);
+      const sessions: SessionRecord[] = [];
+      for await (const r of stores.sessions.sessions(this.app)) sessions.push(r);
+      for (const r of sessions) await this.restoreSession(r, stores);
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  private restoreQueue(filter: string, name: string, messages: readonly QueuedRecord[]): void {
+    const g = this.trie.declareGroup(filter, name);
+    for (const m of messages) {
+      const msg = fromRecord(m.msg);
+      g.backlog.push(msg);
+      this.charge(messageSize(msg), true);
+      this.queueIds.set(msg, m.id);
+      if (m.attempts > 0) this.attempts.set(msg, m.attempts);
+    }
+  }
+
+  /**
+   * A stored persistent session: its subscriptions, queue, in-flight deliveries, inbound ids and
+   * will come back; its expiry and will delay count from when its connection ended (from now
+   * when it was connected at the crash). A will whose delay passed while the broker was down is
+   * published now; a session whose expiry passed ends now.
+   */
+  private async restoreSession(r: SessionRecord, stores: Stores): Promise<void> {
+    const session = new Session(r.clientId, this.opts.limits, this.dropListener, this);
+    const profile = PROFILES.find((p) => p === r.profile) ?? 'AGENT';
+    const protocol = r.protocol === 'stomp' ? 'stomp' : 'mqtt';
+    session.identity = { clientId: r.clientId, login: r.login, profile, app: this.app, protocol, transport: 'restored', remoteAddress: '' };
+    session.protocol = protocol;
+    session.expiryInterval = r.expiry;
+    this.persistentSessions++;
+    this.sessions.set(r.clientId, session);
+    for (const s of r.subscriptions) {
+      const sub: Subscription<Session> = { subscriber: session, ...s };
+      const sys = this.systemTopicFor(sub.filter);
+      if (sys) sys.subscribe(session, sub);
+      else this.trie.add(sub);
+      this.charge(subscriptionSize(sub), true);
+      session.subscriptions.set(sub.raw, sub);
+      this.events.emit('subscribe', session, sub, false);
+    }
+    const toDelivery = (d: DeliveryRecord): Delivery => {
+      const out: Delivery = { msg: fromRecord(d.msg), qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, group: d.group === null ? null : (this.trie.group(d.group.filter, d.group.name) ?? null) };
+      if (d.via !== undefined) out.via = d.via;
+      return out;
+    };
+    const queue: Delivery[] = [];
+    for (let offset = 0; offset < r.queued; ) {
+      const page = await stores.sessions.queuePage(this.app, r.clientId, offset, 1000);
+      if (page.length === 0) break;
+      for (const d of page) queue.push(toDelivery(d));
+      offset += page.length;
+    }
+    const inflight: Array<[number, Inflight]> = r.inflight.map((e) => [e.id, { ...toDelivery(e.delivery), phase: e.phase }]);
+    const will = r.will === null ? null : { msg: fromRecord(r.will.msg), delay: r.will.delay };
+    session.restore(inflight, r.inbound, queue, will);
+    session.journal = this.journal;
+    const now = this.now();
+    session.disconnectedAt = r.disconnectedAt === 0 ? now : r.disconnectedAt;
+    this.journal?.meta(session);
+    const expiresAt = r.expiry >= 0xffffffff ? Infinity : session.disconnectedAt + r.expiry * 1000;
+    if (will !== null) {
+      const willAt = session.disconnectedAt + Math.min(will.delay, r.expiry) * 1000;
+      if (willAt <= now || expiresAt <= now) {
         session.setWill(null);
+        this.restoring = false; // a will published now is a publish like any other
         this.publishWill(session, will);
-      }
-    }, delay * 1000);
-    session.willTimer.unref?.();
+        this.restoring = true;
+      } else this.armWill(session, willAt);
+    }
+    if (expiresAt <= now) this.destroy(session, false);
+    else this.armExpiry(session, expiresAt);
   }
 
   /** A will fires: authorised again now, as a publish by its client (rules may have been reloaded). */
@@ -483,4 +706,9 @@ export class Router implements SessionOwner {
     const slash = filter.indexOf('/');
     return this.systemTopics.get(slash < 0 ? filter : filter.slice(0, slash + 1));
   }
+}
+
+/** What a subscription costs the budget: its filter and the trie entry and objects behind it. */
+export function subscriptionSize(sub: Subscription<Session>): number {
+  return 160 + sub.raw.length + sub.filter.length;
 }

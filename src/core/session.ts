@@ -15,6 +15,7 @@
  *   until released [MQTT-4.3.3-9].
  * - Every change of a persistent session goes to its journal (the session store), in order.
  */
+import { messageSize } from './message.js';
 import type { Message, QoS } from './message.js';
 import type { SharedGroup, Subscriber, Subscription } from './topic-trie.js';
 import { Deque } from './deque.js';
@@ -22,6 +23,7 @@ import { SmallMap } from './small-map.js';
 import type { Profile } from './permissions.js';
 import type { ClientInfo } from './hooks.js';
 import type { DisconnectReason } from './presence.js';
+import type { Deadline } from './clock.js';
 import type { ErrorCode } from '../errors/catalogue.js';
 
 export { Deque };
@@ -94,8 +96,8 @@ export type TapListener = (session: Session, msg: Message, qos: QoS) => void;
  */
 export interface SessionOwner {
   readonly tap: TapListener | null;
-  /** Reserve `bytes` of queue space; false when the application's queue budget is spent. */
-  charge(bytes: number): boolean;
+  /** Reserve `bytes` of queue space; false when the application's queue budget is spent (`force`: reserve anyway). */
+  charge(bytes: number, force?: boolean): boolean;
   release(bytes: number): void;
 }
 
@@ -105,7 +107,7 @@ export interface SessionOwner {
  */
 export interface SessionJournal {
   enqueued(s: Session, d: Delivery): void;
-  dequeued(s: Session, d: Delivery): void;
+  dequeued(s: Session): void;
   inflightSet(s: Session, id: number, e: Inflight): void;
   inflightDeleted(s: Session, id: number): void;
   inboundSet(s: Session, id: number, present: boolean): void;
@@ -133,9 +135,9 @@ export class Session implements Subscriber {
   private inbound: Set<number> | null = null;
   queuedBytes = 0;
   private nextId = 1;
-  /** Timer ending the session after disconnect, or publishing a delayed will. */
-  expiryTimer: NodeJS.Timeout | null = null;
-  willTimer: NodeJS.Timeout | null = null;
+  /** Deadlines in the broker's sweep (core/clock.ts): ending the parked session, publishing a delayed will. Set by the router. */
+  expiryTimer: Deadline | null = null;
+  willTimer: Deadline | null = null;
   private _will: WillMessage | null = null;
   /** Protocol name for listings ('mqtt' | 'stomp'). */
   protocol = 'mqtt';
@@ -188,7 +190,7 @@ export class Session implements Subscriber {
 
   /** Queue a delivery; false (and a drop report) when the bounds are reached. */
   enqueue(d: Delivery): boolean {
-    const size = d.msg.payload.length;
+    const size = messageSize(d.msg);
     const q = (this.queue ??= new Deque());
     if (q.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes || !this.owner.charge(size)) {
       this.dropped++;
@@ -208,9 +210,10 @@ export class Session implements Subscriber {
     for (;;) {
       const d = q.shift();
       if (!d) return undefined;
-      this.queuedBytes -= d.msg.payload.length;
-      this.owner.release(d.msg.payload.length);
-      this.journal?.dequeued(this, d);
+      const size = messageSize(d.msg);
+      this.queuedBytes -= size;
+      this.owner.release(size);
+      this.journal?.dequeued(this);
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
         this.onDrop(this, d.msg, 'expired');
         continue;
@@ -303,13 +306,39 @@ export class Session implements Subscriber {
     return this._will;
   }
 
+  /** Set or clear the will; a will is memory held for the client, charged like a queued message. */
   setWill(w: WillMessage | null): void {
     if (this._will === w) return;
+    if (this._will !== null) this.owner.release(messageSize(this._will.msg));
+    if (w !== null) this.owner.charge(messageSize(w.msg), true);
     this._will = w;
     this.journal?.willSet(this, w);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
+
+  /**
+   * Put back state read from a store at start (not journaled again: it came from there).
+   * Queued bytes are charged without the limits: they were accepted before.
+   */
+  restore(inflight: ReadonlyArray<[number, Inflight]>, inbound: readonly number[], queue: readonly Delivery[], will: WillMessage | null): void {
+    if (inflight.length > 0) {
+      this.inflightMap = new Map(inflight);
+      this.nextId = (Math.max(...inflight.map(([id]) => id)) % MAX_DELIVERY_ID) + 1;
+    }
+    if (inbound.length > 0) this.inbound = new Set(inbound);
+    if (queue.length > 0) {
+      const q = (this.queue ??= new Deque());
+      for (const d of queue) {
+        q.push(d);
+        const size = messageSize(d.msg);
+        this.queuedBytes += size;
+        this.owner.charge(size, true);
+      }
+    }
+    if (will !== null) this.owner.charge(messageSize(will.msg), true);
+    this._will = will;
+  }
 
   /** Take every unfinished delivery (in flight, then queued) and forget all delivery state (session end). */
   drain(): Delivery[] {
@@ -326,8 +355,8 @@ export class Session implements Subscriber {
   }
 
   clearTimers(): void {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    if (this.willTimer) clearTimeout(this.willTimer);
+    this.expiryTimer?.cancel();
+    this.willTimer?.cancel();
     this.expiryTimer = null;
     this.willTimer = null;
   }

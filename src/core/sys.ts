@@ -1,6 +1,8 @@
 /**
  * $SYS statistics, published as retained messages every `interval` seconds
  * (names follow the widely used Mosquitto layout so existing dashboards work).
+ * Cluster mode: each node publishes its own, under `$SYS/broker/<node>/...` (they are retained
+ * on every node; one node's values never replace another's).
  */
 import { createMessage } from './message.js';
 import type { Router } from './router.js';
@@ -14,6 +16,7 @@ export interface SysSource {
 
 export class SysPublisher {
   private timer: NodeJS.Timeout | null = null;
+  private prefix = '$SYS/broker/';
 
   constructor(
     private readonly router: Router,
@@ -22,6 +25,8 @@ export class SysPublisher {
 
   start(intervalSeconds: number): void {
     if (intervalSeconds <= 0) return;
+    const node = this.router.cluster?.node;
+    this.prefix = node === undefined ? '$SYS/broker/' : `$SYS/broker/${node}/`;
     this.publishStatic();
     this.tick();
     this.timer = setInterval(() => this.tick(), intervalSeconds * 1000);
@@ -35,7 +40,7 @@ export class SysPublisher {
 
   private set(topic: string, value: string | number): void {
     // Broker-originated: bypasses the publish counters' client semantics but is routed normally.
-    this.router.publish(createMessage(`$SYS/broker/${topic}`, Buffer.from(String(value)), 0, true, null, 0, null));
+    this.router.publish(createMessage(this.prefix + topic, Buffer.from(String(value)), 0, true, null, 0, null));
   }
 
   private publishStatic(): void {
@@ -46,7 +51,7 @@ export class SysPublisher {
     const r = this.router;
     const s = r.stats;
     const mem = process.memoryUsage();
-    this.set('uptime', `${Math.floor((Date.now() - this.src.startedAt) / 1000)} seconds`);
+    this.set('uptime', `${Math.floor((this.router.now() - this.src.startedAt) / 1000)} seconds`);
     this.set('clients/connected', this.src.connectedClients());
     this.set('clients/total', r.sessions.size);
     this.set('messages/received', s.messagesIn);

@@ -90,23 +90,39 @@ function newNode<S extends Subscriber>(): Node<S> {
 }
 
 const EMPTY: MatchResult<never> = Object.freeze({ targets: [], groups: [] });
+/** Topics longer than this are not cached. */
+const MAX_CACHED_TOPIC = 256;
+/** Cached topic characters (UTF-16 units) before the cache starts over: ~16 MiB of keys. */
+const MAX_CACHE_CHARS = 8 * 1024 * 1024;
 
 export class TopicTrie<S extends Subscriber = Subscriber> {
   private readonly root: Node<S> = newNode();
   private readonly cache = new Map<string, MatchResult<S>>();
+  /** Characters of the cached topics: the cache is bounded by them too (topics are attacker-chosen). */
+  private cacheChars = 0;
   private count = 0;
 
   constructor(private readonly maxCacheEntries = 100_000) {}
+
+  private clearCache(): void {
+    this.cache.clear();
+    this.cacheChars = 0;
+  }
 
   /** Number of subscriptions stored. */
   get size(): number {
     return this.count;
   }
 
+  /** Topics whose match result is cached (tests, stats). */
+  get cachedTopics(): number {
+    return this.cache.size;
+  }
+
   /** Add or replace a subscription. Returns the previous one for the same subscriber+raw filter. */
   add(sub: Subscription<S>): Subscription<S> | undefined {
     const node = this.nodeFor(sub.filter, true)!;
-    this.cache.clear();
+    this.clearCache();
     if (sub.group === null) {
       const cur = node.subs;
       let prev: Subscription<S> | undefined;
@@ -174,7 +190,7 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     }
     if (!removed) return undefined;
     this.count--;
-    this.cache.clear();
+    this.clearCache();
     // Prune empty nodes bottom-up so churn does not leak memory.
     for (let i = path.length - 1; i >= 0; i--) {
       const [parent, level] = path[i]!;
@@ -198,7 +214,7 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     if (!g) {
       g = newGroup(name, filter, true);
       node.groups.set(name, g);
-      this.cache.clear();
+      this.clearCache();
     }
     g.durable = true;
     return g;
@@ -219,8 +235,11 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     const dollar = topic.charCodeAt(0) === 0x24;
     this.collect(this.root, levels, 0, dollar, subs, groups);
     const result = subs.length === 0 && groups.length === 0 ? (EMPTY as MatchResult<S>) : { targets: merge(subs), groups };
-    if (this.cache.size >= this.maxCacheEntries) this.cache.clear();
+    // Long topics are matched, not cached: a cache of 100k 4 KiB keys would be 800 MB.
+    if (topic.length > MAX_CACHED_TOPIC) return result;
+    if (this.cache.size >= this.maxCacheEntries || this.cacheChars > MAX_CACHE_CHARS) this.clearCache();
     this.cache.set(topic, result);
+    this.cacheChars += topic.length;
     return result;
   }
 
@@ -232,9 +251,17 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
       if (n.subs instanceof Map) yield* n.subs.values();
       else if (n.subs) yield n.subs;
       if (n.groups) for (const g of n.groups.values()) yield* g.members;
-      if (n.children) stack.push(...n.children.values());
-      if (n.plus) stack.push(n.plus);
-      if (n.hash) stack.push(n.hash);
+      pushChildren(n, stack);
+    }
+  }
+
+  /** Every shared group and queue, members or not (listings). */
+  *groups(): Generator<SharedGroup<S>> {
+    const stack: Array<Node<S>> = [this.root];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n.groups) yield* n.groups.values();
+      pushChildren(n, stack);
     }
   }
 
@@ -284,6 +311,13 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
 
 function newGroup<S extends Subscriber>(name: string, filter: string, durable: boolean): SharedGroup<S> {
   return { name, filter, members: [], cursor: 0, durable, backlog: new Deque<Message>() };
+}
+
+/** One by one: a spread of a level with 100k+ children (devices/<id>/...) would overflow the call stack. */
+function pushChildren<S extends Subscriber>(n: Node<S>, stack: Array<Node<S>>): void {
+  if (n.children) for (const c of n.children.values()) stack.push(c);
+  if (n.plus) stack.push(n.plus);
+  if (n.hash) stack.push(n.hash);
 }
 
 function isEmpty<S extends Subscriber>(n: Node<S>): boolean {

@@ -1,18 +1,38 @@
 /**
- * One catalogue of broker errors. Each code is stable (never reused) and maps once per
- * protocol: MQTT 5 reason code, MQTT 3.1.1 CONNACK return code (where it applies), STOMP
- * ERROR `message` text, HTTP status. docs/errors.md is generated from / checked against this.
+ * One catalogue of broker errors. Every error a protocol reports, to a client or in its log,
+ * carries one of these codes. A code is stable: never reused for another meaning, never
+ * renamed, never removed (an obsolete one is kept with `reserved`). Each code maps once per
+ * protocol, in one place:
+ *
+ *   MQTT   protocols/mqtt/errors.ts: the v5 reason code of CONNACK, PUBACK, PUBREC, SUBACK,
+ *          UNSUBACK or DISCONNECT, and the 3.1.1 behaviour (CONNACK return code, SUBACK 0x80,
+ *          or a close); the codec's DecodeError is turned into a code there too
+ *   STOMP  protocols/stomp/errors.ts: the ERROR frame (`message` from here, the detail as body,
+ *          receipt-id)
+ *   HTTP   the status, for the HTTP API
+ *
+ * docs/errors.md is generated from this table (npm run docs, src/errors/write-docs.ts)
+ * and src/errors/catalogue.test.ts fails when it is out of step, when a code is neither used
+ * nor reserved, or when two codes could be mistaken for each other.
  */
 
 export interface ErrorSpec {
-  /** MQTT 5 reason code (section 2.4). */
+  /** MQTT 5 reason code (section 2.4), 0x80 or above; sent where the packet may carry it, else 0x80. */
   mqtt5: number;
-  /** MQTT 3.1.1 CONNACK return code, or null when 3.1.1 can only close the connection. */
+  /**
+   * MQTT 3.1.1 CONNACK return code (1-5), or null when 3.1.1 has none for it: a CONNECT
+   * refused for such a code gets 3 (server unavailable); anywhere else 3.1.1 closes the
+   * connection (SUBACK answers 0x80).
+   */
   mqtt311: number | null;
   /** STOMP ERROR frame `message` header. */
   stomp: string;
+  /** HTTP status for the HTTP API. */
   http: number;
+  /** What it means, in a few words (logs, docs). */
   text: string;
+  /** Set when no part of the broker raises the code any more (or yet): why it is kept. */
+  reserved?: string;
 }
 
 export const ERRORS = {
@@ -32,7 +52,7 @@ export const ERRORS = {
   SB_ERR_TOPIC_NAME: { mqtt5: 0x90, mqtt311: null, stomp: 'invalid destination', http: 400, text: 'topic name invalid' },
   SB_ERR_PACKET_ID_NOT_FOUND: { mqtt5: 0x92, mqtt311: null, stomp: 'unknown message id', http: 404, text: 'packet identifier not found' },
   SB_ERR_RECEIVE_MAXIMUM: { mqtt5: 0x93, mqtt311: null, stomp: 'too many unacknowledged frames', http: 429, text: 'receive maximum exceeded' },
-  SB_ERR_TOPIC_ALIAS: { mqtt5: 0x94, mqtt311: null, stomp: 'protocol error', http: 400, text: 'topic alias invalid' },
+  SB_ERR_TOPIC_ALIAS: { mqtt5: 0x94, mqtt311: null, stomp: 'invalid topic alias', http: 400, text: 'topic alias invalid' },
   SB_ERR_TOO_LARGE: { mqtt5: 0x95, mqtt311: null, stomp: 'frame too large', http: 413, text: 'packet too large' },
   SB_ERR_QUOTA: { mqtt5: 0x97, mqtt311: null, stomp: 'quota exceeded', http: 429, text: 'quota exceeded' },
   SB_ERR_ADMIN_ACTION: { mqtt5: 0x98, mqtt311: null, stomp: 'disconnected by administrator', http: 200, text: 'administrative action' },
@@ -47,11 +67,33 @@ export const ERRORS = {
   SB_ERR_WRONG_PROFILE: { mqtt5: 0x85, mqtt311: 2, stomp: 'wrong profile registered', http: 409, text: 'client identifier held by another profile' },
   SB_ERR_DUPLICATE_LOGIN: { mqtt5: 0x87, mqtt311: 5, stomp: 'already connected', http: 409, text: 'client identifier already connected' },
   SB_ERR_TOKEN_EXPIRED: { mqtt5: 0xa0, mqtt311: null, stomp: 'token expired', http: 401, text: 'credentials expired' },
+  // Added with the protocols' move to coded errors (one catalogue for every protocol).
+  SB_ERR_INTERNAL: { mqtt5: 0x83, mqtt311: null, stomp: 'internal error', http: 500, text: 'internal error' },
+  SB_ERR_EXPECTED_CONNECT: { mqtt5: 0x82, mqtt311: null, stomp: 'expected CONNECT', http: 400, text: 'first packet or frame was not CONNECT' },
+  SB_ERR_SECOND_CONNECT: { mqtt5: 0x82, mqtt311: null, stomp: 'second CONNECT', http: 400, text: 'CONNECT on a connection already connected' },
+  SB_ERR_UNKNOWN_COMMAND: { mqtt5: 0x81, mqtt311: null, stomp: 'unknown command', http: 400, text: 'not a client command' },
+  SB_ERR_MALFORMED_HEADER: { mqtt5: 0x81, mqtt311: null, stomp: 'malformed header', http: 400, text: 'header line not in name:value form' },
+  SB_ERR_HEADER_ESCAPE: { mqtt5: 0x81, mqtt311: null, stomp: 'invalid header escape', http: 400, text: 'undefined escape sequence in a header' },
+  SB_ERR_CONTENT_LENGTH: { mqtt5: 0x81, mqtt311: null, stomp: 'invalid content-length', http: 400, text: 'content-length is not a number' },
+  SB_ERR_HEADER_TOO_LONG: { mqtt5: 0x95, mqtt311: null, stomp: 'header too long', http: 431, text: 'header line too long' },
+  SB_ERR_TOO_MANY_HEADERS: { mqtt5: 0x95, mqtt311: null, stomp: 'too many headers', http: 431, text: 'too many headers in one frame' },
+  SB_ERR_HEADER_NAME: { mqtt5: 0x81, mqtt311: null, stomp: 'invalid header name', http: 400, text: 'control character in a header name' },
+  SB_ERR_HEADER_VALUE: { mqtt5: 0x81, mqtt311: null, stomp: 'invalid header value', http: 400, text: 'control character in a header value' },
+  SB_ERR_MISSING_DESTINATION: { mqtt5: 0x82, mqtt311: null, stomp: 'missing destination', http: 400, text: 'destination header missing' },
+  SB_ERR_MISSING_ID: { mqtt5: 0x82, mqtt311: null, stomp: 'missing id', http: 400, text: 'subscription id header missing' },
+  SB_ERR_MISSING_TRANSACTION: { mqtt5: 0x82, mqtt311: null, stomp: 'missing transaction', http: 400, text: 'transaction header missing' },
+  SB_ERR_ACK_MODE: { mqtt5: 0x82, mqtt311: null, stomp: 'invalid ack mode', http: 400, text: 'ack mode not valid' },
+  SB_ERR_HEART_BEAT: { mqtt5: 0x82, mqtt311: null, stomp: 'invalid heart-beat header', http: 400, text: 'heart-beat header not valid' },
+  SB_ERR_DUPLICATE_SUBSCRIPTION_ID: { mqtt5: 0x91, mqtt311: null, stomp: 'duplicate subscription id', http: 409, text: 'subscription id already in use' },
+  SB_ERR_DUPLICATE_SUBSCRIPTION: { mqtt5: 0x82, mqtt311: null, stomp: 'duplicate subscription', http: 409, text: 'destination already subscribed on this connection' },
+  SB_ERR_UNKNOWN_SUBSCRIPTION: { mqtt5: 0x82, mqtt311: null, stomp: 'unknown subscription', http: 404, text: 'subscription not found' },
+  SB_ERR_UNKNOWN_TRANSACTION: { mqtt5: 0x82, mqtt311: null, stomp: 'unknown transaction', http: 404, text: 'transaction not found' },
+  SB_ERR_DUPLICATE_TRANSACTION: { mqtt5: 0x82, mqtt311: null, stomp: 'duplicate transaction', http: 409, text: 'transaction already open' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** A typed broker error; protocols translate it once (mqtt/reason.ts, stomp/errors.ts). */
+/** A typed broker error; protocols translate its code once (protocols/mqtt/errors.ts, protocols/stomp/errors.ts). */
 export class BrokerError extends Error {
   constructor(
     readonly code: ErrorCode,

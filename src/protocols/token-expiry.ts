@@ -1,41 +1,25 @@
 /**
  * Connections whose credentials expire (a JWT's `exp`) are closed at that moment, whatever the
  * protocol: MQTT 5 DISCONNECT 0xA0 (Maximum connect time), a STOMP ERROR, a plain close for
- * MQTT 3.1.1. Only such connections pay for a timer.
+ * MQTT 3.1.1. The expiry is a deadline in the broker's sweep (core/clock.ts): no timer and no
+ * closure per connection, and any lifetime (past setTimeout's 24.8 days) is kept to the
+ * millisecond. Only such connections pay for an entry.
  */
+import type { Deadline, Due, Sweep } from '../core/clock.js';
 import type { CloseReason } from '../core/session.js';
-
-/** setTimeout's longest delay; longer lifetimes are re-armed in steps. */
-const MAX_DELAY = 0x7fffffff;
 
 export interface Expiring {
   close(reason: CloseReason): void;
 }
 
-export class TokenExpiry {
-  private timer: NodeJS.Timeout | null = null;
+const EXPIRED: Due<Expiring> = {
+  due: (link) => link.close('token-expired'),
+};
 
-  constructor(
-    private readonly expiresAt: number,
-    private readonly link: Expiring,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.arm();
-  }
-
-  private arm(): void {
-    const left = this.expiresAt - this.now();
-    if (left <= 0) {
-      this.timer = null;
-      this.link.close('token-expired');
-      return;
-    }
-    this.timer = setTimeout(() => this.arm(), Math.min(left, MAX_DELAY));
-    this.timer.unref();
-  }
-
-  cancel(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-  }
+/**
+ * Close `link` at `expiresAt` (ms since the epoch, on the sweep's clock; already past: on the
+ * sweep's next wake). Cancel the returned deadline when the link ends first.
+ */
+export function expireToken(sweep: Sweep, expiresAt: number, link: Expiring): Deadline {
+  return sweep.at(expiresAt, EXPIRED, link);
 }

@@ -7,8 +7,8 @@
  * WebSocket (STOMP) turn coalescing off.
  */
 
-/** 'unix': links between cluster workers. */
-export type TransportName = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix';
+/** 'unix': links between cluster workers; 'memory': in-process connections (transports/memory.ts). */
+export type TransportName = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix' | 'memory';
 
 export interface ConnectionHandler {
   onData(chunk: Buffer): void;

@@ -17,12 +17,15 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import type { TlsConfig } from '../config/types.js';
 import type { Connection } from './connection.js';
 import { SocketConnection } from './tcp.js';
 import { WsConnection } from './ws.js';
+import { parseListenUrl } from '../shared/listen-url.js';
+import type { ListenerSpec, Scheme } from '../shared/listen-url.js';
 
-export type Scheme = 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'stomp' | 'stomps';
+// Listener URL parsing lives in src/shared/ (the configuration validates with it too).
+export { isLoopback, parseListenUrl } from '../shared/listen-url.js';
+export type { ListenerSpec, Scheme } from '../shared/listen-url.js';
 export type ProtocolName = 'mqtt' | 'stomp';
 
 export interface ListenerAddress {
@@ -33,37 +36,6 @@ export interface ListenerAddress {
   path?: string;
 }
 
-export interface ListenerSpec {
-  scheme: Scheme;
-  host: string;
-  port: number;
-  path: string;
-}
-
-const DEFAULT_PORTS: Record<Scheme, number> = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8443, stomp: 61613, stomps: 61614 };
-
-export function parseListenUrl(raw: string): ListenerSpec {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new Error(`invalid listener URL "${raw}"`);
-  }
-  const scheme = u.protocol.slice(0, -1) as Scheme;
-  if (!(scheme in DEFAULT_PORTS)) throw new Error(`unsupported listener scheme "${u.protocol}" in "${raw}"`);
-  let host = u.hostname;
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  if (host === '') host = '127.0.0.1';
-  const port = u.port === '' ? DEFAULT_PORTS[scheme] : Number(u.port);
-  let path = u.pathname || '/';
-  if ((scheme === 'ws' || scheme === 'wss') && (path === '/' || path === '')) path = '/mqtt';
-  return { scheme, host, port, path };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -71,8 +43,16 @@ function formatHost(host: string): string {
 export type ConnectionAcceptor = (conn: Connection, protocol: ProtocolName) => void;
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
+/** PEM file paths for TLS listeners (the configuration's `tls` section fits this). */
+export interface TlsFiles {
+  cert?: string;
+  key?: string;
+  ca?: string;
+  passphrase?: string;
+}
+
 export interface ListenersOptions {
-  tls: TlsConfig;
+  tls: TlsFiles;
   onConnection: ConnectionAcceptor;
   /** Plain HTTP requests on ws/wss ports (API, metrics, console). Default: 404. */
   httpHandler?: HttpHandler;

@@ -50,7 +50,8 @@ test('server-side actions: publish, subscribe a client, list, disconnect', async
   assert.ok(b.broker.subscribeClient('default', 'driven', 'pushed/#', 1));
   assert.equal(b.broker.publish('default', 'pushed/x', 'from the backend', { qos: 1 }), 1);
   assert.equal((await inbox.next()).payload.toString(), 'from the backend');
-  assert.deepEqual(b.broker.listClients('default').find((x) => x.clientId === 'driven')?.subscriptions, ['pushed/#']);
+  assert.equal(b.broker.listClients('default').find((x) => x.clientId === 'driven')?.subscriptions, 1);
+  assert.deepEqual(b.broker.admin.app('default')?.getClient('driven')?.session.subscriptions.map((s) => s.filter), ['pushed/#']);
   const gone = new Promise<number | undefined>((r) => c.once('disconnect', (p) => r(p.reasonCode)));
   assert.ok(b.broker.disconnectClient('default', 'driven'));
   assert.equal(await gone, 0x98); // administrative action

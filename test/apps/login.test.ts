@@ -14,6 +14,7 @@ import { startBroker } from '../helpers/broker.js';
 import type { RunningBroker } from '../helpers/broker.js';
 import { connect, end, Inbox, publishReason } from '../helpers/mqtt.js';
 import { connectV5, RawClient, readPacket } from '../helpers/raw.js';
+import { ManualClock, SWEEP_MS } from '../../src/core/clock.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'sb-login-'));
@@ -21,6 +22,8 @@ const passwd = join(dir, 'users.passwd');
 const hookCalls: string[] = [];
 let hook: http.Server;
 let b: RunningBroker;
+/** The broker's clock (core/clock.ts): the keepalive test moves it instead of sleeping. */
+const clock = new ManualClock();
 
 before(async () => {
   await upsertPasswordFile(passwd, 'pw-agent', 'AGENT', 'correct horse');
@@ -51,7 +54,7 @@ before(async () => {
         presenceTopics: [],
       },
     ],
-  });
+  }, { clock });
 });
 after(async () => {
   await b.stop();
@@ -113,7 +116,8 @@ test('presence reports a keepalive timeout', async () => {
   c.send(Buffer.concat([Buffer.from([0x10, body.length]), body]));
   await readPacket(c);
   assert.equal((JSON.parse((await inbox.next()).payload.toString()) as { online: boolean }).online, true);
-  const off = JSON.parse((await inbox.next(4000)).payload.toString()) as { online: boolean; reason: string };
+  clock.advance(1500 + SWEEP_MS); // keepalive 1 s: closed 1.5 s after the last packet, at the sweep's next check
+  const off = JSON.parse((await inbox.next()).payload.toString()) as { online: boolean; reason: string };
   assert.deepEqual([off.online, off.reason], [false, 'keepalive-timeout']);
   await end(w);
 });

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { startBroker } from '../helpers/broker.js';
 import type { RunningBroker } from '../helpers/broker.js';
 import { connect, end, Inbox } from '../helpers/mqtt.js';
+import { routerOf } from '../../src/internal.js';
 
 const run = promisify(execFile);
 let b: RunningBroker;
@@ -31,7 +32,7 @@ function mosquittoSub(args: string[], n: number): { lines: Promise<string[]> } {
 function waitForSubscriber(clientId: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${clientId} never subscribed`)), 10_000);
-    const router = b.broker.router;
+    const router = routerOf(b.broker);
     const on = (session: { clientId: string }): void => {
       if (session.clientId !== clientId) return;
       clearTimeout(timer);

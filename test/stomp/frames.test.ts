@@ -4,10 +4,13 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startBroker } from '../helpers/broker.js';
 import type { RunningBroker } from '../helpers/broker.js';
+import { ManualClock } from '../../src/core/clock.js';
 
 let b: RunningBroker;
+/** The broker's clock (core/clock.ts): the heart-beat test moves it instead of sleeping. */
+const clock = new ManualClock();
 before(async () => {
-  b = await startBroker({ listen: ['stomp://127.0.0.1:0'], stomp: { heartbeatReceiveMs: 200 } });
+  b = await startBroker({ listen: ['stomp://127.0.0.1:0'], stomp: { heartbeatReceiveMs: 200 } }, { clock });
 });
 after(() => b.stop());
 
@@ -209,7 +212,8 @@ test('NACK past the redelivery limit drops the message (counted)', async () => {
   await a.connect();
   a.send('SUBSCRIBE', { id: 'a', destination: '/queue/poison', ack: 'client-individual', receipt: 'r' });
   await a.next();
-  const before = b.broker.router.stats.droppedByReason['nack-limit'];
+  const nackDrops = (): number => b.broker.admin.app('default')!.stats().messages.droppedByReason['nack-limit'];
+  const before = nackDrops();
   a.send('SEND', { destination: '/queue/poison' }, 'bad');
   for (let i = 0; i < 5; i++) {
     const m = await a.next();
@@ -217,7 +221,7 @@ test('NACK past the redelivery limit drops the message (counted)', async () => {
     a.send('NACK', { id: m.headers.ack!, ...(i === 4 ? { receipt: 'last' } : {}) });
   }
   assert.equal((await a.next()).command, 'RECEIPT');
-  assert.equal(b.broker.router.stats.droppedByReason['nack-limit'], before + 1);
+  assert.equal(nackDrops(), before + 1);
   a.sock.destroy();
 });
 
@@ -232,15 +236,39 @@ test('client ack mode is cumulative', async () => {
   assert.equal((await a.next()).command, 'RECEIPT');
   // Acking an earlier one now is an error: it was covered by the cumulative ACK.
   a.send('ACK', { id: ms[0]!.headers.ack! });
-  assert.equal((await a.next()).command, 'ERROR');
+  const err = await a.next();
+  assert.equal(err.command, 'ERROR');
+  assert.equal(err.headers.message, 'unknown message id'); // SB_ERR_PACKET_ID_NOT_FOUND
+  assert.match(err.body.toString(), /^ACK: no unacknowledged message with id/);
   a.sock.destroy();
+});
+
+test('errors name their catalogue text: a second CONNECT, too many transactions', async () => {
+  const c = await RawStomp.open(port());
+  await c.connect();
+  c.send('CONNECT', { 'accept-version': '1.2', host: 'sb', receipt: 'again' });
+  const second = await c.next();
+  assert.equal(second.command, 'ERROR');
+  assert.equal(second.headers.message, 'second CONNECT'); // SB_ERR_SECOND_CONNECT, not the duplicate-login text
+  assert.equal(second.headers['receipt-id'], 'again');
+  await c.untilClose();
+
+  const t = await RawStomp.open(port());
+  await t.connect();
+  for (let i = 0; i < 16; i++) t.send('BEGIN', { transaction: `tx-${i}` });
+  t.send('BEGIN', { transaction: 'one-too-many' });
+  const quota = await t.next();
+  assert.equal(quota.headers.message, 'quota exceeded'); // SB_ERR_QUOTA, as for a transaction over its size limit
+  assert.match(quota.body.toString(), /at most 16 open transactions/);
+  await t.untilClose();
 });
 
 test('heart-beat: a silent client is closed with an ERROR', async () => {
   const c = await RawStomp.open(port());
   c.send('CONNECT', { 'accept-version': '1.2', host: 'sb', 'heart-beat': '100,0' });
   assert.equal((await c.next()).command, 'CONNECTED');
-  const f = await c.next(5000);
+  clock.advance(500); // expected every 200 ms: silent for more than twice that, closed at the sweep's next check (100 ms)
+  const f = await c.next();
   assert.equal(f.command, 'ERROR');
   assert.equal(f.headers.message, 'heart-beat timeout');
 });

@@ -8,7 +8,8 @@
  */
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import { HeldInput } from '../held-input.js';
-import { TokenExpiry } from '../token-expiry.js';
+import { expireToken } from '../token-expiry.js';
+import type { Deadline, Due, Swept } from '../../core/clock.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
@@ -17,16 +18,16 @@ import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
 import { CLOSE_REASONS } from '../../core/session.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
-import { ERRORS } from '../../errors/catalogue.js';
+import type { ErrorCode } from '../../errors/catalogue.js';
 import { isUnsafeUserProperty, withoutNames } from '../../core/headers.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import { MqttDecoder } from './codec/decoder.js';
 import { encodePacket, encodePublish } from './codec/encoder.js';
-import { DecodeError, PacketType, Reason } from './codec/packets.js';
+import { DecodeError, PacketType } from './codec/packets.js';
 import type { Packet, ProtocolLevel, Properties } from './codec/packets.js';
 import type { MqttContext } from './context.js';
-import { unwatchKeepAlive, watchKeepAlive } from './keepalive.js';
-import type { KeepAliveWatched } from './keepalive.js';
+import { connackCode, decodeErrorCode, disconnectReason } from './errors.js';
+import { silentTooLong } from './keepalive.js';
 import { handleConnect } from './handlers/connect.js';
 import { handlePublish } from './handlers/publish.js';
 import { handlePuback } from './handlers/puback.js';
@@ -46,7 +47,7 @@ const enum State {
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
 
-export class MqttConnection implements SessionLink, ConnectionHandler, KeepAliveWatched {
+export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
   private state = State.AwaitingConnect;
   readonly decoder: MqttDecoder;
   level: ProtocolLevel = 4;
@@ -66,6 +67,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   /** Largest packet the client accepts (v5 Maximum Packet Size); 0 = no limit. */
   clientMaxPacket = 0;
   keepAlive = 0;
+  /** When the last packet arrived (ms, the broker's clock); kept only while a keepalive is set (keepalive.ts). */
   lastActivity = 0;
   /** v5 Request Problem Information: send reason strings / user properties on errors. */
   problemInfo = true;
@@ -79,9 +81,20 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   outAliasMax = 0;
   /** A DISCONNECT (normal) was received: do not publish the will [MQTT-3.1.2-10]. */
   cleanDisconnect = false;
-  private connectTimer: NodeJS.Timeout | null = null;
-  /** Closes the connection when its credentials (a JWT) expire. */
-  private tokenExpiry: TokenExpiry | null = null;
+  /**
+   * This connection's deadline in the broker's sweep (core/clock.ts): the connect timeout until
+   * the CONNECT packet arrives, then the expiry of its credentials (a JWT), if any. One field,
+   * no timer and no closure per connection.
+   */
+  private deadline: Deadline | null = null;
+
+  /** No CONNECT packet within mqtt.connectTimeoutMs of the accept. */
+  private static readonly connectTimeout: Due<MqttConnection> = {
+    due: (c) => {
+      c.deadline = null;
+      if (c.state === State.AwaitingConnect) c.closeWith('SB_ERR_CONNECT_TIMEOUT', 'no CONNECT within the connect timeout');
+    },
+  };
 
   constructor(
     readonly ctx: MqttContext,
@@ -89,15 +102,11 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   ) {
     this.decoder = new MqttDecoder({ maxPacketSize: ctx.mqtt.maxPacketSize });
     this.router = ctx.router;
-    this.lastActivity = Date.now();
     conn.setHandler(this);
     ctx.connections.add(this);
     ctx.counters.connectionsAccepted++;
-    this.connectTimer = setTimeout(() => {
-      this.connectTimer = null;
-      if (this.state === State.AwaitingConnect) this.destroy('no CONNECT within the connect timeout');
-    }, ctx.mqtt.connectTimeoutMs);
-    this.connectTimer.unref();
+    const sweep = ctx.sweep;
+    this.deadline = sweep.at(sweep.now() + ctx.mqtt.connectTimeoutMs, MqttConnection.connectTimeout, this);
   }
 
   get connected(): boolean {
@@ -130,7 +139,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
 
   onData(chunk: Buffer): void {
     if (this.state === State.Closed) return;
-    this.lastActivity = Date.now();
+    if (this.keepAlive !== 0) this.lastActivity = this.ctx.sweep.now();
     try {
       this.decoder.push(chunk, this.onPacket, this);
     } catch (err) {
@@ -144,11 +153,11 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
     this.ctx.counters.packetsIn++;
     if (this.state === State.AwaitingConnect) {
       if (p.type !== PacketType.CONNECT) {
-        this.destroy('first packet was not CONNECT'); // [MQTT-3.1.0-1]
+        this.protocolError('SB_ERR_EXPECTED_CONNECT', 'first packet was not CONNECT'); // [MQTT-3.1.0-1]
         return;
       }
-      if (this.connectTimer) clearTimeout(this.connectTimer);
-      this.connectTimer = null;
+      this.deadline?.cancel(); // the connect timeout
+      this.deadline = null;
       this.level = p.protocolLevel;
       handleConnect(this, p);
       return;
@@ -185,44 +194,40 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
         handleAuth(this, p);
         return;
       case PacketType.CONNECT:
-        this.protocolError(Reason.ProtocolError, 'second CONNECT'); // [MQTT-3.1.0-2]
+        this.protocolError('SB_ERR_SECOND_CONNECT', 'second CONNECT'); // [MQTT-3.1.0-2]
         return;
       default:
         // CONNACK, SUBACK, UNSUBACK, PINGRESP are server-to-client only.
-        this.protocolError(Reason.ProtocolError, `unexpected packet type ${p.type}`);
+        this.protocolError('SB_ERR_PROTOCOL', `unexpected packet type ${p.type}`);
     }
   }
 
   private onDecodeError(err: unknown): void {
     if (!(err instanceof DecodeError)) {
       this.ctx.logger.error({ err, clientId: this.clientId }, 'internal error while decoding');
-      this.protocolError(Reason.ImplementationSpecificError, 'internal error');
+      this.protocolError('SB_ERR_INTERNAL', 'internal error');
       return;
     }
+    // The decoder decided on the wire; errors.ts gives its verdict a catalogue code.
+    const { code, silent } = decodeErrorCode(err);
     if (this.state === State.AwaitingConnect) {
-      this.connectError(err);
+      this.connectError(code, err);
       return;
     }
-    if (err.reason === 0) {
-      this.ctx.counters.protocolErrors++;
-      this.endReason = 'protocol-error';
-      this.destroy(err.message);
-      return;
-    }
-    this.protocolError(err.reason, err.message, err.rule);
+    this.protocolError(code, err.message, err.rule, silent);
   }
 
   /**
    * A bad CONNECT: an unsupported protocol level gets CONNACK 0x84 (return code 1 in the 3.1.1
    * format for levels other than 5) [MQTT-3.1.2-2]; anything else is closed without an answer.
    */
-  private connectError(err: DecodeError): void {
+  private connectError(code: ErrorCode, err: DecodeError): void {
     const level = this.decoder.connectLevel ?? 0;
     this.ctx.counters.protocolErrors++;
-    this.ctx.logger.info({ remote: this.conn.remoteAddress, reason: err.reason, rule: err.rule }, `bad CONNECT: ${err.message}`);
-    if (err.reason === Reason.UnsupportedProtocolVersion) {
+    this.ctx.logger.info({ remote: this.conn.remoteAddress, code, reason: err.reason, rule: err.rule }, `bad CONNECT: ${err.message}`);
+    if (code === 'SB_ERR_UNSUPPORTED_VERSION') {
       this.level = level === 5 ? 5 : 4;
-      this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: level === 5 ? 0x84 : 1, properties: NO_PROPS });
+      this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: connackCode(code, this.level), properties: NO_PROPS });
       this.end();
       return;
     }
@@ -252,9 +257,14 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   /** Called by handleConnect once the CONNACK is sent. */
   markConnected(): void {
     this.state = State.Connected;
-    this.armKeepAlive();
+    const sweep = this.ctx.sweep;
+    if (this.keepAlive !== 0) {
+      // Counted from here: the CONNECT was the last packet (a login may have taken a while).
+      this.lastActivity = sweep.now();
+      sweep.watch(this);
+    }
     const expiresAt = this.client?.info.expiresAt;
-    if (expiresAt !== undefined) this.tokenExpiry = new TokenExpiry(expiresAt, this);
+    if (expiresAt !== undefined) this.deadline = expireToken(sweep, expiresAt, this);
   }
 
   get app(): Application | null {
@@ -272,24 +282,18 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   }
 
   private cleanup(): void {
-    unwatchKeepAlive(this);
-    this.tokenExpiry?.cancel();
-    this.tokenExpiry = null;
-    if (this.connectTimer) clearTimeout(this.connectTimer);
-    this.connectTimer = null;
+    if (this.keepAlive !== 0) this.ctx.sweep.unwatch(this);
+    this.deadline?.cancel();
+    this.deadline = null;
     this.ctx.connections.delete(this);
   }
 
-  private armKeepAlive(): void {
-    if (this.keepAlive !== 0) watchKeepAlive(this);
-  }
-
-  /** Close after 1.5 x keepalive without a packet [MQTT-3.1.2-24] (called by the sweep). */
-  keepAliveCheck(now: number): void {
-    if (this.state !== State.Connected || now - this.lastActivity < this.keepAlive * 1500) return;
+  /** Close after 1.5 x keepalive without a packet [MQTT-3.1.2-24] (the sweep calls it; keepalive.ts). */
+  onSweep(now: number): void {
+    if (this.state !== State.Connected || !silentTooLong(now, this.lastActivity, this.keepAlive)) return;
     this.ctx.logger.debug({ clientId: this.clientId }, 'keepalive timeout');
     this.endReason = 'keepalive-timeout';
-    this.disconnectWith(Reason.KeepAliveTimeout);
+    this.disconnectWith('SB_ERR_KEEPALIVE');
   }
 
   /** SessionLink: the broker closes this connection. */
@@ -300,39 +304,58 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
     // Now, not when the socket is gone: on a takeover the new connection sets its own will next.
     this.client?.detach(presence, !this.cleanDisconnect);
     this.session = null;
-    this.disconnectWith(ERRORS[code].mqtt5);
+    this.disconnectWith(code);
   }
 
   /** Graceful shutdown: DISCONNECT 0x8B to v5 clients, flush, close. */
   shutdown(): void {
     if (this.state === State.AwaitingConnect) {
-      this.destroy('shutdown');
+      this.closeWith('SB_ERR_SHUTTING_DOWN', 'shutdown before CONNECT');
       return;
     }
     this.close('shutdown');
   }
 
-  /** Send DISCONNECT with `reason` (v5 only) and close. The will is published unless the client disconnected cleanly. */
-  disconnectWith(reason: number, reasonString?: string): void {
+  /**
+   * End the connection for `code`: connected, a DISCONNECT with its reason (v5 only, errors.ts)
+   * and a flushed close; before CONNACK there is nobody to answer, so a plain close. The will is
+   * published unless the client disconnected cleanly.
+   */
+  disconnectWith(code: ErrorCode, reasonString?: string): void {
     if (this.state === State.Closed) return;
-    if (this.isV5 && this.state === State.Connected) {
+    if (this.state !== State.Connected) {
+      this.drop();
+      return;
+    }
+    const reason = disconnectReason(code, this.level);
+    if (reason !== null) {
       const properties: Properties = reasonString && this.problemInfo ? { reasonString } : NO_PROPS;
       this.send({ type: PacketType.DISCONNECT, reasonCode: reason, properties });
     }
     this.end();
   }
 
-  /** A protocol violation: log once, DISCONNECT with the reason (v5), close [MQTT-4.13.1-1]. */
-  protocolError(reason: number, message: string, rule?: string): void {
+  /**
+   * A protocol violation: log once, DISCONNECT with the code's reason (v5), close
+   * [MQTT-4.13.1-1]. `silent`: close without a DISCONNECT (decoder verdicts the data expects so).
+   */
+  protocolError(code: ErrorCode, message: string, rule?: string, silent = false): void {
     if (this.state === State.Closed) return;
     this.ctx.counters.protocolErrors++;
     this.endReason = 'protocol-error';
-    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress, reason, rule }, `protocol error: ${message}`);
-    if (this.state === State.AwaitingConnect) {
-      this.destroy(message);
+    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress, code, rule }, `protocol error: ${message}`);
+    if (silent) {
+      this.drop();
       return;
     }
-    this.disconnectWith(reason);
+    this.disconnectWith(code);
+  }
+
+  /** The broker ends the connection for `code` (not the client's protocol error): logged, answered as disconnectWith. */
+  closeWith(code: ErrorCode, why: string): void {
+    if (this.state === State.Closed) return;
+    this.ctx.logger.debug({ clientId: this.clientId, remote: this.conn.remoteAddress, code }, `closing: ${why}`);
+    this.disconnectWith(code);
   }
 
   /** Flush what was written and close (after a refused CONNACK, or a DISCONNECT). */
@@ -347,6 +370,12 @@ export class MqttConnection implements SessionLink, ConnectionHandler, KeepAlive
   destroy(why: string): void {
     if (this.state === State.Closed) return;
     this.ctx.logger.debug({ clientId: this.clientId, remote: this.conn.remoteAddress }, `closing: ${why}`);
+    this.drop();
+  }
+
+  /** Close at once, without an answer (nothing flushed). */
+  private drop(): void {
+    if (this.state === State.Closed) return;
     this.state = State.Closed;
     this.gone();
     this.conn.destroy();

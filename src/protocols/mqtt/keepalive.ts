@@ -1,38 +1,20 @@
 /**
- * Keepalive for every MQTT connection in the process: one interval sweeps the connections
- * that have a keepalive, instead of a Timeout and a closure per connection (about 230 bytes
- * each, which an idle fleet of 100k devices pays in full). The sweep makes the close up to
- * SWEEP_MS late, well inside what [MQTT-3.1.2-24] asks ("one and a half times" the period,
- * which is itself coarse), as Mosquitto's periodic check does.
+ * MQTT keepalive [MQTT-3.1.2-24]: a connection that sends no packet for one and a half times its
+ * Keep Alive is closed (v5: DISCONNECT 0x8D first).
  *
- * Invariant: the timer runs only while some connection is watched.
+ * Served by the broker's sweep (core/clock.ts), not by a timer per connection: a connection with
+ * a keepalive is watched from its CONNACK to its close, a packet only stores its arrival time,
+ * and every sweep period P (Sweep.periodFor: 500 ms unless STOMP heart-beats ask for less)
+ * the watched connections are checked. So the close comes between 1.5 x Keep Alive and
+ * 1.5 x Keep Alive + P after the last packet, never before; P is a third of the grace of the
+ * shortest keepalive (1 s) and well inside the coarseness of the rule itself, as with
+ * Mosquitto's periodic check. A connection without a keepalive (0) costs the sweep nothing.
+ *
+ * The connect timeout (mqtt.connectTimeoutMs from the accept to the CONNECT packet) is a
+ * deadline in the same sweep, exact to the millisecond.
  */
-export interface KeepAliveWatched {
-  /** Close the connection if it has been silent too long at `now` (ms). */
-  keepAliveCheck(now: number): void;
-}
 
-export const SWEEP_MS = 500;
-
-const watched = new Set<KeepAliveWatched>();
-let timer: NodeJS.Timeout | null = null;
-
-function sweep(): void {
-  const now = Date.now();
-  // Deleting the current entry of a Set while iterating it is safe.
-  for (const c of watched) c.keepAliveCheck(now);
-}
-
-export function watchKeepAlive(c: KeepAliveWatched): void {
-  watched.add(c);
-  if (timer === null) {
-    timer = setInterval(sweep, SWEEP_MS);
-    timer.unref();
-  }
-}
-
-export function unwatchKeepAlive(c: KeepAliveWatched): void {
-  if (!watched.delete(c) || watched.size > 0 || timer === null) return;
-  clearInterval(timer);
-  timer = null;
+/** Has a client with `keepAlive` seconds been silent too long at `now` (both ms since the epoch)? */
+export function silentTooLong(now: number, lastActivity: number, keepAlive: number): boolean {
+  return keepAlive !== 0 && now - lastActivity >= keepAlive * 1500;
 }

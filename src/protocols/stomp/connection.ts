@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';
 import { HeldInput } from '../held-input.js';
-import { TokenExpiry } from '../token-expiry.js';
+import { expireToken } from '../token-expiry.js';
+import type { Deadline, Due, Swept } from '../../core/clock.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
@@ -23,7 +24,8 @@ import { CLOSE_REASONS } from '../../core/session.js';
 import type { CloseReason, Session, SessionLink } from '../../core/session.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import type { StompContext } from './context.js';
-import { ERRORS } from '../../errors/catalogue.js';
+import type { ErrorCode } from '../../errors/catalogue.js';
+import { errorFrame } from './errors.js';
 // Headers a MESSAGE frame sets itself, in any case/whitespace/colon variant (core/headers.ts).
 import { isStompMessageHeader as isReserved } from '../../core/headers.js';
 import { StompParser, StompFrameError } from './parser.js';
@@ -70,7 +72,7 @@ const enum State {
   Closed,
 }
 
-export class StompConnection implements SessionLink, ConnectionHandler {
+export class StompConnection implements SessionLink, ConnectionHandler, Swept {
   private state = State.AwaitingConnect;
   readonly parser: StompParser;
   version: StompVersion = '1.2';
@@ -90,16 +92,43 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   readonly pending = new Map<string, PendingAck>();
   /** Open transactions: their frames wait for COMMIT, bounded like a session queue. */
   readonly transactions = new Map<string, { frames: StompFrame[]; bytes: number }>();
+  private txFrames = 0;
+  private txBytes = 0;
+
+  /** End transaction `tx` (COMMIT, ABORT): its frames, no longer held, or undefined when it is not open. */
+  closeTransaction(tx: string): StompFrame[] | undefined {
+    const t = this.transactions.get(tx);
+    if (t === undefined) return undefined;
+    this.transactions.delete(tx);
+    this.txFrames -= t.frames.length;
+    this.txBytes -= t.bytes;
+    this.router.budget.sub(t.bytes);
+    return t.frames;
+  }
   private nextMessageId = 1;
   /** Heart-beat intervals in ms after negotiation (0 = off). */
   sendEvery = 0;
   expectEvery = 0;
-  lastReceived = Date.now();
-  private lastSent = Date.now();
-  private heartbeatTimer: NodeJS.Timeout | null = null;
-  private connectTimer: NodeJS.Timeout | null = null;
-  /** Closes the connection when its credentials (a JWT) expire. */
-  private tokenExpiry: TokenExpiry | null = null;
+  /** When data last came in (ms, the broker's clock); kept only while heart-beats are expected. */
+  lastReceived = 0;
+  /**
+   * When data last went out, kept only while heart-beats are sent: the sweep's last wake before
+   * the write (Sweep.lastRun), so never later than the truth, and no clock read per frame.
+   */
+  private lastSent = 0;
+  /**
+   * This connection's deadline in the broker's sweep (core/clock.ts): the connect timeout until
+   * the CONNECT frame arrives, then the expiry of its credentials (a JWT), if any.
+   */
+  private deadline: Deadline | null = null;
+
+  /** No CONNECT frame within the connect timeout of the accept. */
+  private static readonly connectTimeout: Due<StompConnection> = {
+    due: (c) => {
+      c.deadline = null;
+      if (c.state === State.AwaitingConnect) c.fail('SB_ERR_CONNECT_TIMEOUT', 'the server waited for a CONNECT frame');
+    },
+  };
 
   constructor(
     readonly ctx: StompContext,
@@ -112,11 +141,8 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     if (conn.transport === 'ws' || conn.transport === 'wss') conn.coalesce = false;
     conn.setHandler(this);
     ctx.connections.add(this);
-    this.connectTimer = setTimeout(() => {
-      this.connectTimer = null;
-      if (this.state === State.AwaitingConnect) this.fail('no CONNECT frame in time', 'the server waited for a CONNECT frame');
-    }, ctx.connectTimeoutMs);
-    this.connectTimer.unref();
+    const sweep = ctx.sweep;
+    this.deadline = sweep.at(sweep.now() + ctx.connectTimeoutMs, StompConnection.connectTimeout, this);
   }
 
   get connected(): boolean {
@@ -140,14 +166,14 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 
   onData(chunk: Buffer): void {
     if (this.state === State.Closed) return;
-    this.lastReceived = Date.now();
+    if (this.expectEvery !== 0) this.lastReceived = this.ctx.sweep.now();
     try {
       this.parser.push(chunk, this.onFrame, this.onHeartbeat);
     } catch (err) {
-      if (err instanceof StompFrameError) this.fail(err.message, err.detail, err.receipt);
+      if (err instanceof StompFrameError) this.fail(err.code, err.detail, err.receipt);
       else {
         this.ctx.logger.error({ err }, 'internal error in STOMP frame handling');
-        this.fail('internal error', 'the server could not process the frame');
+        this.fail('SB_ERR_INTERNAL', 'the server could not process the frame');
       }
     }
   }
@@ -161,11 +187,11 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     if (this.input.offer(f)) return;
     if (this.state === State.AwaitingConnect) {
       if (f.command !== 'CONNECT' && f.command !== 'STOMP') {
-        this.fail('expected CONNECT', `the first frame must be CONNECT or STOMP, got ${f.command}`);
+        this.fail('SB_ERR_EXPECTED_CONNECT', `the first frame must be CONNECT or STOMP, got ${f.command}`);
         return;
       }
-      if (this.connectTimer) clearTimeout(this.connectTimer);
-      this.connectTimer = null;
+      this.deadline?.cancel(); // the connect timeout
+      this.deadline = null;
       handleConnect(this, f);
       return;
     }
@@ -182,16 +208,23 @@ export class StompConnection implements SessionLink, ConnectionHandler {
       // Transactional frames wait for COMMIT (STOMP 1.2 "BEGIN").
       const t = this.transactions.get(tx);
       if (!t) {
-        this.fail('unknown transaction', `transaction "${tx}" was not begun`, header(f, 'receipt'));
+        this.fail('SB_ERR_UNKNOWN_TRANSACTION', `transaction "${tx}" was not begun`, header(f, 'receipt'));
         return;
       }
+      // Held frames are memory the client controls: bounded across all its open transactions
+      // (headers included) like a session queue, and charged to the broker's memory budget.
       const limits = this.ctx.limits;
-      if (t.frames.length >= limits.maxQueuedMessages || t.bytes + f.body.length > limits.maxQueuedBytes) {
-        this.fail(ERRORS.SB_ERR_QUOTA.stomp, `transaction "${tx}" holds more than limits.maxQueuedMessages frames or limits.maxQueuedBytes bytes`, header(f, 'receipt'));
+      const size = frameSize(f);
+      const budget = this.router.budget;
+      if (this.txFrames >= limits.maxQueuedMessages || this.txBytes + size > limits.maxQueuedBytes || budget.exceeded) {
+        this.fail('SB_ERR_QUOTA', `open transactions hold more than limits.maxQueuedMessages frames or limits.maxQueuedBytes bytes, or the memory budget is spent`, header(f, 'receipt'));
         return;
       }
       t.frames.push(f);
-      t.bytes += f.body.length;
+      t.bytes += size;
+      this.txFrames++;
+      this.txBytes += size;
+      budget.add(size);
       this.receipt(f);
       return;
     }
@@ -226,10 +259,10 @@ export class StompConnection implements SessionLink, ConnectionHandler {
         return;
       case 'CONNECT':
       case 'STOMP':
-        this.fail('already connected', 'a second CONNECT frame is not allowed', header(f, 'receipt'));
+        this.fail('SB_ERR_SECOND_CONNECT', 'a second CONNECT frame is not allowed', header(f, 'receipt'));
         return;
       default:
-        this.fail('unknown command', `unknown command ${f.command}`, header(f, 'receipt'));
+        this.fail('SB_ERR_UNKNOWN_COMMAND', `unknown command ${f.command}`, header(f, 'receipt'));
         return;
     }
     if (pending instanceof Promise) {
@@ -272,9 +305,15 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 
   markConnected(): void {
     this.state = State.Connected;
-    if (this.sendEvery > 0 || this.expectEvery > 0) this.armHeartbeats();
+    const sweep = this.ctx.sweep;
+    if (this.sendEvery > 0 || this.expectEvery > 0) {
+      const now = sweep.now();
+      this.lastReceived = now; // the CONNECT frame
+      this.lastSent = now; // the CONNECTED frame
+      sweep.watch(this);
+    }
     const expiresAt = this.client?.info.expiresAt;
-    if (expiresAt !== undefined) this.tokenExpiry = new TokenExpiry(expiresAt, this);
+    if (expiresAt !== undefined) this.deadline = expireToken(sweep, expiresAt, this);
   }
 
   get app(): Application | null {
@@ -285,23 +324,26 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     return this.client === null ? null : this.client.info;
   }
 
-  private armHeartbeats(): void {
-    const tick = Math.max(100, Math.min(this.sendEvery || Infinity, this.expectEvery || Infinity) / 2);
-    this.heartbeatTimer = setInterval(() => {
-      if (this.state !== State.Connected) return;
-      const now = Date.now();
-      // Tolerate a late peer: close after twice the negotiated interval of silence.
-      if (this.expectEvery > 0 && now - this.lastReceived > this.expectEvery * 2) {
-        this.endReason = 'keepalive-timeout';
-        this.fail('heart-beat timeout', `no frame or heart-beat for ${now - this.lastReceived} ms`);
-        return;
-      }
-      if (this.sendEvery > 0 && now - this.lastSent >= this.sendEvery) {
-        this.lastSent = now;
-        this.conn.write(EOL);
-      }
-    }, tick);
-    this.heartbeatTimer.unref();
+  /**
+   * Heart-beats both ways (STOMP 1.2 "Heart-beating"), checked by the broker's sweep every period
+   * P while this connection has any (Sweep.periodFor keeps P at most half the heart-beat the
+   * broker offers or asks for):
+   * - in: a peer silent for more than twice the negotiated interval is closed with an ERROR
+   *   (tolerance for a late peer); the close comes up to P after that, never before.
+   * - out: an EOL is written when the next check might come too late, so the peer hears from us
+   *   at least every `sendEvery` ms ("MUST send new data ... at least every <n> milliseconds").
+   */
+  onSweep(now: number): void {
+    if (this.state !== State.Connected) return;
+    if (this.expectEvery > 0 && now - this.lastReceived > this.expectEvery * 2) {
+      this.endReason = 'keepalive-timeout';
+      this.fail('SB_ERR_KEEPALIVE', `no frame or heart-beat for ${now - this.lastReceived} ms`);
+      return;
+    }
+    if (this.sendEvery > 0 && now - this.lastSent > this.sendEvery - this.ctx.sweep.periodMs) {
+      this.lastSent = now;
+      this.conn.write(EOL);
+    }
   }
 
   /**
@@ -315,12 +357,10 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   }
 
   private cleanup(): void {
-    this.tokenExpiry?.cancel();
-    this.tokenExpiry = null;
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    if (this.connectTimer) clearTimeout(this.connectTimer);
-    this.heartbeatTimer = null;
-    this.connectTimer = null;
+    for (const tx of [...this.transactions.keys()]) this.closeTransaction(tx);
+    if (this.sendEvery > 0 || this.expectEvery > 0) this.ctx.sweep.unwatch(this);
+    this.deadline?.cancel();
+    this.deadline = null;
     this.ctx.connections.delete(this);
   }
 
@@ -330,21 +370,23 @@ export class StompConnection implements SessionLink, ConnectionHandler {
     const { code, presence } = CLOSE_REASONS[reason];
     this.endReason = presence;
     this.client?.detach(presence, false); // now: a takeover moves the session on at once
-    this.fail(ERRORS[code].stomp, ERRORS[code].text);
+    this.fail(code);
   }
 
   shutdown(): void {
     this.close('shutdown');
   }
 
-  /** Send an ERROR frame (message header, explanatory body, receipt-id if asked) and close. */
-  fail(message: string, detail: string, receiptId?: string): void {
+  /**
+   * Send the ERROR frame of `code` (errors.ts: the catalogue's `message`, `detail` as body, else
+   * the catalogue's text; receipt-id if asked; `extra` headers) and close.
+   */
+  fail(code: ErrorCode, detail?: string, receiptId?: string, extra?: ReadonlyArray<[string, string]>): void {
     if (this.state === State.Closed) return;
     this.ctx.counters.protocolErrors++;
-    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress }, `STOMP error: ${message}: ${detail}`);
-    const headers: Array<[string, string]> = [['message', message], ['content-type', 'text/plain']];
-    if (receiptId !== undefined) headers.push(['receipt-id', receiptId]);
-    this.sendFrame('ERROR', headers, Buffer.from(detail + '\n'));
+    const frame = errorFrame(code, detail, receiptId, extra);
+    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress, code }, `STOMP error: ${frame.body.toString('utf8').trimEnd()}`);
+    this.sendFrame('ERROR', frame.headers, frame.body);
     this.end();
   }
 
@@ -361,7 +403,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 
   sendFrame(command: string, headers: Array<[string, string]>, body?: Buffer): void {
     if (this.conn.closed) return;
-    this.lastSent = Date.now();
+    if (this.sendEvery !== 0) this.lastSent = this.ctx.sweep.lastRun;
     this.conn.write(encodeFrame(command, headers, body, { version: this.version }));
   }
 
@@ -373,9 +415,9 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   deliver(msg: Message, _qos: QoS, _retain: boolean, _subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
     const session = this.session;
     if (session === null || this.state !== State.Connected) return;
-    if (this.conn.backlog > this.ctx.limits.slowConsumerBytes) {
-      if (group !== null) this.router.redeliver(group, msg, session, false);
-      else this.router.reportDrop(session, msg, 'slow-consumer');
+    const slow = this.conn.backlog > this.ctx.limits.slowConsumerBytes;
+    if (slow && group !== null) {
+      this.router.redeliver(group, msg, session, false); // another consumer of the queue takes it
       return;
     }
     if (msg.expiresAt !== 0 && msg.expiresAt <= this.router.now()) {
@@ -388,7 +430,13 @@ export class StompConnection implements SessionLink, ConnectionHandler {
       else this.send(msg, sub, group);
       return;
     }
-    for (const sub of this.subs.values()) if (sub.group === null && filterMatches(sub.filter, msg.topic)) this.send(msg, sub, null);
+    for (const sub of this.subs.values()) {
+      if (sub.group !== null || !filterMatches(sub.filter, msg.topic)) continue;
+      // A slow consumer loses what it would not acknowledge anyway (ack:auto, like MQTT QoS 0);
+      // what it acknowledges is bounded by its window and session queue (like MQTT QoS 1).
+      if (slow && sub.ack === 'auto') this.router.reportDrop(session, msg, 'slow-consumer');
+      else this.send(msg, sub, null);
+    }
   }
 
   private subscriptionFor(group: string, filter: string): StompSubscription | undefined {
@@ -399,7 +447,7 @@ export class StompConnection implements SessionLink, ConnectionHandler {
   /** Send now, or wait in the session queue while the acknowledgement window is full. */
   private send(msg: Message, sub: StompSubscription, group: SharedGroup<Session> | null): void {
     const session = this.session!;
-    if (sub.ack !== 'auto' && session.inflightCount >= this.ctx.window) {
+    if (sub.ack !== 'auto' && (session.inflightCount >= this.ctx.window || session.queued > 0)) {
       session.enqueue({ msg, qos: 1, retain: false, subscriptionIds: null, group, via: sub.raw });
       return;
     }
@@ -459,3 +507,10 @@ export class StompConnection implements SessionLink, ConnectionHandler {
 }
 
 const EOL = Buffer.from('\n');
+
+/** What a held frame costs: its body and header bytes (UTF-16 units, near enough). */
+function frameSize(f: StompFrame): number {
+  let n = f.body.length + f.command.length;
+  for (const [k, v] of f.headers) n += k.length + v.length + 2;
+  return n;
+}

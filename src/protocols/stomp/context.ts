@@ -4,6 +4,7 @@ import type { LimitsConfig } from '../../config/types.js';
 import type { Router } from '../../core/router.js';
 import type { Authenticator } from '../../auth/authenticate.js';
 import type { TopicLimits } from '../../core/topic.js';
+import type { Sweep } from '../../core/clock.js';
 
 export interface StompLimits {
   maxHeaderCount: number;
@@ -19,6 +20,8 @@ export interface StompContext {
   /** The topic space's limits, shared with MQTT. */
   readonly topics: TopicLimits & { wildcardSubscriptions: boolean };
   readonly logger: Logger;
+  /** The broker's clock and its one sweep (core/clock.ts): connect timeout, heart-beats, token expiry. */
+  readonly sweep: Sweep;
   /** The network connection is gone (called exactly once per connection). */
   closed(remoteAddress: string): void;
   readonly connections: Set<{ shutdown(): void }>;

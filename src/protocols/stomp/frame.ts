@@ -1,4 +1,6 @@
 /** STOMP frames as the parser produces and the encoder consumes them (STOMP 1.2 "STOMP Frames"). */
+import { ERRORS } from '../../errors/catalogue.js';
+import type { ErrorCode } from '../../errors/catalogue.js';
 
 export interface StompFrame {
   command: string;
@@ -15,14 +17,18 @@ export function header(frame: StompFrame, name: string): string | undefined {
 
 export type StompVersion = '1.0' | '1.1' | '1.2';
 
-/** Thrown by the parser; the connection answers with ERROR (message, detail, receipt-id) and closes. */
+/**
+ * Thrown by the parser with a catalogue code; the connection answers with the code's ERROR
+ * frame (errors.ts: `message` = the catalogue's STOMP text, also this error's message; the
+ * detail as body; receipt-id) and closes.
+ */
 export class StompFrameError extends Error {
   constructor(
-    message: string,
+    readonly code: ErrorCode,
     readonly detail: string,
     readonly receipt?: string,
   ) {
-    super(message);
+    super(ERRORS[code].stomp);
     this.name = 'StompFrameError';
   }
 }

@@ -86,20 +86,20 @@ export class StompParser {
     for (;;) {
       const nl = buf.indexOf(LF, pos);
       if (nl < 0) {
-        if (buf.length - pos > lim.maxHeaderLineBytes) throw new StompFrameError('header too long', `a header line is longer than ${lim.maxHeaderLineBytes} bytes`);
+        if (buf.length - pos > lim.maxHeaderLineBytes) throw new StompFrameError('SB_ERR_HEADER_TOO_LONG', `a header line is longer than ${lim.maxHeaderLineBytes} bytes`);
         return false;
       }
       let end = nl;
       if (end > pos && buf[end - 1] === CR) end--;
-      if (end - pos > lim.maxHeaderLineBytes) throw new StompFrameError('header too long', `a header line is longer than ${lim.maxHeaderLineBytes} bytes`);
+      if (end - pos > lim.maxHeaderLineBytes) throw new StompFrameError('SB_ERR_HEADER_TOO_LONG', `a header line is longer than ${lim.maxHeaderLineBytes} bytes`);
       const line = buf.toString('utf8', pos, end);
       pos = nl + 1;
       if (line.length === 0) break; // blank line: end of headers
       lines.push(line);
-      if (lines.length > lim.maxHeaderCount + 1) throw new StompFrameError('too many headers', `a frame may carry at most ${lim.maxHeaderCount} headers`);
+      if (lines.length > lim.maxHeaderCount + 1) throw new StompFrameError('SB_ERR_TOO_MANY_HEADERS', `a frame may carry at most ${lim.maxHeaderCount} headers`);
     }
     const command = lines[0] ?? '';
-    if (!CLIENT_COMMANDS.has(command)) throw new StompFrameError('unknown command', `"${command.slice(0, 64)}" is not a STOMP client command`);
+    if (!CLIENT_COMMANDS.has(command)) throw new StompFrameError('SB_ERR_UNKNOWN_COMMAND', `"${command.slice(0, 64)}" is not a STOMP client command`);
     const raw = command === 'CONNECT' || command === 'STOMP' || this.version === '1.0';
     const headers: Array<[string, string]> = [];
     let contentLength: number | null = null;
@@ -107,16 +107,16 @@ export class StompParser {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');
-      if (colon <= 0) throw new StompFrameError('malformed header', `header line "${line.slice(0, 64)}" has no name:value form`, receipt);
+      if (colon <= 0) throw new StompFrameError('SB_ERR_MALFORMED_HEADER', `header line "${line.slice(0, 64)}" has no name:value form`, receipt);
       const name = raw ? line.slice(0, colon) : unescape(line.slice(0, colon), this.version, receipt);
       const value = raw ? line.slice(colon + 1) : unescape(line.slice(colon + 1), this.version, receipt);
       headers.push([name, value]);
       // Repeated headers: only the first occurrence counts (STOMP 1.2 "Repeated Header Entries").
       if (name === 'receipt' && receipt === undefined) receipt = value;
       if (name === 'content-length' && contentLength === null) {
-        if (!/^\d+$/.test(value)) throw new StompFrameError('invalid content-length', `content-length "${value}" is not a number`, receipt);
+        if (!/^\d+$/.test(value)) throw new StompFrameError('SB_ERR_CONTENT_LENGTH', `content-length "${value}" is not a number`, receipt);
         contentLength = Number(value);
-        if (contentLength > lim.maxBodyBytes) throw new StompFrameError('frame too large', `the body exceeds ${lim.maxBodyBytes} bytes`, receipt);
+        if (contentLength > lim.maxBodyBytes) throw new StompFrameError('SB_ERR_TOO_LARGE', `the body exceeds ${lim.maxBodyBytes} bytes`, receipt);
       }
     }
     this.pending = { command, headers, bodyStart: pos, contentLength, receipt };
@@ -131,15 +131,15 @@ export class StompParser {
     if (p.contentLength !== null) {
       end = p.bodyStart + p.contentLength;
       if (buf.length < end + 1) return null;
-      if (buf[end] !== NUL) throw new StompFrameError('malformed frame', 'the body is not followed by a NUL byte where content-length says it ends', p.receipt);
+      if (buf[end] !== NUL) throw new StompFrameError('SB_ERR_MALFORMED', 'the body is not followed by a NUL byte where content-length says it ends', p.receipt);
     } else {
       end = buf.indexOf(NUL, this.scan);
       if (end < 0) {
-        if (buf.length - p.bodyStart > this.limits.maxBodyBytes) throw new StompFrameError('frame too large', `the body exceeds ${this.limits.maxBodyBytes} bytes`, p.receipt);
+        if (buf.length - p.bodyStart > this.limits.maxBodyBytes) throw new StompFrameError('SB_ERR_TOO_LARGE', `the body exceeds ${this.limits.maxBodyBytes} bytes`, p.receipt);
         this.scan = buf.length;
         return null;
       }
-      if (end - p.bodyStart > this.limits.maxBodyBytes) throw new StompFrameError('frame too large', `the body exceeds ${this.limits.maxBodyBytes} bytes`, p.receipt);
+      if (end - p.bodyStart > this.limits.maxBodyBytes) throw new StompFrameError('SB_ERR_TOO_LARGE', `the body exceeds ${this.limits.maxBodyBytes} bytes`, p.receipt);
     }
     // Copy the body out so the (possibly large) receive buffer is not kept alive by it.
     const body = Buffer.from(buf.subarray(p.bodyStart, end));
@@ -164,7 +164,7 @@ function unescape(s: string, version: StompVersion, receipt: string | undefined)
     else if (n === 'c') out += ':';
     else if (n === '\\') out += '\\';
     else if (n === 'r' && version === '1.2') out += '\r';
-    else throw new StompFrameError('invalid header escape', `undefined escape sequence "\\${n ?? ''}" in a header`, receipt);
+    else throw new StompFrameError('SB_ERR_HEADER_ESCAPE', `undefined escape sequence "\\${n ?? ''}" in a header`, receipt);
   }
   return out;
 }

@@ -1,5 +1,4 @@
 /** AUTH (MQTT 5.0 section 3.15, 4.12). */
-import { Reason } from '../codec/packets.js';
 import type { AuthPacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 
@@ -9,5 +8,5 @@ import type { MqttConnection } from '../connection.js';
  * protocol error [MQTT-4.12.0-1, MQTT-3.15.2-1].
  */
 export function handleAuth(c: MqttConnection, _p: AuthPacket): void {
-  c.protocolError(Reason.ProtocolError, 'AUTH without an authentication method');
+  c.protocolError('SB_ERR_PROTOCOL', 'AUTH without an authentication method');
 }

@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { createMessage } from '../../../core/message.js';
 import type { MessageMeta } from '../../../core/message.js';
 import { isValidTopicName } from '../../../core/topic.js';
-import { PacketType, Reason } from '../codec/packets.js';
+import { PacketType } from '../codec/packets.js';
 import type { ConnectPacket, Properties } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 import { metaFromProperties } from './publish.js';
@@ -14,11 +14,9 @@ import { isRefusal, openClient } from '../../../core/clients.js';
 import type { Client, Refusal } from '../../../core/clients.js';
 import { loginIdProblem } from '../../../core/identity.js';
 import { ERRORS } from '../../../errors/catalogue.js';
+import type { ErrorCode } from '../../../errors/catalogue.js';
 import { encodePacket } from '../codec/encoder.js';
-
-/** 3.1.1 CONNACK return codes. */
-const RC_IDENTIFIER_REJECTED = 2;
-const RC_SERVER_UNAVAILABLE = 3;
+import { connackCode } from '../errors.js';
 
 export function handleConnect(c: MqttConnection, p: ConnectPacket): void {
   const prepared = prepare(c, p);
@@ -53,11 +51,12 @@ interface Prepared {
   will: WillMessage | null;
 }
 
-function refuse(c: MqttConnection, p: ConnectPacket, v5Reason: number, v311Code: number, why: string): void {
-  const v5 = p.protocolLevel === 5;
-  c.ctx.logger.info({ clientId: p.clientId, remote: c.conn.remoteAddress, reason: v5 ? v5Reason : v311Code }, `CONNECT refused: ${why}`);
-  // The reason is logged, not sent: a refused client learns the code only (as Mosquitto does).
-  c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: v5 ? v5Reason : v311Code, properties: {} });
+/** Refuse the CONNECT: CONNACK with the code's reason / return code (errors.ts), then close. */
+function refuse(c: MqttConnection, p: ConnectPacket, code: ErrorCode, detail: string): void {
+  const reasonCode = connackCode(code, p.protocolLevel);
+  c.ctx.logger.info({ clientId: p.clientId, remote: c.conn.remoteAddress, code, reason: reasonCode }, `CONNECT refused: ${ERRORS[code].text}: ${detail}`);
+  // The detail is logged, not sent: a refused client learns the code only (as Mosquitto does).
+  c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode, properties: {} });
   c.end();
 }
 
@@ -73,12 +72,12 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
   c.clientId = p.clientId;
 
   if (ctx.stopping()) {
-    refuse(c, p, Reason.ServerUnavailable, RC_SERVER_UNAVAILABLE, 'broker is shutting down');
+    refuse(c, p, 'SB_ERR_SERVER_UNAVAILABLE', 'broker is shutting down');
     return null;
   }
   if (v5 && props.authenticationMethod !== undefined) {
     // No enhanced authentication method is configured [MQTT-4.12.0-1].
-    refuse(c, p, Reason.BadAuthenticationMethod, RC_SERVER_UNAVAILABLE, `unsupported authentication method "${props.authenticationMethod}"`);
+    refuse(c, p, 'SB_ERR_BAD_AUTH_METHOD', `unsupported authentication method "${props.authenticationMethod}"`);
     return null;
   }
 
@@ -87,7 +86,7 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
   if (clientId.length === 0) {
     // [MQTT-3.1.3-8]: 3.1.1 rejects an empty id with clean session 0; 3.1 requires an id.
     if ((!v5 && !p.cleanStart) || p.protocolLevel === 3) {
-      refuse(c, p, Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, 'empty client identifier');
+      refuse(c, p, 'SB_ERR_CLIENT_ID', 'empty client identifier');
       return null;
     }
     clientId = ctx.assignClientId(); // [MQTT-3.1.3-6]
@@ -97,7 +96,7 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
   // Identities are one literal topic level inside an application (core/identity.ts).
   const problem = loginIdProblem(clientId, !ctx.auth.developmentMode, ctx.limits.maxClientIdLength);
   if (problem !== null) {
-    refuse(c, p, Reason.ClientIdentifierNotValid, RC_IDENTIFIER_REJECTED, `client identifier ${problem}`);
+    refuse(c, p, 'SB_ERR_CLIENT_ID', `client identifier ${problem}`);
     return null;
   }
 
@@ -106,19 +105,19 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
   if (p.will) {
     const w = p.will;
     if (!isValidTopicName(w.topic, cfg)) {
-      refuse(c, p, Reason.TopicNameInvalid, RC_SERVER_UNAVAILABLE, 'invalid will topic');
+      refuse(c, p, 'SB_ERR_TOPIC_NAME', 'invalid will topic');
       return null;
     }
     if (w.qos > cfg.maxQoS) {
-      refuse(c, p, Reason.QoSNotSupported, RC_SERVER_UNAVAILABLE, 'will QoS not supported'); // [MQTT-3.2.2-12]
+      refuse(c, p, 'SB_ERR_QOS_UNSUPPORTED', 'will QoS not supported'); // [MQTT-3.2.2-12]
       return null;
     }
     if (w.retain && !cfg.retainAvailable) {
-      refuse(c, p, Reason.RetainNotSupported, RC_SERVER_UNAVAILABLE, 'retain not supported'); // [MQTT-3.2.2-13]
+      refuse(c, p, 'SB_ERR_RETAIN_UNSUPPORTED', 'will retain not supported'); // [MQTT-3.2.2-13]
       return null;
     }
     if (w.properties.payloadFormatIndicator === 1 && !isUtf8(w.payload)) {
-      refuse(c, p, Reason.PayloadFormatInvalid, RC_SERVER_UNAVAILABLE, 'will payload is not UTF-8'); // [MQTT-3.1.3-11]
+      refuse(c, p, 'SB_ERR_PAYLOAD_FORMAT', 'will payload is not UTF-8'); // [MQTT-3.1.3-11]
       return null;
     }
     const wp = w.properties;
@@ -130,7 +129,7 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
       w.qos,
       w.retain,
       meta,
-      expiry !== undefined && expiry > 0 ? Date.now() + expiry * 1000 : 0,
+      expiry !== undefined && expiry > 0 ? c.router.now() + expiry * 1000 : 0,
       null, // the sender is known once the login is: see finishConnect
     );
     will = { msg, delay: wp.willDelayInterval ?? 0 };
@@ -141,9 +140,8 @@ function prepare(c: MqttConnection, p: ConnectPacket): Prepared | null {
 function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outcome: LoginOutcome): void {
   if (c.closed) return;
   if (!outcome.ok) {
-    const spec = ERRORS[outcome.code];
     // login() already held a failure back for the brute-force delay (auth/throttle.ts).
-    refuse(c, p, spec.mqtt5, spec.mqtt311 ?? 5, `${spec.text}: ${outcome.detail}`);
+    refuse(c, p, outcome.code, outcome.detail);
     return;
   }
   const cfg = c.ctx.mqtt;
@@ -173,8 +171,7 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
 
 function refuseWith(c: MqttConnection, p: ConnectPacket, r: Refusal): void {
   if (c.closed) return;
-  const spec = ERRORS[r.code];
-  refuse(c, p, spec.mqtt5, spec.mqtt311 ?? RC_SERVER_UNAVAILABLE, `${spec.text}: ${r.detail}`);
+  refuse(c, p, r.code, r.detail);
 }
 
 /** The core accepted the client (or refused it): answer CONNACK. */
@@ -185,7 +182,7 @@ function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, opened: Cli
   }
   c.bind(opened); // from here on the connection's end detaches the session
   if (c.closed) {
-    opened.detach(c.endReason, true); // the client left while an asynchronous hook decided
+    opened.detach(c.endReason, false); // left while an asynchronous hook decided: no CONNACK, so no will
     return;
   }
   const ctx = c.ctx;
@@ -230,7 +227,7 @@ function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, opened: Cli
   const connack = { type: PacketType.CONNACK, sessionPresent: present && p.protocolLevel > 3, reasonCode: 0, properties: ack } as const; // [MQTT-3.2.2-1]
   if (c.clientMaxPacket !== 0 && encodePacket(connack, p.protocolLevel).length > c.clientMaxPacket) {
     // Not even the CONNACK fits the client's Maximum Packet Size [MQTT-3.1.2-24].
-    c.destroy('CONNACK larger than the client maximum packet size');
+    c.closeWith('SB_ERR_TOO_LARGE', 'CONNACK larger than the client maximum packet size');
     return;
   }
   c.send(connack);

@@ -9,7 +9,7 @@ export function handleDisconnect(c: MqttConnection, p: DisconnectPacket): void {
   if (expiry !== undefined) {
     // A session that was to end with the connection cannot be made persistent now [MQTT-3.14.2-2].
     if (session.expiryInterval === 0 && expiry !== 0) {
-      c.protocolError(Reason.ProtocolError, 'session expiry set on DISCONNECT after 0 on CONNECT');
+      c.protocolError('SB_ERR_PROTOCOL', 'session expiry set on DISCONNECT after 0 on CONNECT');
       return;
     }
     c.router.setExpiry(session, Math.min(expiry, c.ctx.mqtt.maxSessionExpiry));

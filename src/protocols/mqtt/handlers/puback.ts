@@ -1,5 +1,4 @@
 /** PUBACK: the client acknowledged a QoS 1 delivery (MQTT 5.0 section 3.4, 4.3.2). */
-import { Reason } from '../codec/packets.js';
 import type { AckPacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 
@@ -9,7 +8,7 @@ export function handlePuback(c: MqttConnection, p: AckPacket): void {
   // Unknown ids are ignored: a late ack after a resend is harmless.
   if (e === undefined) return;
   if (e.qos !== 1) {
-    c.protocolError(Reason.ProtocolError, 'PUBACK for a QoS 2 message');
+    c.protocolError('SB_ERR_PROTOCOL', 'PUBACK for a QoS 2 message');
     return;
   }
   session.settle(p.packetId); // [MQTT-4.3.2-4]

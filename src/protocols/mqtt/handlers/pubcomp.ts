@@ -1,5 +1,4 @@
 /** PUBCOMP: a QoS 2 delivery is complete (MQTT 5.0 section 3.7, 4.3.3). */
-import { Reason } from '../codec/packets.js';
 import type { AckPacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 
@@ -8,7 +7,7 @@ export function handlePubcomp(c: MqttConnection, p: AckPacket): void {
   const e = session.inflight(p.packetId);
   if (e === undefined) return;
   if (e.qos !== 2 || e.phase !== 'received') {
-    c.protocolError(Reason.ProtocolError, 'PUBCOMP before PUBREL');
+    c.protocolError('SB_ERR_PROTOCOL', 'PUBCOMP before PUBREL');
     return;
   }
   session.settle(p.packetId);

@@ -8,7 +8,7 @@ import type { Properties, PublishPacket } from '../codec/packets.js';
 import { EMPTY_PROPERTIES } from '../codec/decoder.js';
 import type { MqttConnection } from '../connection.js';
 import type { PublishAnswer } from '../../../core/clients.js';
-import { ERRORS } from '../../../errors/catalogue.js';
+import { publishRefusal, v5Reason } from '../errors.js';
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
 
@@ -20,11 +20,11 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
   let topic = p.topic;
 
   if (p.qos > cfg.maxQoS) {
-    c.protocolError(Reason.QoSNotSupported, `QoS ${p.qos} not supported`); // [MQTT-3.2.2-11]
+    c.protocolError('SB_ERR_QOS_UNSUPPORTED', `QoS ${p.qos} not supported`); // [MQTT-3.2.2-11]
     return;
   }
   if (p.retain && !cfg.retainAvailable) {
-    c.protocolError(Reason.RetainNotSupported, 'retain not supported'); // [MQTT-3.2.2-14]
+    c.protocolError('SB_ERR_RETAIN_UNSUPPORTED', 'retain not supported'); // [MQTT-3.2.2-14]
     return;
   }
 
@@ -32,20 +32,20 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
   const alias = props.topicAlias;
   if (alias !== undefined) {
     if (alias === 0 || alias > cfg.topicAliasMaximum) {
-      c.protocolError(Reason.TopicAliasInvalid, `topic alias ${alias} out of range`);
+      c.protocolError('SB_ERR_TOPIC_ALIAS', `topic alias ${alias} out of range`);
       return;
     }
     if (topic.length > 0) c.aliases.set(alias, topic);
     else {
       const known = c.aliases.get(alias);
       if (known === undefined) {
-        c.protocolError(Reason.ProtocolError, `unknown topic alias ${alias}`);
+        c.protocolError('SB_ERR_PROTOCOL', `unknown topic alias ${alias}`);
         return;
       }
       topic = known;
     }
   } else if (topic.length === 0) {
-    c.protocolError(Reason.ProtocolError, 'empty topic without topic alias'); // [MQTT-4.7.3-1]
+    c.protocolError('SB_ERR_PROTOCOL', 'empty topic without topic alias'); // [MQTT-4.7.3-1]
     return;
   }
 
@@ -57,15 +57,15 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
       return;
     }
     if (session.inboundCount >= cfg.receiveMaximum) {
-      c.protocolError(Reason.ReceiveMaximumExceeded, 'receive maximum exceeded'); // [MQTT-3.3.4-9]
+      c.protocolError('SB_ERR_RECEIVE_MAXIMUM', 'receive maximum exceeded'); // [MQTT-3.3.4-9]
       return;
     }
   }
 
   if (props.payloadFormatIndicator === 1 && !isUtf8(p.payload)) {
     // [MQTT-3.3.2-4]: the receiver may check the payload format.
-    if (p.qos === 0) c.protocolError(Reason.PayloadFormatInvalid, 'payload is not valid UTF-8');
-    else c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: Reason.PayloadFormatInvalid, properties: NO_PROPS });
+    if (p.qos === 0) c.protocolError('SB_ERR_PAYLOAD_FORMAT', 'payload is not valid UTF-8');
+    else c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: v5Reason('SB_ERR_PAYLOAD_FORMAT', p.qos === 1 ? 'PUBACK' : 'PUBREC'), properties: NO_PROPS });
     return;
   }
 
@@ -100,21 +100,21 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, answer
   if (typeof answer === 'number') delivered = answer;
   else {
     if (answer.code === 'SB_ERR_TOPIC_NAME') {
-      c.protocolError(Reason.TopicNameInvalid, answer.detail);
+      c.protocolError('SB_ERR_TOPIC_NAME', answer.detail);
       return;
     }
     c.ctx.logger.info({ clientId: c.clientId, topic: msg.topic, code: answer.code }, `publish refused: ${answer.detail}`);
-    if (p.qos === 0) return; // dropped (and counted by the core)
-    if (c.isV5) {
-      // A PUBREC >= 0x80 ends the QoS 2 flow (MQTT 5.0 section 4.3.3): the id is not kept, so a
-      // later message reusing it is not mistaken for a retransmission.
-      c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: ERRORS[answer.code].mqtt5, properties: NO_PROPS });
+    // QoS 0: dropped (and counted by the core). 3.1.1 has no negative acknowledgement: see errors.ts.
+    const refusal = publishRefusal(answer.code, c.level, p.qos);
+    if (refusal === 'drop') return;
+    if (refusal === 'close') {
+      c.closeWith(answer.code, answer.detail);
       return;
     }
-    // 3.1.1 has no negative acknowledgement. Not authorised: acknowledged and dropped, as 3.1.1
-    // allows; anything else (quota): closed unacknowledged, so the client sends it again later.
-    if (answer.code !== 'SB_ERR_NOT_AUTHORIZED') {
-      c.destroy(answer.detail);
+    if (refusal !== 'acknowledge') {
+      // A PUBREC >= 0x80 ends the QoS 2 flow (MQTT 5.0 section 4.3.3): the id is not kept, so a
+      // later message reusing it is not mistaken for a retransmission.
+      c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: refusal, properties: NO_PROPS });
       return;
     }
     delivered = -1;

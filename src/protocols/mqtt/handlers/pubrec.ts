@@ -1,5 +1,5 @@
 /** PUBREC: first acknowledgement of a QoS 2 delivery (MQTT 5.0 section 3.5, 4.3.3). */
-import { PacketType, Reason } from '../codec/packets.js';
+import { PacketType } from '../codec/packets.js';
 import type { AckPacket, Properties } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
 
@@ -9,7 +9,7 @@ export function handlePubrec(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
   const e = session.inflight(p.packetId);
   if (e !== undefined && e.qos !== 2) {
-    c.protocolError(Reason.ProtocolError, 'PUBREC for a QoS 1 message'); // [MQTT-4.3.2, 4.3.3 flows]
+    c.protocolError('SB_ERR_PROTOCOL', 'PUBREC for a QoS 1 message'); // [MQTT-4.3.2, 4.3.3 flows]
     return;
   }
   if (e === undefined) {

@@ -3,20 +3,19 @@ import type { Message } from '../../../core/message.js';
 import { isRefusal } from '../../../core/clients.js';
 import type { SubscribeAnswer, SubscribeRequest } from '../../../core/clients.js';
 import { parseFilter } from '../../../core/topic.js';
-import { ERRORS } from '../../../errors/catalogue.js';
-import { PacketType, Reason } from '../codec/packets.js';
+import { PacketType } from '../codec/packets.js';
 import type { Properties, SubscribePacket } from '../codec/packets.js';
 import type { MqttConnection } from '../connection.js';
+import { subackCode } from '../errors.js';
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
 
 export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
   const cfg = c.ctx.mqtt;
   const subId = p.properties.subscriptionIdentifiers?.[0] ?? 0;
-  const v5 = c.isV5;
 
   if (subId > 0 && !cfg.subscriptionIdentifiers) {
-    c.protocolError(Reason.SubscriptionIdentifiersNotSupported, 'subscription identifiers not supported');
+    c.protocolError('SB_ERR_SUBID_UNSUPPORTED', 'subscription identifiers not supported');
     return;
   }
 
@@ -26,16 +25,16 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
   for (const req of p.subscriptions) {
     const parsed = parseFilter(req.filter);
     if (parsed === null) {
-      c.protocolError(Reason.ProtocolError, `invalid shared subscription "${req.filter}"`); // [MQTT-4.8.2-1, MQTT-4.8.2-2]
+      c.protocolError('SB_ERR_PROTOCOL', `invalid shared subscription "${req.filter}"`); // [MQTT-4.8.2-1, MQTT-4.8.2-2]
       return;
     }
     if (parsed.group !== null) {
       if (!cfg.sharedSubscriptions) {
-        codes.push(v5 ? Reason.SharedSubscriptionsNotSupported : 0x80);
+        codes.push(subackCode('SB_ERR_SHARED_UNSUPPORTED', c.level));
         continue;
       }
       if (req.noLocal) {
-        c.protocolError(Reason.ProtocolError, 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
+        c.protocolError('SB_ERR_PROTOCOL', 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
         return;
       }
     }
@@ -62,7 +61,6 @@ export function handleSubscribe(c: MqttConnection, p: SubscribePacket): void {
 
 function finishSubscribe(c: MqttConnection, p: SubscribePacket, codes: Array<number | null>, answers: SubscribeAnswer[]): void {
   if (c.session === null) return;
-  const v5 = c.isV5;
   const retained: Array<{ msgs: Message[]; qos: number; ids: readonly number[] | null }> = [];
   let next = 0;
   const reasonCodes = codes.map((code, i) => {
@@ -70,7 +68,7 @@ function finishSubscribe(c: MqttConnection, p: SubscribePacket, codes: Array<num
     const a = answers[next++]!;
     if (isRefusal(a)) {
       c.ctx.logger.info({ clientId: c.clientId, filter: p.subscriptions[i]!.filter, code: a.code }, `subscribe refused: ${a.detail}`);
-      return v5 ? ERRORS[a.code].mqtt5 : 0x80; // [MQTT-3.9.3-1]
+      return subackCode(a.code, c.level); // [MQTT-3.9.3-1]
     }
     if (a.retained.length > 0) retained.push({ msgs: a.retained, qos: a.sub.qos, ids: a.sub.subscriptionId > 0 ? [a.sub.subscriptionId] : null });
     return a.sub.qos;

@@ -7,7 +7,7 @@ export function handleAck(c: StompConnection, f: StompFrame, ack: boolean): void
   const id = c.version === '1.2' ? header(f, 'id') : header(f, 'message-id');
   const p = id === undefined ? undefined : c.pending.get(id);
   if (!p) {
-    c.fail(ack ? 'unknown ack id' : 'unknown nack id', `no unacknowledged message with id "${id ?? ''}"`, header(f, 'receipt'));
+    c.fail('SB_ERR_PACKET_ID_NOT_FOUND', `${ack ? 'ACK' : 'NACK'}: no unacknowledged message with id "${id ?? ''}"`, header(f, 'receipt'));
     return;
   }
   // `client` mode is cumulative: everything sent earlier on that subscription is covered too.

@@ -4,7 +4,6 @@ import { clientInfo } from '../../../core/hooks.js';
 import { loginIdProblem } from '../../../core/identity.js';
 import { isRefusal, openClient } from '../../../core/clients.js';
 import type { Client, Refusal } from '../../../core/clients.js';
-import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompConnection, StompVersion } from '../connection.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
@@ -17,14 +16,14 @@ export function handleConnect(c: StompConnection, f: StompFrame): void {
   const offered = (header(f, 'accept-version') ?? '1.0').split(',').map((v) => v.trim());
   const version = SUPPORTED.find((v) => offered.includes(v));
   if (version === undefined) {
-    c.sendFrame('ERROR', [['version', SUPPORTED.slice().reverse().join(',')], ['message', 'unsupported protocol version'], ['content-type', 'text/plain']], Buffer.from(`Supported protocol versions are ${SUPPORTED.slice().reverse().join(' ')}\n`));
-    c.end();
+    const supported = SUPPORTED.slice().reverse();
+    c.fail('SB_ERR_UNSUPPORTED_VERSION', `Supported protocol versions are ${supported.join(' ')}`, undefined, [['version', supported.join(',')]]);
     return;
   }
   c.version = version;
   c.parser.setVersion(version);
   if (ctx.stopping()) {
-    c.fail('server shutting down', 'the broker is shutting down');
+    c.fail('SB_ERR_SHUTTING_DOWN', 'the broker is shutting down');
     return;
   }
 
@@ -33,7 +32,7 @@ export function handleConnect(c: StompConnection, f: StompFrame): void {
   const cx = Number(hb[0]);
   const cy = Number(hb[1]);
   if (hb.length !== 2 || !Number.isInteger(cx) || !Number.isInteger(cy) || cx < 0 || cy < 0) {
-    c.fail('invalid heart-beat header', `heart-beat must be "x,y" with non-negative integers, got "${header(f, 'heart-beat')}"`);
+    c.fail('SB_ERR_HEART_BEAT', `heart-beat must be "x,y" with non-negative integers, got "${header(f, 'heart-beat')}"`);
     return;
   }
   const [sx, sy] = ctx.heartbeat;
@@ -45,7 +44,7 @@ export function handleConnect(c: StompConnection, f: StompFrame): void {
   // Identities are one literal topic level inside an application (core/identity.ts).
   const problem = loginIdProblem(login, !ctx.auth.developmentMode, ctx.limits.maxClientIdLength);
   if (problem !== null) {
-    c.fail(ERRORS.SB_ERR_CLIENT_ID.stomp, `login ${problem}`, header(f, 'receipt'));
+    c.fail('SB_ERR_CLIENT_ID', `login ${problem}`, header(f, 'receipt'));
     return;
   }
   const outcome = ctx.auth.login({
@@ -75,9 +74,8 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
   const ctx = c.ctx;
   if (!c.open) return;
   if (!outcome.ok) {
-    const spec = ERRORS[outcome.code];
     // login() already held a failure back for the brute-force delay (auth/throttle.ts).
-    c.fail(spec.stomp, outcome.detail, header(f, 'receipt'));
+    c.fail(outcome.code, outcome.detail, header(f, 'receipt'));
     return;
   }
   const { app, identity } = outcome;
@@ -87,7 +85,7 @@ function finishConnect(c: StompConnection, f: StompFrame, outcome: LoginOutcome)
   // (core/clients.ts), synchronously since there is no will to authorise.
   const opened = openClient(app, { info, cleanStart: true, expiry: 0, will: null }, c) as Client | Refusal;
   if (isRefusal(opened)) {
-    c.fail(ERRORS[opened.code].stomp, opened.detail, header(f, 'receipt'));
+    c.fail(opened.code, opened.detail, header(f, 'receipt'));
     return;
   }
   c.bind(opened);

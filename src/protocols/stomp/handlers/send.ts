@@ -5,7 +5,7 @@ import { describeCharCode, findForbiddenChar, isStompMessageHeader } from '../..
 import type { MessageMeta } from '../../../core/message.js';
 import type { StompConnection } from '../connection.js';
 import type { PublishAnswer } from '../../../core/clients.js';
-import { ERRORS } from '../../../errors/catalogue.js';
+import type { ErrorCode } from '../../../errors/catalogue.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
 import { parseDestination, topicOfReplyTo } from '../destinations.js';
@@ -18,17 +18,17 @@ export function handleSend(c: StompConnection, f: StompFrame): void | Promise<vo
   // cannot escape them and would read an LF as the end of a header line).
   const bad = unportableHeader(f);
   if (bad !== null) {
-    c.fail(bad.message, bad.detail, header(f, 'receipt'));
+    c.fail(bad.code, bad.detail, header(f, 'receipt'));
     return;
   }
   const destination = header(f, 'destination');
   if (destination === undefined) {
-    c.fail('missing destination', 'SEND requires a destination header', header(f, 'receipt'));
+    c.fail('SB_ERR_MISSING_DESTINATION', 'SEND requires a destination header', header(f, 'receipt'));
     return;
   }
   const dest = parseDestination(destination);
   if (dest === null || !isValidTopicName(dest.topic)) {
-    c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<name> or /queue/<name>`, header(f, 'receipt'));
+    c.fail('SB_ERR_UNKNOWN_DESTINATION', `"${destination}" is not a valid destination: use /topic/<name> or /queue/<name>`, header(f, 'receipt'));
     return;
   }
 
@@ -36,7 +36,15 @@ export function handleSend(c: StompConnection, f: StompFrame): void | Promise<vo
   const contentType = header(f, 'content-type');
   if (contentType !== undefined) (meta ??= {}).contentType = contentType;
   const replyTo = header(f, 'reply-to');
-  if (replyTo !== undefined) (meta ??= {}).responseTopic = topicOfReplyTo(replyTo);
+  if (replyTo !== undefined) {
+    // A Response Topic is a topic name: no wildcards (MQTT receivers would get an invalid one) [MQTT-3.3.2-14].
+    const responseTopic = topicOfReplyTo(replyTo);
+    if (!isValidTopicName(responseTopic)) {
+      c.fail('SB_ERR_TOPIC_NAME', `reply-to "${replyTo}" is not a topic name (no wildcards)`, header(f, 'receipt'));
+      return;
+    }
+    (meta ??= {}).responseTopic = responseTopic;
+  }
   const correlation = header(f, 'correlation-id');
   if (correlation !== undefined) (meta ??= {}).correlationData = Buffer.from(correlation);
   const seen = new Set<string>();
@@ -56,21 +64,21 @@ export function handleSend(c: StompConnection, f: StompFrame): void | Promise<vo
 function finish(c: StompConnection, f: StompFrame, destination: string, answer: PublishAnswer): void {
   if (typeof answer === 'number') return;
   const reason = answer.code === 'SB_ERR_NOT_AUTHORIZED' ? `publishing to "${destination}" is not allowed` : `"${destination}": ${answer.detail}`;
-  c.fail(ERRORS[answer.code].stomp, reason, header(f, 'receipt'));
+  c.fail(answer.code, reason, header(f, 'receipt'));
 }
 
 /** The ERROR for the first header of `f` that cannot travel (a forbidden character in its name or value), or null. */
-function unportableHeader(f: StompFrame): { message: string; detail: string } | null {
+function unportableHeader(f: StompFrame): { code: ErrorCode; detail: string } | null {
   for (const [k, v] of f.headers) {
     const inName = findForbiddenChar(k);
     if (inName >= 0) {
       const code = describeCharCode(k.charCodeAt(inName));
-      return { message: 'invalid header name', detail: `the header name ${JSON.stringify(k)} contains the control character ${code}, which cannot be delivered to every protocol` };
+      return { code: 'SB_ERR_HEADER_NAME', detail: `the header name ${JSON.stringify(k)} contains the control character ${code}, which cannot be delivered to every protocol` };
     }
     const inValue = findForbiddenChar(v);
     if (inValue >= 0) {
       const code = describeCharCode(v.charCodeAt(inValue));
-      return { message: `invalid header ${k}`, detail: `header "${k}" contains the control character ${code}, which cannot be delivered to every protocol` };
+      return { code: 'SB_ERR_HEADER_VALUE', detail: `header "${k}" contains the control character ${code}, which cannot be delivered to every protocol` };
     }
   }
   return null;

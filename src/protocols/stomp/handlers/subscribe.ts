@@ -2,7 +2,6 @@
 import { isRefusal } from '../../../core/clients.js';
 import type { SubscribeAnswer } from '../../../core/clients.js';
 import { isValidTopicFilter } from '../../../core/topic.js';
-import { ERRORS } from '../../../errors/catalogue.js';
 import type { AckMode, StompConnection, StompSubscription } from '../connection.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
@@ -14,33 +13,33 @@ export function handleSubscribe(c: StompConnection, f: StompFrame): void | Promi
   const receipt = header(f, 'receipt');
   const destination = header(f, 'destination');
   if (destination === undefined) {
-    c.fail('missing destination', 'SUBSCRIBE requires a destination header', receipt);
+    c.fail('SB_ERR_MISSING_DESTINATION', 'SUBSCRIBE requires a destination header', receipt);
     return;
   }
   // id is required since 1.1; a 1.0 client without one is identified by its destination.
   const id = header(f, 'id') ?? (c.version === '1.0' ? destination : undefined);
   if (id === undefined) {
-    c.fail('missing id', 'SUBSCRIBE requires an id header', receipt);
+    c.fail('SB_ERR_MISSING_ID', 'SUBSCRIBE requires an id header', receipt);
     return;
   }
   if (c.subs.has(id)) {
-    c.fail('duplicate subscription id', `subscription id "${id}" is already in use`, receipt);
+    c.fail('SB_ERR_DUPLICATE_SUBSCRIPTION_ID', `subscription id "${id}" is already in use`, receipt);
     return;
   }
   const ack = (header(f, 'ack') ?? 'auto') as AckMode;
   if (!ACK_MODES.includes(ack)) {
-    c.fail('invalid ack mode', `ack must be auto, client or client-individual, got "${ack}"`, receipt);
+    c.fail('SB_ERR_ACK_MODE', `ack must be auto, client or client-individual, got "${ack}"`, receipt);
     return;
   }
   const dest = parseDestination(destination);
   if (dest === null || !isValidTopicFilter(dest.topic)) {
-    c.fail('unknown destination', `"${destination}" is not a valid destination: use /topic/<filter> or /queue/<name>`, receipt);
+    c.fail('SB_ERR_UNKNOWN_DESTINATION', `"${destination}" is not a valid destination: use /topic/<filter> or /queue/<name>`, receipt);
     return;
   }
   const group = dest.kind === 'queue' ? dest.name : null;
   const raw = group !== null ? `$share/${group}/${dest.topic}` : dest.topic;
   if (c.session!.subscriptions.has(raw)) {
-    c.fail('duplicate subscription', `this connection already subscribes to "${destination}"`, receipt);
+    c.fail('SB_ERR_DUPLICATE_SUBSCRIPTION', `this connection already subscribes to "${destination}"`, receipt);
     return;
   }
   // Registered first: joining a queue hands over its backlog at once (delivered to this subscription).
@@ -58,7 +57,7 @@ function finish(c: StompConnection, sub: StompSubscription, answers: SubscribeAn
   if (isRefusal(a)) {
     c.subs.delete(sub.id);
     const reason = a.code === 'SB_ERR_NOT_AUTHORIZED' ? 'is not allowed' : a.detail;
-    c.fail(ERRORS[a.code].stomp, `subscribing to "${sub.destination}": ${reason}`, receipt);
+    c.fail(a.code, `subscribing to "${sub.destination}": ${reason}`, receipt);
     return;
   }
   // Retained messages reach STOMP subscribers too (one topic space), to this subscription only.

@@ -3,21 +3,21 @@ import type { StompConnection } from '../connection.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
 
-const MAX_TRANSACTIONS = 64;
+/** Open transactions per connection (their held frames share one bound: see StompConnection.dispatch). */
+const MAX_TRANSACTIONS = 16;
 
 export function handleBegin(c: StompConnection, f: StompFrame): void {
   const tx = header(f, 'transaction');
-  if (tx === undefined) return c.fail('missing transaction', 'BEGIN requires a transaction header', header(f, 'receipt'));
-  if (c.transactions.has(tx)) return c.fail('duplicate transaction', `transaction "${tx}" is already open`, header(f, 'receipt'));
-  if (c.transactions.size >= MAX_TRANSACTIONS) return c.fail('too many transactions', `at most ${MAX_TRANSACTIONS} open transactions`, header(f, 'receipt'));
+  if (tx === undefined) return c.fail('SB_ERR_MISSING_TRANSACTION', 'BEGIN requires a transaction header', header(f, 'receipt'));
+  if (c.transactions.has(tx)) return c.fail('SB_ERR_DUPLICATE_TRANSACTION', `transaction "${tx}" is already open`, header(f, 'receipt'));
+  if (c.transactions.size >= MAX_TRANSACTIONS) return c.fail('SB_ERR_QUOTA', `at most ${MAX_TRANSACTIONS} open transactions per connection`, header(f, 'receipt'));
   c.transactions.set(tx, { frames: [], bytes: 0 });
 }
 
 export function handleCommit(c: StompConnection, f: StompFrame): void | Promise<void> {
   const tx = header(f, 'transaction');
-  const frames = tx === undefined ? undefined : c.transactions.get(tx)?.frames;
-  if (!frames) return c.fail('unknown transaction', `transaction "${tx ?? ''}" was not begun`, header(f, 'receipt'));
-  c.transactions.delete(tx!);
+  const frames = tx === undefined ? undefined : c.closeTransaction(tx);
+  if (!frames) return c.fail('SB_ERR_UNKNOWN_TRANSACTION', `transaction "${tx ?? ''}" was not begun`, header(f, 'receipt'));
   // In order; a frame waiting for an asynchronous hook holds the rest of the transaction.
   const run = (from: number): void | Promise<void> => {
     for (let i = from; i < frames.length; i++) {
@@ -31,7 +31,7 @@ export function handleCommit(c: StompConnection, f: StompFrame): void | Promise<
 
 export function handleAbort(c: StompConnection, f: StompFrame): void {
   const tx = header(f, 'transaction');
-  if (tx === undefined || !c.transactions.delete(tx)) {
-    c.fail('unknown transaction', `transaction "${tx ?? ''}" was not begun`, header(f, 'receipt'));
+  if (tx === undefined || c.closeTransaction(tx) === undefined) {
+    c.fail('SB_ERR_UNKNOWN_TRANSACTION', `transaction "${tx ?? ''}" was not begun`, header(f, 'receipt'));
   }
 }

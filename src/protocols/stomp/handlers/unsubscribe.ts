@@ -1,7 +1,6 @@
 /** UNSUBSCRIBE (STOMP 1.2 "UNSUBSCRIBE"). */
 import { isRefusal } from '../../../core/clients.js';
 import type { UnsubscribeAnswer } from '../../../core/clients.js';
-import { ERRORS } from '../../../errors/catalogue.js';
 import type { StompConnection, StompSubscription } from '../connection.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
@@ -10,7 +9,7 @@ export function handleUnsubscribe(c: StompConnection, f: StompFrame): void | Pro
   const id = header(f, 'id') ?? (c.version === '1.0' ? header(f, 'destination') : undefined);
   const sub = id === undefined ? undefined : c.subs.get(id);
   if (!sub) {
-    c.fail('unknown subscription', `no subscription with id "${id ?? ''}"`, header(f, 'receipt'));
+    c.fail('SB_ERR_UNKNOWN_SUBSCRIPTION', `no subscription with id "${id ?? ''}"`, header(f, 'receipt'));
     return;
   }
   // The core asks the hook with the core filter, as for MQTT (`a/b`, `$share/q/$queue/q`).
@@ -23,7 +22,7 @@ function finish(c: StompConnection, f: StompFrame, sub: StompSubscription, answe
   if (!c.connected || c.subs.get(sub.id) !== sub) return;
   const a = answers[0]!;
   if (isRefusal(a)) {
-    c.fail(ERRORS[a.code].stomp, `unsubscribing from "${sub.destination}" is not allowed`, header(f, 'receipt'));
+    c.fail(a.code, `unsubscribing from "${sub.destination}" is not allowed`, header(f, 'receipt'));
     return;
   }
   c.subs.delete(sub.id);

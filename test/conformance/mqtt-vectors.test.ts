@@ -7,12 +7,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadCases, loadExpectedFailures, runVectors, startSwitchboard, summarize } from './vectors.js';
+import { existsSync } from 'node:fs';
+import { loadCases, loadExpectedFailures, runVectors, startSwitchboard, summarize, vectorsDir } from './vectors.js';
 import type { CaseResult } from './vectors.js';
+
+/**
+ * The vectors are data kept beside the repository (../shared/conformance/mqtt-vectors, or
+ * MQTT_VECTORS_DIR), not in it. A plain clone has none: the run says so and is skipped. CI sets
+ * MQTT_VECTORS_REQUIRED=1 (.ci/run), so there their absence fails instead of skipping.
+ */
+const dir = vectorsDir();
+const present = existsSync(dir);
+if (!present && process.env.MQTT_VECTORS_REQUIRED === '1') throw new Error(`MQTT vectors not found at ${dir} and MQTT_VECTORS_REQUIRED=1 (set MQTT_VECTORS_DIR)`);
+const absent = present ? false : `MQTT conformance vectors not found at ${dir}: set MQTT_VECTORS_DIR to run the 1,483 cases (see the README, Conformance)`;
 
 const line = (r: CaseResult): string => `  ${JSON.stringify(r.key)}: [${r.outcome}] ${r.reason ?? ''}`;
 
-test('MQTT conformance vectors: only the listed cases fail', { timeout: 180_000 }, async (t) => {
+test('MQTT conformance vectors: only the listed cases fail', { timeout: 180_000, skip: absent }, async (t) => {
   const expected = loadExpectedFailures();
   const known = new Set(loadCases().map((c) => c.key));
   const broker = await startSwitchboard();

@@ -164,7 +164,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     counters,
     heartbeat: [config.stomp.heartbeatSendMs, config.stomp.heartbeatReceiveMs],
     window: config.stomp.window,
-    connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    connectTimeoutMs: config.stomp.connectTimeoutMs,
     serverName: `switchboard/${version}`,
     closed,
     stopping: () => stopping,
@@ -206,7 +206,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     tls: config.tls,
     onConnection,
     maxWsPayload: Math.max(config.mqtt.maxPacketSize, config.stomp.maxBodyBytes + 64 * 1024),
-    connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    // The protocol is known only once connected: the setup phase gets the smaller timeout.
+    connectTimeoutMs: Math.min(config.mqtt.connectTimeoutMs, config.stomp.connectTimeoutMs),
     wsPingsPerSecond: config.limits.wsPingsPerSecond,
   });
 

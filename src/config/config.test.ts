@@ -39,7 +39,7 @@ test('DEFAULT_CONFIG: the values the hand-written defaults had', () => {
       maxTopicLength: 4096,
       maxTopicLevels: 32,
     },
-    stomp: { heartbeatSendMs: 10_000, heartbeatReceiveMs: 10_000, maxHeaderCount: 64, maxHeaderLineBytes: 8192, maxBodyBytes: 1024 * 1024, window: 64, maxRedeliveries: 5 },
+    stomp: { heartbeatSendMs: 10_000, heartbeatReceiveMs: 10_000, maxHeaderCount: 64, maxHeaderLineBytes: 8192, maxBodyBytes: 1024 * 1024, window: 64, maxRedeliveries: 5, connectTimeoutMs: 10_000 },
     limits: {
       maxConnections: 1_000_000,
       maxQueuedMessages: 1000,

@@ -79,7 +79,7 @@ export const mqttSchema = section(
     subscriptionIdentifiers: bool().default(true).register(settings, { description: 'Subscription Identifiers (v5) are available' }),
     connectTimeoutMs: int(100, 600_000)
       .default(10_000)
-      .register(settings, { description: 'Close a connection that sends no CONNECT within this time, ms; also bounds the TLS handshake and the WebSocket upgrade' }),
+      .register(settings, { description: 'Close an MQTT connection that sends no CONNECT within this time, ms; with stomp.connectTimeoutMs (the smaller) it also bounds the TLS handshake and the WebSocket upgrade' }),
     maxTopicLength: int(1, 65_535).default(4096).register(settings, { description: 'Longest topic name or filter accepted, characters (topics are keys of the broker\'s maps: keep them short)' }),
     maxTopicLevels: int(1, 65_535).default(32).register(settings, { description: 'Most levels in a topic name or filter (each level of a filter is a node of the subscription trie)' }),
   },
@@ -97,6 +97,7 @@ export const stompSchema = section(
       .register(settings, { description: 'Largest frame body, bytes', unit: 'bytes' }),
     window: int(1, 65_535).default(64).register(settings, { description: 'Unacknowledged MESSAGEs per connection in the client ack modes (prefetch), messages' }),
     maxRedeliveries: int(1, 1000).default(5).register(settings, { description: 'Deliveries of one queue message (first + redeliveries after NACK) before it is dead-lettered' }),
+    connectTimeoutMs: int(100, 600_000).default(10_000).register(settings, { description: 'Close a STOMP connection that sends no CONNECT frame within this time, ms' }),
   },
   'STOMP protocol settings.',
 );

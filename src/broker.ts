@@ -120,6 +120,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     maxRedeliveries: config.stomp.maxRedeliveries,
     hooks,
     ...(opts.stores ? { stores: opts.stores } : {}),
+    durability: config.store.durability,
     onDrop: hooks.onMessageDropped ? (s: Session | null, m: Message, r: DropReason) => hooks.onMessageDropped!(m, r, s?.clientId ?? null) : undefined,
   };
   const dev = config.applications.length === 0 ? new Application(null, appOpts) : null;

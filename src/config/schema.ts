@@ -165,6 +165,22 @@ export const sysSchema = section(
   '`$SYS/broker/...` statistics.',
 );
 
+export const storeSchema = section(
+  {
+    type: z
+      .enum(['memory', 'sqlite'])
+      .default('memory')
+      .register(settings, { description: 'Where sessions, retained messages, queues and dead letters are kept: `memory` (nothing survives a restart) or `sqlite` (a file in `store.dataDir`)' }),
+    dataDir: z.string().min(1).default('./data').register(settings, { description: 'Directory of the SQLite store (`switchboard.db`); created if missing', flag: { name: 'data-dir', arg: 'DIR' } }),
+    durability: z
+      .enum(['sync', 'batched', 'none'])
+      .default('sync')
+      .register(settings, { description: 'When a PUBACK, PUBREC or STOMP RECEIPT for a stored message is sent: `sync` after its transaction is on disk, `batched` at once (committed every `store.batchMs`), `none` at once (no fsync)' }),
+    batchMs: int(1, 10_000).default(10).register(settings, { description: 'Commit interval of the `batched` durability, ms' }),
+  },
+  'Persistence (see the README, Stores).',
+);
+
 export const clusterSchema = section(
   {
     workers: int(1, 32)
@@ -256,6 +272,7 @@ export const configSchema = z.strictObject({
   limits: limitsSchema,
   auth: authSchema,
   sys: sysSchema,
+  store: storeSchema,
   cluster: clusterSchema,
   log: logSchema,
   applications: z

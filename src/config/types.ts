@@ -18,6 +18,7 @@ import type {
   logSchema,
   mqttSchema,
   stompSchema,
+  storeSchema,
   sysSchema,
   tlsSchema,
 } from './schema.js';
@@ -29,6 +30,7 @@ export type LimitsConfig = z.output<typeof limitsSchema>;
 export type AuthConfig = z.output<typeof authSchema>;
 export type StompConfig = z.output<typeof stompSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;
+export type StoreConfig = z.output<typeof storeSchema>;
 export type SysConfig = z.output<typeof sysSchema>;
 export type LogConfig = z.output<typeof logSchema>;
 export type DuplicateLoginPolicy = z.output<typeof duplicateLoginPolicySchema>;

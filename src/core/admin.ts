@@ -539,29 +539,9 @@ export class ApplicationAdmin {
   }
 
   private summary(s: Session): ClientSummary {
-    const id = s.identity;
-    const online = s.link !== null;
-    const connectedAt = s.connectedAt > 0 ? s.connectedAt : null;
-    const disconnectedAt = !online && s.disconnectedAt > 0 ? s.disconnectedAt : null;
-    return {
-      clientId: s.clientId,
-      app: this.application.id,
-      online,
-      profile: s.profile,
-      login: id?.login ?? null,
-      protocol: protocolOf(s),
-      transport: id?.transport ?? null,
-      remoteAddress: id?.remoteAddress ?? null,
-      connectedAt,
-      disconnectedAt,
-      since: online ? connectedAt : disconnectedAt,
-      persistent: s.expiryInterval > 0,
-      subscriptions: s.subscriptions.size,
-      queued: s.queued,
-      inflight: s.inflightCount,
-      dropped: s.dropped,
-    };
+    return clientSummary(this.application.id, s);
   }
+
 
   // ---- subscriptions and topics --------------------------------------------------------------
 
@@ -993,6 +973,32 @@ export class BrokerAdmin {
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
+
+/** One shape for a client in every listing (the admin API, `$request/clients`). */
+export function clientSummary(app: string, s: Session): ClientSummary {
+  const id = s.identity;
+  const online = s.link !== null;
+  const connectedAt = s.connectedAt > 0 ? s.connectedAt : null;
+  const disconnectedAt = !online && s.disconnectedAt > 0 ? s.disconnectedAt : null;
+  return {
+    clientId: s.clientId,
+    app,
+    online,
+    profile: s.profile,
+    login: id?.login ?? null,
+    protocol: protocolOf(s),
+    transport: id?.transport ?? null,
+    remoteAddress: id?.remoteAddress ?? null,
+    connectedAt,
+    disconnectedAt,
+    since: online ? connectedAt : disconnectedAt,
+    persistent: s.expiryInterval > 0,
+    subscriptions: s.subscriptions.size,
+    queued: s.queued,
+    inflight: s.inflightCount,
+    dropped: s.dropped,
+  };
+}
 
 function protocolOf(s: Session): 'mqtt' | 'stomp' {
   return s.identity?.protocol ?? (s.protocol === 'stomp' ? 'stomp' : 'mqtt');

@@ -18,6 +18,8 @@ import type { Message } from './message.js';
 import type { Router } from './router.js';
 import type { Session } from './session.js';
 import { jsonPayload } from './envelope.js';
+import { clientSummary } from './admin.js';
+import type { ClientSummary } from './admin.js';
 import type { MaybePromise } from './hooks.js';
 
 /** May `caller` publish `reply` (its own Response Topic)? */
@@ -97,42 +99,61 @@ export class Direct {
     return 1;
   }
 
-  /** The clients `caller` may see, at most MAX_LISTED (`truncated` says so; the admin API pages through all). */
-  private listFor(caller: Session): { clients: Array<Record<string, unknown>>; truncated?: boolean } {
+  /**
+   * The clients `caller` may see, in the admin API's shape (core/admin.ts `clientSummary`), at
+   * most MAX_LISTED (`truncated` says so; the admin API pages through all). Remote addresses are
+   * for ADMINs only; a client held by another cluster node carries that `node`, with the counts
+   * (subscriptions, queued, ...) that only its node knows left at 0.
+   */
+  private listFor(caller: Session): { clients: Array<ClientSummary & { node?: string }>; truncated?: boolean } {
     const cluster = this.router.cluster;
     const node = cluster === null ? undefined : cluster.node;
-    const visible: Array<Record<string, unknown>> = [];
+    const admin = caller.profile === 'ADMIN';
+    const app = caller.identity?.app ?? '';
+    const visible: Array<ClientSummary & { node?: string }> = [];
     let truncated = false;
     for (const s of this.router.sessions.values()) {
       if (visible.length >= MAX_LISTED) {
         truncated = true;
         break;
       }
-      if (s.profile === 'ADMIN' && caller.profile !== 'ADMIN') continue;
-      visible.push({
-        client: s.clientId,
-        online: s.link !== null,
-        profile: s.profile,
-        protocol: s.protocol,
-        transport: s.identity?.transport ?? null,
-        since: new Date(s.link !== null ? s.connectedAt : s.disconnectedAt).toISOString(),
-        subscriptions: s.subscriptions.size,
-        ...(node === undefined ? {} : { node }),
-      });
+      if (s.profile === 'ADMIN' && !admin) continue;
+      const c: ClientSummary & { node?: string } = clientSummary(app, s);
+      if (!admin) c.remoteAddress = null;
+      if (node !== undefined) c.node = node;
+      visible.push(c);
     }
-    // Clients held by other nodes, from their claims (their subscriptions are counted there only).
     if (cluster !== null) {
       for (const o of cluster.owners()) {
         if (visible.length >= MAX_LISTED) {
           truncated = true;
           break;
         }
-        if ((o.profile === 'ADMIN' && caller.profile !== 'ADMIN') || this.router.sessions.has(o.clientId)) continue;
-        visible.push({ client: o.clientId, online: o.online, profile: o.profile, protocol: o.protocol, transport: o.transport, since: new Date(o.since).toISOString(), subscriptions: null, node: o.node });
+        if ((o.profile === 'ADMIN' && !admin) || this.router.sessions.has(o.clientId)) continue;
+        visible.push({
+          clientId: o.clientId,
+          app,
+          online: o.online,
+          profile: o.profile,
+          login: null,
+          protocol: o.protocol === 'stomp' ? 'stomp' : 'mqtt',
+          transport: o.transport,
+          remoteAddress: null,
+          connectedAt: o.online ? o.since : null,
+          disconnectedAt: o.online ? null : o.since,
+          since: o.since,
+          persistent: !o.online,
+          subscriptions: 0,
+          queued: 0,
+          inflight: 0,
+          dropped: 0,
+          node: o.node,
+        });
       }
     }
     return truncated ? { clients: visible, truncated } : { clients: visible };
   }
+
 
 }
 

@@ -228,7 +228,7 @@ describe('direct messages and dead letters', () => {
     await a.subscribeAsync('$inbox/agent-list/#', { qos: 1 });
     await a.publishAsync('$request/clients', '', { qos: 1, properties: { responseTopic: '$inbox/agent-list/clients', correlationData: Buffer.from('q1') } });
     const reply = await inbox.next();
-    const list = (JSON.parse(reply.payload.toString()) as { clients: Array<{ client: string }> }).clients.map((c) => c.client);
+    const list = (JSON.parse(reply.payload.toString()) as { clients: Array<{ clientId: string }> }).clients.map((c) => c.clientId);
     assert.ok(list.includes('agent-list'));
     assert.ok(!list.includes('admin-list'));
     assert.equal(Buffer.from(reply.packet.properties!.correlationData!).toString(), 'q1');

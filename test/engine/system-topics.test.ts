@@ -99,8 +99,8 @@ test('$request/clients answers on the Response Topic with the clients the caller
   await caller.publish('$request/clients', '', { qos: 1, properties: { responseTopic: 'users/caller/replies', correlationData: Buffer.from('q1') } });
   const answer = await caller.publishPacket();
   assert.equal(answer.properties.correlationData?.toString(), 'q1');
-  const { clients } = JSON.parse(answer.payload.toString()) as { clients: Array<{ client: string; protocol: string; online: boolean }> };
-  assert.deepEqual(clients.map((c) => `${c.client}/${c.protocol}/${c.online}`).sort(), ['caller/mqtt/true', 'visible/stomp/true']);
+  const { clients } = JSON.parse(answer.payload.toString()) as { clients: Array<{ clientId: string; protocol: string; online: boolean }> };
+  assert.deepEqual(clients.map((c) => `${c.clientId}/${c.protocol}/${c.online}`).sort(), ['caller/mqtt/true', 'visible/stomp/true']);
 });
 
 test('dead letters: every lettered drop is published once to $dlq/<reason>/<topic> and kept in memory', async (t) => {

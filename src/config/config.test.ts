@@ -58,6 +58,7 @@ test('DEFAULT_CONFIG: the values the hand-written defaults had', () => {
     },
     auth: { failureWindowMs: 60_000, freeFailuresPerAddress: 10, freeFailuresPerLogin: 3, maxDelayMs: 5_000, maxPendingPerAddress: 16, maxTokenLifetime: 30 * 24 * 3600, allowAnonymous: false },
     sys: { interval: 10 },
+    store: { type: 'memory', dataDir: './data', durability: 'sync', batchMs: 10 },
     cluster: { workers: 1 },
     log: { level: 'info', pretty: false },
     applications: [],
@@ -166,11 +167,11 @@ test('environment: a bad value names the variable and the key', () => {
 
 test('flags: derived from the settings that declare one, over --set, naming the flag in errors', () => {
   const options = flagOptions();
-  for (const name of ['listen', 'config', 'log-level', 'pretty', 'no-pretty', 'tls-cert', 'tls-key', 'tls-ca', 'max-connections', 'max-packet-size', 'workers', 'allow-anonymous', 'set', 'help', 'version']) {
+  for (const name of ['listen', 'config', 'log-level', 'pretty', 'no-pretty', 'tls-cert', 'tls-key', 'tls-ca', 'max-connections', 'max-packet-size', 'workers', 'allow-anonymous', 'data-dir', 'set', 'help', 'version']) {
     assert.ok(name in options, name);
   }
   assert.deepEqual(options.listen, { type: 'string', multiple: true });
-  assert.equal(flagSettings().length, 10);
+  assert.equal(flagSettings().length, 11);
   const { data, origins } = flagLayer({ set: ['limits.maxConnections=5', 'mqtt.maxInflight=9'], 'max-connections': '7', pretty: true, 'no-pretty': true, listen: ['mqtt://127.0.0.1:0'] });
   assert.deepEqual(data, { limits: { maxConnections: 7 }, mqtt: { maxInflight: 9 }, log: { pretty: false }, listen: ['mqtt://127.0.0.1:0'] });
   assert.equal(origins.get('log.pretty'), '--no-pretty');

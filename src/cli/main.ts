@@ -6,6 +6,7 @@
  *   switchboard check-config FILE [flags]     validate a configuration and explain it
  *   switchboard token --app A --sub ID ...    mint an HS256 JWT for a login
  *   switchboard passwd FILE LOGIN [--profile P]   add or update a password file entry
+ *   switchboard store stats|export|compact --data-dir DIR   look into a stopped broker's store
  *
  * Prints one `listening <url>` line per bound listener on stdout; logs go to stderr.
  */
@@ -22,6 +23,7 @@ import { helpEnvironment, helpOptions, helpSettings } from '../config/reference.
 import type { BrokerConfig } from '../config/types.js';
 import { createLogger } from '../logging.js';
 import { passwdCommand, tokenCommand } from './commands.js';
+import { storeCommand } from './store-command.js';
 import { ClusterMesh } from '../cluster/mesh.js';
 import { runPrimary, WORKER_ENV } from '../cluster/primary.js';
 import type { WorkerReady } from '../cluster/primary.js';
@@ -35,6 +37,7 @@ Usage:
   switchboard check-config FILE [options]   validate FILE (with env and options) and explain it
   switchboard token --app APP --sub LOGIN --profile PROFILE [--ttl 1h] [--secret S | --config FILE]
   switchboard passwd FILE LOGIN [--profile PROFILE]   (password from stdin, or prompted)
+  switchboard store stats|export|compact --data-dir DIR   counts, JSON-lines export, compaction of a stopped broker's store
 
 ${helpOptions()}
 ${helpSettings()}
@@ -69,6 +72,7 @@ async function run(argv: string[]): Promise<number> {
   const sub = argv[0];
   if (sub === 'token') return tokenCommand(argv.slice(1));
   if (sub === 'passwd') return passwdCommand(argv.slice(1));
+  if (sub === 'store') return storeCommand(argv.slice(1));
 
   let parsed: Parsed | 'help' | 'version';
   try {

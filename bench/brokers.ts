@@ -143,7 +143,7 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
       const nodeArgs = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
       return {
         cmd: process.execPath,
-        args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : [])],
+        args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers), '--set', 'store.type=memory'] : [])],
         env: { NODE_ENV: 'production' },
         ws: { port: wsPort, path: '/mqtt' },
         listening: urls,

@@ -20,6 +20,7 @@ import type { Clock } from './core/clock.js';
 import { ClusterNode } from './core/bus.js';
 import type { Bus } from './core/bus.js';
 import type { Stores } from './stores/types.js';
+import { SqliteStores } from './stores/sqlite/index.js';
 import { Authenticator } from './auth/authenticate.js';
 import { SysPublisher } from './core/sys.js';
 import { MqttConnection } from './protocols/mqtt/connection.js';
@@ -212,6 +213,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     wsPingsPerSecond: config.limits.wsPingsPerSecond,
   });
 
+  /** Stores the broker opened itself (store.type sqlite), closed by stop(). */
+  let ownStores: SqliteStores | null = null;
   const startedAt = clock.now();
   const sysPublishers = [...apps.values()].map((a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open }));
 
@@ -257,9 +260,15 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     addresses: [],
     accept: onConnection,
     async start() {
-      // What the stores hold comes back before any client can connect.
-      for (const a of apps.values()) await a.restore();
+      // The configured store (unless the embedder passed its own): opened, and what it holds
+      // comes back, before any client can connect.
+      if (opts.stores === undefined && config.store.type === 'sqlite') {
+        ownStores = await SqliteStores.open({ dataDir: config.store.dataDir, durability: config.store.durability, batchMs: config.store.batchMs });
+        for (const a of apps.values()) a.useStores(ownStores);
+        logger.info({ file: ownStores.file, durability: ownStores.durability }, 'store opened');
+      }
       try {
+        for (const a of apps.values()) await a.restore();
         // Linked to the other nodes, with their retained messages, before any client connects.
         if (cluster !== null) await cluster.start();
         // Binds all listeners or none (a failed one closes those already bound).
@@ -275,6 +284,9 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         listeners.destroyAll();
         await closing;
         await cluster?.stop().catch(() => undefined);
+        sweep.stop();
+        await ownStores?.close().catch(() => undefined);
+        ownStores = null;
         broker.addresses.length = 0;
         throw err;
       }
@@ -291,6 +303,9 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       await closing;
       await cluster?.stop();
       sweep.stop(); // no timer outlives the broker (parked sessions of a stopped broker never expire)
+      // Last writes committed, the data directory released (an embedder's own stores stay open).
+      await ownStores?.close().catch((err: unknown) => logger.error({ err }, 'closing the store failed'));
+      ownStores = null;
       logger.info('stopped');
     },
   };

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { connect, end } from './helpers/mqtt.js';
-import { MAIN, startCli } from './helpers/cli.js';
+import { MAIN, startCli, testEnv } from './helpers/cli.js';
 import { ENV_VARS, SETTINGS } from '../src/config/load.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'));
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  run(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } }).then(
+  run(process.execPath, [MAIN, ...args], { env: testEnv(env) }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );

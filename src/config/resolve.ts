@@ -91,5 +91,11 @@ export function resolveConfig(layers: SourcedLayer[]): BrokerConfig {
       );
     }
   }
+  // One process owns a SQLite data directory: worker processes cannot share it.
+  if (config.cluster.workers > 1 && config.store.type === 'sqlite') {
+    throw new ConfigError(
+      'cluster.workers: several worker processes cannot share one SQLite store (store.type sqlite, the default): run one process, or set store.type: memory (--set store.type=memory) to run workers without persistence',
+    );
+  }
   return config;
 }

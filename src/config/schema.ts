@@ -169,7 +169,7 @@ export const storeSchema = section(
   {
     type: z
       .enum(['memory', 'sqlite'])
-      .default('memory')
+      .default('sqlite')
       .register(settings, { description: 'Where sessions, retained messages, queues and dead letters are kept: `memory` (nothing survives a restart) or `sqlite` (a file in `store.dataDir`)' }),
     dataDir: z.string().min(1).default('./data').register(settings, { description: 'Directory of the SQLite store (`switchboard.db`); created if missing', flag: { name: 'data-dir', arg: 'DIR' } }),
     durability: z

@@ -62,6 +62,7 @@ class FakeLink implements SessionLink {
     this.closed.push(reason);
     this.client?.detach(CLOSE_REASONS[reason].presence, true);
   }
+  pump(): void {}
 }
 
 interface Opened {

@@ -65,7 +65,7 @@ export class Application {
   readonly hooks: BrokerHooks;
   private readonly limits: LimitsConfig;
   readonly topics: TopicRules;
-  readonly stores: Stores | null;
+  stores: Stores | null;
   readonly durability: Durability;
 
   constructor(
@@ -95,10 +95,14 @@ export class Application {
     this.hooks = opts.hooks ?? {};
     // Wills are authorised again when they fire: permissions may have been reloaded since CONNECT.
     this.router.authorizeWill = (session, msg) => (session.identity ? this.authorizePublish(session.identity, msg) : false);
-    if (this.stores !== null) {
-      this.router.useStores(this.id, this.stores);
-      this.deadLetters.store = { app: this.id, deadLetters: this.stores.deadLetters };
-    }
+    if (this.stores !== null) this.useStores(this.stores);
+  }
+
+  /** Persist into `stores` from now on (at start, before `restore`). */
+  useStores(stores: Stores): void {
+    this.stores = stores;
+    this.router.useStores(this.id, stores);
+    this.deadLetters.store = { app: this.id, deadLetters: stores.deadLetters };
   }
 
   /** Put back what the stores hold (at start, before any client connects). */
@@ -177,6 +181,11 @@ export class Application {
    * message (limits.maxRetained, limits.maxRetainedPerClient). Null when it may be routed.
    */
   admitPublish(msg: Message): Refusal | null {
+    // A store that cannot write (a full disk): nothing that may need storing is accepted, and
+    // what does not (QoS 0) keeps flowing. It recovers by itself when a retried commit succeeds.
+    if (msg.qos > 0 && this.stores !== null && this.stores.writeError !== null) {
+      return { code: 'SB_ERR_QUOTA', detail: `the store cannot write: ${this.stores.writeError.message}` };
+    }
     // Clearing a retained message frees memory: always let it through.
     if (this.router.budget.exceeded && !(msg.retain && msg.payload.length === 0)) return { code: 'SB_ERR_QUOTA', detail: 'the broker memory budget is spent (limits.memoryBudget)' };
     if (msg.retain && !this.router.canRetain(msg)) return { code: 'SB_ERR_QUOTA', detail: 'too many retained messages (limits.maxRetained / maxRetainedPerClient)' };

@@ -28,7 +28,7 @@ test('one budget for every application: retained messages, subscriptions and que
   const b = new Router({ limits: { ...LIMITS, maxStoredBytesPerApp: cap }, budget });
   a.publish(retained);
   assert.equal(budget.used, messageSize(retained));
-  const session = b.attach('s', { deliver: () => undefined, close: () => undefined }, true).session;
+  const session = b.attach('s', { deliver: () => undefined, close: () => undefined, pump: () => undefined }, true).session;
   b.setExpiry(session, 60);
   b.detach(session, session.link!);
   b.subscribe(session, { subscriber: session, ...sub });

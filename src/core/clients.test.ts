@@ -67,6 +67,7 @@ function link(): SessionLink & { got: string[]; closed: string[]; onClose: (() =
       l.closed.push(reason);
       l.onClose?.();
     },
+    pump() {},
   };
   return l;
 }

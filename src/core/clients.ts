@@ -133,13 +133,18 @@ export class Client {
       return refusal;
     }
     // A message to a queue creates it: it holds messages until a consumer comes.
-    if (msg.topic.startsWith('$queue/')) app.router.declareQueue(msg.topic.slice(7));
+    if (msg.topic.charCodeAt(0) === 0x24 && msg.topic.startsWith('$queue/')) app.router.declareQueue(msg.topic.slice(7));
     if (this.session.monitored) app.monitor.published(this.session, msg);
     const n = app.router.publish(msg);
     // Stored (queued for a persistent session, retained, held by a queue): the acknowledgement
     // waits until it is durable when the durability is 'sync' (nothing to wait for otherwise).
     const durable = app.durable();
-    return durable === null ? n : durable.then(() => n);
+    if (durable === null) return n;
+    // Not durable after all (the commit failed: a full disk): refused, so the client sends it again.
+    return durable.then(
+      () => n,
+      (err: unknown): PublishAnswer => ({ code: 'SB_ERR_QUOTA', detail: `not stored: ${(err as Error).message}` }),
+    );
   }
 
   // ---- subscribe -------------------------------------------------------------------------

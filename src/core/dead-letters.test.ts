@@ -13,7 +13,7 @@ function setup(capacity = 1000): { router: Router; dl: DeadLetters; watcher: Ses
   const router = new Router({ limits: LIMITS, now: () => T0 });
   const dl = new DeadLetters(router, capacity);
   const got: Message[] = [];
-  const l: SessionLink = { deliver: (m) => got.push(m), close: () => undefined };
+  const l: SessionLink = { deliver: (m) => got.push(m), close: () => undefined, pump: () => undefined };
   const watcher = router.attach('ops', l, true).session;
   return { router, dl, watcher, got };
 }
@@ -46,7 +46,7 @@ test('the last `capacity` letters are kept in memory; all are counted', () => {
 
 test('an envelope is published to $dlq/<reason>/<topic> only when someone subscribes to it', () => {
   const { router, dl, watcher, got } = setup();
-  const session = router.attach('bob', { deliver: () => undefined, close: () => undefined }, true).session;
+  const session = router.attach('bob', { deliver: () => undefined, close: () => undefined, pump: () => undefined }, true).session;
   dl.onDrop(session, msg('t/a'), 'queue-full');
   assert.equal(router.stats.messagesIn, 0); // nobody listens: nothing serialised or routed
   router.subscribe(watcher, { subscriber: watcher, raw: '$dlq/#', filter: '$dlq/#', group: null, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 });

@@ -30,6 +30,7 @@ function recorder(): Recorder {
     close(reason) {
       l.closed.push(reason);
     },
+    pump() {},
   };
   return l;
 }

@@ -620,7 +620,7 @@ export class Router implements SessionOwner {
       for await (const q of stores.queues.queues(this.app)) this.restoreQueue(q.filter, q.name, q.messages);
       const sessions: SessionRecord[] = [];
       for await (const r of stores.sessions.sessions(this.app)) sessions.push(r);
-      for (const r of sessions) await this.restoreSession(r, stores);
+      for (const r of sessions) this.restoreSession(r);
     } finally {
       this.restoring = false;
     }
@@ -643,7 +643,30 @@ export class Router implements SessionOwner {
    * when it was connected at the crash). A will whose delay passed while the broker was down is
    * published now; a session whose expiry passed ends now.
    */
-  private async restoreSession(r: SessionRecord, stores: Stores): Promise<void> {
+  private toDelivery(d: DeliveryRecord): Delivery {
+    const out: Delivery = { msg: fromRecord(d.msg), qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, group: d.group === null ? null : (this.trie.group(d.group.filter, d.group.name) ?? null) };
+    if (d.via !== undefined) out.via = d.via;
+    return out;
+  }
+
+  /** SessionOwner: the next page of a session's stored queue (the oldest the store holds). */
+  loadQueue(session: Session): void {
+    const stores = this.stores;
+    if (stores === null) {
+      session.loaded([]);
+      return;
+    }
+    stores.sessions.queuePage(this.app, session.clientId, 0, QUEUE_PAGE).then(
+      (page) => {
+        if (this.sessions.get(session.clientId) === session) session.loaded(page.map((d) => this.toDelivery(d)));
+      },
+      () => {
+        if (this.sessions.get(session.clientId) === session) session.loaded([]);
+      },
+    );
+  }
+
+  private restoreSession(r: SessionRecord): void {
     const session = new Session(r.clientId, this.opts.limits, this.dropListener, this);
     const profile = PROFILES.find((p) => p === r.profile) ?? 'AGENT';
     const protocol = r.protocol === 'stomp' ? 'stomp' : 'mqtt';
@@ -661,21 +684,9 @@ export class Router implements SessionOwner {
       session.subscriptions.set(sub.raw, sub);
       this.events.emit('subscribe', session, sub, false);
     }
-    const toDelivery = (d: DeliveryRecord): Delivery => {
-      const out: Delivery = { msg: fromRecord(d.msg), qos: d.qos, retain: d.retain, subscriptionIds: d.subscriptionIds, group: d.group === null ? null : (this.trie.group(d.group.filter, d.group.name) ?? null) };
-      if (d.via !== undefined) out.via = d.via;
-      return out;
-    };
-    const queue: Delivery[] = [];
-    for (let offset = 0; offset < r.queued; ) {
-      const page = await stores.sessions.queuePage(this.app, r.clientId, offset, 1000);
-      if (page.length === 0) break;
-      for (const d of page) queue.push(toDelivery(d));
-      offset += page.length;
-    }
-    const inflight: Array<[number, Inflight]> = r.inflight.map((e) => [e.id, { ...toDelivery(e.delivery), phase: e.phase }]);
+    const inflight: Array<[number, Inflight]> = r.inflight.map((e) => [e.id, { ...this.toDelivery(e.delivery), phase: e.phase }]);
     const will = r.will === null ? null : { msg: fromRecord(r.will.msg), delay: r.will.delay };
-    session.restore(inflight, r.inbound, queue, will);
+    session.restore(inflight, r.inbound, r.queued, will);
     session.journal = this.journal;
     const now = this.now();
     session.disconnectedAt = r.disconnectedAt === 0 ? now : r.disconnectedAt;
@@ -707,6 +718,9 @@ export class Router implements SessionOwner {
     return this.systemTopics.get(slash < 0 ? filter : filter.slice(0, slash + 1));
   }
 }
+
+/** Queued deliveries read from the store at a time (a restored session's queue stays there until sent). */
+const QUEUE_PAGE = 500;
 
 /** What a subscription costs the budget: its filter and the trie entry and objects behind it. */
 export function subscriptionSize(sub: Subscription<Session>): number {

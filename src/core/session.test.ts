@@ -28,6 +28,9 @@ function harness(limits = { maxQueuedMessages: 100, maxQueuedBytes: 1_000_000 },
     release(bytes: number): void {
       owner.charged -= bytes;
     },
+    loadQueue(s: Session): void {
+      s.loaded([]);
+    },
   };
   owner.tap = (s, m, q) => owner.taps.push(`${s.clientId}:${m.topic}:${q}`);
   const session = new Session('c', limits, (s, m, r: DropReason) => drops.push(`${r}:${m.topic}:${s?.clientId ?? ''}`), owner);
@@ -44,6 +47,7 @@ function link(): SessionLink & { got: string[]; closed: string[] } {
     close(reason: string) {
       l.closed.push(reason);
     },
+    pump() {},
   };
   return l;
 }

@@ -54,6 +54,8 @@ export interface SessionLink {
   deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void;
   /** Broker-initiated close; the link detaches itself from the session. */
   close(reason: CloseReason): void;
+  /** Send what waits in the session queue, as far as the link's window allows. */
+  pump(): void;
 }
 
 export interface Delivery {
@@ -98,6 +100,8 @@ export interface SessionOwner {
   readonly tap: TapListener | null;
   /** Reserve `bytes` of queue space; false when the application's queue budget is spent (`force`: reserve anyway). */
   charge(bytes: number, force?: boolean): boolean;
+  /** Read the next page of `session`'s queue from the store; answer with `session.loaded(page)`. */
+  loadQueue(session: Session): void;
   release(bytes: number): void;
 }
 
@@ -150,6 +154,9 @@ export class Session implements Subscriber {
   monitored = false;
   /** Set while the session is persistent: its changes are written there. */
   journal: SessionJournal | null = null;
+  /** Queued deliveries held only by the store, after those in memory (a restored session's queue). */
+  backlog = 0;
+  private loading = false;
 
   constructor(
     readonly clientId: string,
@@ -184,32 +191,51 @@ export class Session implements Subscriber {
 
   // ---- queue -----------------------------------------------------------------------------
 
+  /** Deliveries waiting: in memory, and those still only in the store (`backlog`). */
   get queued(): number {
-    return this.queue === null ? 0 : this.queue.length;
+    return (this.queue === null ? 0 : this.queue.length) + this.backlog;
   }
 
   /** Queue a delivery; false (and a drop report) when the bounds are reached. */
   enqueue(d: Delivery): boolean {
     const size = messageSize(d.msg);
-    const q = (this.queue ??= new Deque());
-    if (q.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes || !this.owner.charge(size)) {
-      this.dropped++;
-      this.onDrop(this, d.msg, 'queue-full');
-      return false;
+    if (this.backlog > 0) {
+      // Older deliveries wait in the store: this one joins them there (memory stays bounded).
+      if (this.queued >= this.limits.maxQueuedMessages) return this.refuse(d);
+      this.journal!.enqueued(this, d);
+      this.backlog++;
+      return true;
     }
+    const q = (this.queue ??= new Deque());
+    if (q.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes || !this.owner.charge(size)) return this.refuse(d);
     q.push(d);
     this.queuedBytes += size;
     this.journal?.enqueued(this, d);
     return true;
   }
 
-  /** Next queued delivery that has not expired (expired ones are reported and skipped). */
+  private refuse(d: Delivery): false {
+    this.dropped++;
+    this.onDrop(this, d.msg, 'queue-full');
+    return false;
+  }
+
+  /**
+   * Next queued delivery that has not expired (expired ones are reported and skipped). When
+   * memory is empty but the store holds more (`backlog`), the next page is asked for and
+   * undefined returned: the link is pumped again once it is in.
+   */
   dequeue(now: number): Delivery | undefined {
     const q = this.queue;
-    if (q === null) return undefined;
     for (;;) {
-      const d = q.shift();
-      if (!d) return undefined;
+      const d = q === null ? undefined : q.shift();
+      if (!d) {
+        if (this.backlog > 0 && !this.loading) {
+          this.loading = true;
+          this.owner.loadQueue(this);
+        }
+        return undefined;
+      }
       const size = messageSize(d.msg);
       this.queuedBytes -= size;
       this.owner.release(size);
@@ -222,9 +248,27 @@ export class Session implements Subscriber {
     }
   }
 
-  /** Queued deliveries, oldest first (listings, persistence). */
+  /** Queued deliveries held in memory, oldest first (listings, persistence). */
   *queuedDeliveries(): Generator<Delivery> {
     if (this.queue !== null) yield* this.queue;
+  }
+
+  /**
+   * The next page of the store's backlog is in (oldest first): into memory, charged like any
+   * queued delivery (over the limits if need be: they were accepted before), then the link sends.
+   */
+  loaded(page: readonly Delivery[]): void {
+    this.loading = false;
+    const q = (this.queue ??= new Deque());
+    for (const d of page) {
+      const size = messageSize(d.msg);
+      q.push(d);
+      this.queuedBytes += size;
+      this.owner.charge(size, true);
+    }
+    this.backlog = Math.max(0, this.backlog - page.length);
+    if (page.length === 0) this.backlog = 0; // the store holds no more than that
+    this.link?.pump();
   }
 
   // ---- in flight -------------------------------------------------------------------------
@@ -321,21 +365,14 @@ export class Session implements Subscriber {
    * Put back state read from a store at start (not journaled again: it came from there).
    * Queued bytes are charged without the limits: they were accepted before.
    */
-  restore(inflight: ReadonlyArray<[number, Inflight]>, inbound: readonly number[], queue: readonly Delivery[], will: WillMessage | null): void {
+  restore(inflight: ReadonlyArray<[number, Inflight]>, inbound: readonly number[], backlog: number, will: WillMessage | null): void {
     if (inflight.length > 0) {
       this.inflightMap = new Map(inflight);
       this.nextId = (Math.max(...inflight.map(([id]) => id)) % MAX_DELIVERY_ID) + 1;
     }
     if (inbound.length > 0) this.inbound = new Set(inbound);
-    if (queue.length > 0) {
-      const q = (this.queue ??= new Deque());
-      for (const d of queue) {
-        q.push(d);
-        const size = messageSize(d.msg);
-        this.queuedBytes += size;
-        this.owner.charge(size, true);
-      }
-    }
+    // The queue stays in the store until the client is back: read in pages as it is sent.
+    this.backlog = backlog;
     if (will !== null) this.owner.charge(messageSize(will.msg), true);
     this._will = will;
   }
@@ -350,6 +387,7 @@ export class Session implements Subscriber {
     this.queue = null;
     this.inbound = null;
     this.queuedBytes = 0;
+    this.backlog = 0; // what only the store held goes with the session's record
     this.nextId = 1;
     return out;
   }

@@ -19,11 +19,17 @@ const HASH = 0x23;
 
 /** True when `topic` is a valid topic name for PUBLISH. */
 export function isValidTopicName(topic: string, limits?: TopicLimits): boolean {
-  if (topic.length === 0) return false; // [MQTT-4.7.3-1]
-  if (limits && (topic.length > limits.maxTopicLength || countLevels(topic) > limits.maxTopicLevels)) return false;
-  for (let i = 0; i < topic.length; i++) {
+  const n = topic.length;
+  if (n === 0) return false; // [MQTT-4.7.3-1]
+  // One pass (every publish comes through here): wildcards and levels counted together.
+  const maxLevels = limits === undefined ? Infinity : limits.maxTopicLevels;
+  if (limits !== undefined && n > limits.maxTopicLength) return false;
+  let levels = 1;
+  for (let i = 0; i < n; i++) {
     const c = topic.charCodeAt(i);
-    if (c === PLUS || c === HASH) return false; // [MQTT-3.3.2-2]
+    if (c === SLASH) {
+      if (++levels > maxLevels) return false;
+    } else if (c === PLUS || c === HASH) return false; // [MQTT-3.3.2-2]
   }
   return true;
 }

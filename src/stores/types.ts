@@ -186,5 +186,7 @@ export interface Stores {
   flush(): Promise<void>;
   /** True while writes wait for a flush (a `sync` acknowledgement must wait). */
   readonly dirty: boolean;
+  /** Why the last commit failed (a full disk), until one succeeds again; null while writes succeed. */
+  readonly writeError: Error | null;
   close(): Promise<void>;
 }

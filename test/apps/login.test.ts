@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { upsertPasswordFile } from '../../src/auth/passwords.js';
 import { startBroker } from '../helpers/broker.js';
+import { testEnv } from '../helpers/cli.js';
 import type { RunningBroker } from '../helpers/broker.js';
 import { connect, end, Inbox, publishReason } from '../helpers/mqtt.js';
 import { connectV5, RawClient, readPacket } from '../helpers/raw.js';
@@ -162,7 +163,7 @@ test('SIGHUP reloads permissions in a running switchboard', async () => {
 `;
   writeFileSync(cfg, yaml(''));
   const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-  const p = spawn(process.execPath, [main, '--config', cfg, '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'info', '--no-pretty']);
+  const p = spawn(process.execPath, [main, '--config', cfg, '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'info', '--no-pretty'], { env: testEnv() });
   let log = '';
   const logged = (what: string): Promise<void> =>
     new Promise((resolve) => {

@@ -17,7 +17,7 @@ import type { Client } from '@stomp/stompjs';
 import { client as mqttClient, Inbox } from '../helpers/mqtt.js';
 import type { MqttClient } from '../helpers/mqtt.js';
 import { stompOverTcp } from '../helpers/stomp.js';
-import { MAIN } from '../helpers/cli.js';
+import { MAIN, testEnv } from '../helpers/cli.js';
 
 export const APP_KEY = 'cl_app_key';
 export const KEYS = { AGENT: 'cl_agent_key', SUPER_AGENT: 'cl_super_key', SERVICE: 'cl_service_key', ADMIN: 'cl_admin_key' } as const;
@@ -50,7 +50,7 @@ export interface RunningCluster {
 
 /** Start `switchboard --workers N ARGS` with an MQTT and a STOMP listener on free ports. */
 export async function startCluster(workers: number, args: string[]): Promise<RunningCluster> {
-  const proc = spawn(process.execPath, [MAIN, '--workers', String(workers), '--listen', 'mqtt://127.0.0.1:0', '--listen', 'stomp://127.0.0.1:0', ...args]);
+  const proc = spawn(process.execPath, [MAIN, '--workers', String(workers), '--listen', 'mqtt://127.0.0.1:0', '--listen', 'stomp://127.0.0.1:0', ...args], { env: testEnv() });
   const exit = new Promise<number | null>((r) => proc.on('exit', r));
   process.once('exit', () => proc.kill('SIGKILL')); // a failed run leaves no workers behind
   const lines: string[] = [];

@@ -876,7 +876,8 @@ export interface Started {
 export function startSwitchboard(timeoutMs = 15_000): Promise<Started> {
   const cli = join(repoRoot(), 'dist/src/cli/main.js');
   if (!existsSync(cli)) return Promise.reject(new Error(`Switchboard CLI not found at ${cli} (build first: npx tsc -p tsconfig.json)`));
-  const proc = spawn(process.execPath, [cli, '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The memory store: the vectors need no persistence (and leave no ./data behind).
+  const proc = spawn(process.execPath, [cli, '--listen', 'mqtt://127.0.0.1:0', '--log-level', 'warn', '--set', 'store.type=memory'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const tail: string[] = [];
   let exit: number | null = null;
   const exited = new Promise<void>((res) =>

@@ -16,6 +16,8 @@ export interface TestConfig {
   stomp?: Partial<BrokerConfig['stomp']>;
   limits?: Partial<BrokerConfig['limits']>;
   auth?: Partial<BrokerConfig['auth']>;
+  /** Default here: memory (tests that want SQLite give a temp data directory). */
+  store?: Partial<BrokerConfig['store']>;
   sys?: Partial<BrokerConfig['sys']>;
   applications?: BrokerConfig['applications'];
 }
@@ -38,6 +40,7 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
     stomp: { ...base.stomp, ...o.stomp },
     limits: { ...base.limits, ...o.limits },
     auth: { ...base.auth, ...o.auth },
+    store: { ...base.store, type: 'memory', ...o.store },
     sys: { ...base.sys, interval: 0, ...o.sys },
     log: { level: 'silent', pretty: false },
     applications: o.applications ?? [],

@@ -15,7 +15,7 @@ export interface CliBroker {
 
 /** Start `switchboard ARGS` and wait for its first MQTT `listening` line. */
 export async function startCli(args: string[]): Promise<CliBroker> {
-  const proc = spawn(process.execPath, [MAIN, ...args]);
+  const proc = spawn(process.execPath, [MAIN, ...args], { env: testEnv() });
   const exit = new Promise<number | null>((r) => proc.on('exit', r));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -27,4 +27,12 @@ export async function startCli(args: string[]): Promise<CliBroker> {
     void exit.then((code) => reject(new Error(`exited ${code}`)));
   });
   return { proc, url, exit };
+}
+
+/**
+ * The environment for a broker a test starts: the memory store unless the test chooses
+ * otherwise (the default SQLite store would share ./data between the tests running at once).
+ */
+export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, SWITCHBOARD_STORE_TYPE: process.env.SWITCHBOARD_STORE_TYPE ?? 'memory', ...extra };
 }

@@ -10,12 +10,12 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { MAIN } from '../helpers/cli.js';
+import { MAIN, testEnv } from '../helpers/cli.js';
 import { startBroker } from '../helpers/broker.js';
 
 const run = promisify(execFile);
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  run(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } }).then(
+  run(process.execPath, [MAIN, ...args], { env: testEnv(env) }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import WebSocket from 'ws';
 import { createBroker } from '../../src/broker.js';
 import { once, selfSignedCert, startBroker, testConfig } from '../helpers/broker.js';
-import { MAIN } from '../helpers/cli.js';
+import { MAIN, testEnv } from '../helpers/cli.js';
 import { connect, end, Inbox } from '../helpers/mqtt.js';
 import { connectV4 } from '../helpers/raw.js';
 
@@ -48,7 +48,7 @@ for (const workers of [1, 2]) test(`executable${workers > 1 ? ` (--workers ${wor
   const busy = await occupy();
   try {
     const t0 = Date.now();
-    const proc = spawn(process.execPath, [MAIN, '--listen', 'mqtt://127.0.0.1:0', '--listen', `mqtt://127.0.0.1:${busy.port}`, '--no-pretty', '--workers', String(workers)]);
+    const proc = spawn(process.execPath, [MAIN, '--listen', 'mqtt://127.0.0.1:0', '--listen', `mqtt://127.0.0.1:${busy.port}`, '--no-pretty', '--workers', String(workers)], { env: testEnv() });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -70,3 +70,34 @@ test('sessions, queued and in-flight messages, retained messages and queue backl
     await second.stop();
   }
 });
+
+test('a restored queue stays in the store and is read in pages as it is sent: order kept, newer messages after the backlog', async () => {
+  const stores = new MemoryStores();
+  const cfg = { listen: ['mqtt://127.0.0.1:0'], limits: { maxQueuedMessages: 5000 } };
+  const first = await startBroker(cfg, { stores });
+  const sub = await connect(first.url('mqtt'), { protocolVersion: 5, clientId: 'page-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+  await sub.subscribeAsync('page/#', { qos: 1 });
+  await end(sub);
+  const pub = await connect(first.url('mqtt'), { protocolVersion: 5, clientId: 'page-pub' });
+  const total = 1200; // more than two pages (500)
+  for (let i = 0; i < total; i++) void pub.publishAsync('page/q', String(i), { qos: 1 });
+  await pub.publishAsync('page/q', 'last-before', { qos: 1 });
+  await end(pub);
+  await first.stop();
+
+  const second = await startBroker(cfg, { stores });
+  try {
+    const p2 = await connect(second.url('mqtt'), { protocolVersion: 5, clientId: 'page-pub2' });
+    const back = await connectWithInbox(second.url('mqtt'), { protocolVersion: 5, clientId: 'page-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    assert.equal(back.sessionPresent, true);
+    // Published while the stored backlog is still being sent: delivered after it.
+    await p2.publishAsync('page/q', 'after', { qos: 1 });
+    const got = (await back.inbox.take(total + 2)).map((m) => m.payload.toString());
+    const want = [...Array.from({ length: total }, (_, i) => String(i)), 'last-before', 'after'];
+    assert.deepEqual(got, want);
+    assert.ok(await back.inbox.none(100));
+    await end(back.client, p2);
+  } finally {
+    await second.stop();
+  }
+});

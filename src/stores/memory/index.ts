@@ -25,6 +25,11 @@ export class MemoryStores implements Stores {
     this.deadLetters = new MemoryDeadLetterStore(bounds);
   }
 
+  /** Memory never fails to write. */
+  get writeError(): Error | null {
+    return null;
+  }
+
   flush(): Promise<void> {
     return Promise.resolve();
   }

@@ -131,7 +131,31 @@ interface Plan {
   listening?: string[];
 }
 
-async function plan(name: BrokerName, port: number, dir: string, workers: number): Promise<Plan> {
+/**
+ * Settings of the durable scenario (persistence on). Switchboard: the SQLite store in `sync`
+ * durability in a fresh data dir, queue bounds as high as Mosquitto's below (nothing acknowledged
+ * is dropped while half the subscribers are offline). Mosquitto: `persistence true` (it writes its
+ * database only on autosave and at shutdown). NATS: its MQTT listener always keeps sessions and
+ * QoS 1 messages in JetStream (store_dir in the temp dir), durable or not.
+ */
+export const DURABLE_SWITCHBOARD = (dir: string): string[] => [
+  '--data-dir',
+  join(dir, 'data'),
+  '--set',
+  'store.type=sqlite',
+  '--set',
+  'store.durability=sync',
+  '--set',
+  'limits.maxQueuedMessages=1000000',
+  '--set',
+  `limits.maxQueuedBytes=${2 ** 30}`,
+  '--set',
+  `limits.maxStoredBytesPerApp=${4 * 2 ** 30}`,
+  '--set',
+  `limits.memoryBudget=${4 * 2 ** 30}`,
+];
+
+async function plan(name: BrokerName, port: number, dir: string, workers: number, durable: boolean): Promise<Plan> {
   const bench = join(ROOT, 'dist/bench/peers');
   switch (name) {
     case 'switchboard':
@@ -143,7 +167,10 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
       const nodeArgs = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
       return {
         cmd: process.execPath,
-        args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers), '--set', 'store.type=memory'] : [])],
+        args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : []),
+          // The peers run without persistence (mosquitto `persistence false`): so does Switchboard here,
+          // except in the durable scenarios (DURABLE_SWITCHBOARD). bench/store.ts measures the SQLite store alone.
+          ...(durable ? DURABLE_SWITCHBOARD(dir) : name === 'switchboard-base' ? [] : ['--set', 'store.type=memory'])],
         env: { NODE_ENV: 'production' },
         ws: { port: wsPort, path: '/mqtt' },
         listening: urls,
@@ -163,7 +190,7 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
         'max_queued_messages 1000000',
         'max_queued_bytes 0',
         'max_inflight_messages 0',
-        'persistence false',
+        ...(durable ? ['persistence true', `persistence_location ${dir}/`, 'persistence_file mosquitto.db'] : ['persistence false']),
         'log_dest stderr',
         'log_type error',
       ];
@@ -193,12 +220,12 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
   }
 }
 
-/** `workers`: cluster workers for switchboard-cluster (ignored by the others). */
-export async function startBroker(name: BrokerName, workers = 2): Promise<RunningBroker> {
+/** `workers`: cluster workers for switchboard-cluster (ignored by the others); `durable`: persistence on (see DURABLE_SWITCHBOARD). */
+export async function startBroker(name: BrokerName, workers = 2, opts: { durable?: boolean } = {}): Promise<RunningBroker> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), `sb-bench-${name}-`));
   trackDir(dir);
-  const p = await plan(name, port, dir, workers);
+  const p = await plan(name, port, dir, workers, opts.durable === true);
   // setpriv and taskset exec the broker: the pid we get is the broker's.
   const argv = [p.cmd, ...p.args];
   if (BROKER_CORE !== null && TASKSET_PATH) argv.unshift(TASKSET_PATH, '-c', BROKER_CORE);

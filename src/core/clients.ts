@@ -25,12 +25,26 @@ import type { Message, QoS } from './message.js';
 import type { DisconnectReason } from './presence.js';
 import type { Inflight, Session, SessionLink, WillMessage } from './session.js';
 import type { Subscription } from './topic-trie.js';
-import { hasWildcard, isValidTopicFilter, isValidTopicName } from './topic.js';
+import { hasWildcard, isValidTopicFilter, isValidTopicName, withinTopicLimits } from './topic.js';
 
 export type { Refusal } from './application.js';
 
 /** Deliveries made (>= 0), or why the publish was refused. */
 export type PublishAnswer = number | Refusal;
+
+/**
+ * A publish routed now whose acknowledgement waits until it is stored (store.durability sync):
+ * `done` gives the final answer (a refusal when the commit failed). The connection goes on
+ * reading meanwhile; only its acknowledgements wait, in order.
+ */
+export class Stored {
+  constructor(
+    readonly deliveries: number,
+    readonly done: Promise<PublishAnswer>,
+  ) {}
+}
+
+export type PublishResult = PublishAnswer | Stored;
 
 export interface SubscribeRequest {
   /** The filter as subscribed, including any "$share/GROUP/" prefix (the subscription's key). */
@@ -114,8 +128,10 @@ export class Client {
 
   // ---- publish ---------------------------------------------------------------------------
 
-  publish(msg: Message): MaybePromise<PublishAnswer> {
-    if (!isValidTopicName(msg.topic, this.app.topics)) return refuse('SB_ERR_TOPIC_NAME', `invalid topic "${msg.topic}"`);
+  /** A Promise only while an asynchronous hook decides (the protocol holds later packets). */
+  publish(msg: Message): MaybePromise<PublishResult> {
+    // isValidTopicName, split for speed (every publish comes here): native scans for wildcards.
+    if (!withinTopicLimits(msg.topic, this.app.topics) || hasWildcard(msg.topic)) return refuse('SB_ERR_TOPIC_NAME', `invalid topic "${msg.topic}"`);
     const allowed = this.app.authorizePublish(this.info, msg);
     if (allowed === true) return this.admitted(msg);
     if (allowed === false) return DENIED;
@@ -125,7 +141,7 @@ export class Client {
     );
   }
 
-  private admitted(msg: Message): MaybePromise<PublishAnswer> {
+  private admitted(msg: Message): PublishResult {
     const app = this.app;
     const refusal = app.admitPublish(msg);
     if (refusal !== null) {
@@ -141,9 +157,12 @@ export class Client {
     const durable = app.durable();
     if (durable === null) return n;
     // Not durable after all (the commit failed: a full disk): refused, so the client sends it again.
-    return durable.then(
-      () => n,
-      (err: unknown): PublishAnswer => ({ code: 'SB_ERR_QUOTA', detail: `not stored: ${(err as Error).message}` }),
+    return new Stored(
+      n,
+      durable.then(
+        () => n,
+        (err: unknown): PublishAnswer => ({ code: 'SB_ERR_QUOTA', detail: `not stored: ${(err as Error).message}` }),
+      ),
     );
   }
 
@@ -235,11 +254,16 @@ export class Client {
    * counted, and to the dead letters past the redelivery limit; anything else is dead-lettered.
    */
   nack(id: number): void {
-    const d = this.session.settle(id);
+    const d = this.session.withdraw(id);
     if (d === undefined) return;
     const router = this.app.router;
     if (d.group !== null) router.redeliver(d.group, d.msg, this.session, true);
     else router.reportDrop(this.session, d.msg, 'nack-limit');
+  }
+
+  /** Take delivery `id` back unfinished (its subscription is gone); hand it on with `giveBack`. */
+  withdraw(id: number): Inflight | undefined {
+    return this.session.withdraw(id);
   }
 
   /** A delivery the link could not keep (its subscription is gone): back to its queue, else dropped. */

@@ -5,6 +5,7 @@
  * touch a store; neither do QoS 0 messages (they are never queued for an offline session).
  */
 import { messageRecord } from './message.js';
+import { ownedByQueue } from './session.js';
 import type { Delivery, Inflight, Session, SessionJournal, WillMessage } from './session.js';
 import type { Subscription } from './topic-trie.js';
 import type { DeliveryRecord, SessionStore, SubscriptionRecord } from '../stores/types.js';
@@ -58,8 +59,8 @@ export class StoreJournal implements SessionJournal {
   snapshot(s: Session): void {
     this.meta(s);
     for (const sub of s.subscriptions.values()) this.subscription(s, sub, true);
-    for (const d of s.queuedDeliveries()) this.enqueued(s, d);
-    for (const [id, e] of s.inflightEntries()) this.inflightSet(s, id, e);
+    for (const d of s.queuedDeliveries()) if (!ownedByQueue(d)) this.enqueued(s, d);
+    for (const [id, e] of s.inflightEntries()) if (!ownedByQueue(e)) this.inflightSet(s, id, e);
     for (const id of s.inboundIds()) this.inboundSet(s, id, true);
     if (s.will !== null) this.willSet(s, s.will);
   }

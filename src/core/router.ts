@@ -512,8 +512,10 @@ export class Router implements SessionOwner {
       }
     }
     pick ??= fallback;
+    if (!pick && !local && this.cluster !== null && this.cluster.reroute(g, msg)) return true;
+    // A queue's message is in its store from now until acknowledged (queueDone).
+    if (g.durable && this.stores !== null && !this.restoring && !this.queueIds.has(msg)) this.queueIds.set(msg, this.stores.queues.append(this.app, g.filter, g.name, messageRecord(msg)));
     if (!pick) {
-      if (!local && this.cluster !== null && this.cluster.reroute(g, msg)) return true;
       if (g.durable) return this.hold(g, msg);
       if (n === 0) return false;
       // Only offline members: queue in one of their sessions.
@@ -522,17 +524,18 @@ export class Router implements SessionOwner {
     }
     const qos: QoS = msg.qos < pick.qos ? msg.qos : pick.qos;
     pick.subscriber.deliver(msg, qos, pick.retainAsPublished ? msg.retain : false, pick.subscriptionId > 0 ? [pick.subscriptionId] : null, g);
+    if (qos === 0 && g.durable) this.queueDone(msg); // no acknowledgement will come
     return true;
   }
 
   /** Keep a message in a queue's backlog until a consumer attaches; bounded like a session queue. */
   private hold(g: SharedGroup<Session>, msg: Message): boolean {
     if (g.backlog.length >= this.opts.limits.maxQueuedMessages || !this.charge(messageSize(msg))) {
+      this.queueDone(msg);
       this.dropListener(null, msg, 'queue-full');
       return false;
     }
     g.backlog.push(msg);
-    if (this.stores !== null && g.durable && !this.restoring) this.queueIds.set(msg, this.stores.queues.append(this.app, g.filter, g.name, messageRecord(msg)));
     return true;
   }
 
@@ -542,10 +545,8 @@ export class Router implements SessionOwner {
     while (g.backlog.length > 0 && (g.members.some((m) => m.subscriber.link !== null) || (this.cluster !== null && this.cluster.hasConsumers(g)))) {
       const msg = g.backlog.shift()!;
       this.release(messageSize(msg));
-      // Handed to a consumer: out of the stored backlog (its in-flight copy is the consumer's).
-      const id = this.queueIds.get(msg);
-      if (id !== undefined) this.stores?.queues.remove(this.app, id);
       if (msg.expiresAt !== 0 && msg.expiresAt <= now) {
+        this.queueDone(msg);
         this.dropListener(null, msg, 'expired');
         continue;
       }
@@ -566,13 +567,24 @@ export class Router implements SessionOwner {
     if (countAttempt) {
       const attempts = (this.attempts.get(msg) ?? 0) + 1;
       if (attempts >= (this.opts.maxRedeliveries ?? 5)) {
-        this.attempts.delete(msg);
+        this.queueDone(msg);
         this.dropListener(from, msg, 'nack-limit');
         return;
       }
       this.attempts.set(msg, attempts);
+      const id = this.queueIds.get(msg);
+      if (id !== undefined) this.stores?.queues.attempted(this.app, id, attempts);
     }
     this.deliverShared(g, msg, from);
+  }
+
+  /** SessionOwner: a queue's message is finished (acknowledged, dead-lettered, expired): out of its store. */
+  queueDone(msg: Message): void {
+    this.attempts.delete(msg);
+    const id = this.queueIds.get(msg);
+    if (id === undefined) return;
+    this.queueIds.delete(msg);
+    this.stores?.queues.remove(this.app, id);
   }
 
   /** Delivery attempts per queued message (weak: forgotten with the message). */

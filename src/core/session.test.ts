@@ -31,6 +31,7 @@ function harness(limits = { maxQueuedMessages: 100, maxQueuedBytes: 1_000_000 },
     loadQueue(s: Session): void {
       s.loaded([]);
     },
+    queueDone(): void {},
   };
   owner.tap = (s, m, q) => owner.taps.push(`${s.clientId}:${m.topic}:${q}`);
   const session = new Session('c', limits, (s, m, r: DropReason) => drops.push(`${r}:${m.topic}:${s?.clientId ?? ''}`), owner);

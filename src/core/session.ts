@@ -102,6 +102,8 @@ export interface SessionOwner {
   charge(bytes: number, force?: boolean): boolean;
   /** Read the next page of `session`'s queue from the store; answer with `session.loaded(page)`. */
   loadQueue(session: Session): void;
+  /** A queue's message was acknowledged (or refused, or sent at QoS 0): out of the queue's store. */
+  queueDone(msg: Message): void;
   release(bytes: number): void;
 }
 
@@ -122,6 +124,14 @@ export interface WillMessage {
   msg: Message;
   /** Seconds to wait after the connection ends before publishing [MQTT-3.1.3-9]. */
   delay: number;
+}
+
+/**
+ * A delivery of a queue's message (durable group): the queue's store keeps it until it is
+ * acknowledged, so the session does not journal it (after a restart it returns to its queue).
+ */
+export function ownedByQueue(d: { group: SharedGroup<Session> | null }): boolean {
+  return d.group !== null && d.group.durable;
 }
 
 /** The largest delivery id, and so the most deliveries in flight per session. */
@@ -199,7 +209,8 @@ export class Session implements Subscriber {
   /** Queue a delivery; false (and a drop report) when the bounds are reached. */
   enqueue(d: Delivery): boolean {
     const size = messageSize(d.msg);
-    if (this.backlog > 0) {
+    const owned = ownedByQueue(d);
+    if (this.backlog > 0 && !owned) {
       // Older deliveries wait in the store: this one joins them there (memory stays bounded).
       if (this.queued >= this.limits.maxQueuedMessages) return this.refuse(d);
       this.journal!.enqueued(this, d);
@@ -210,7 +221,7 @@ export class Session implements Subscriber {
     if (q.length >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes || !this.owner.charge(size)) return this.refuse(d);
     q.push(d);
     this.queuedBytes += size;
-    this.journal?.enqueued(this, d);
+    if (!owned) this.journal?.enqueued(this, d);
     return true;
   }
 
@@ -239,7 +250,7 @@ export class Session implements Subscriber {
       const size = messageSize(d.msg);
       this.queuedBytes -= size;
       this.owner.release(size);
-      this.journal?.dequeued(this);
+      if (!ownedByQueue(d)) this.journal?.dequeued(this);
       if (d.msg.expiresAt !== 0 && d.msg.expiresAt <= now) {
         this.onDrop(this, d.msg, 'expired');
         continue;
@@ -288,7 +299,7 @@ export class Session implements Subscriber {
     } while (m.has(id));
     const e: Inflight = { msg, qos, retain, subscriptionIds, group, phase: 'sent' };
     m.set(id, e);
-    this.journal?.inflightSet(this, id, e);
+    if (!ownedByQueue(e)) this.journal?.inflightSet(this, id, e);
     return id;
   }
 
@@ -301,16 +312,27 @@ export class Session implements Subscriber {
     const e = this.inflightMap?.get(id);
     if (e === undefined || e.phase === 'received') return;
     e.phase = 'received';
-    this.journal?.inflightSet(this, id, e);
+    if (!ownedByQueue(e)) this.journal?.inflightSet(this, id, e);
   }
 
-  /** The delivery is finished (acknowledged, completed, refused or given back): forget it. */
+  /**
+   * The delivery is finished (acknowledged, completed, refused, or too large to send): forget
+   * it. A queue's message leaves the queue's store only now, so a crash before the ack
+   * delivers it again.
+   */
   settle(id: number): Inflight | undefined {
+    const e = this.withdraw(id);
+    if (e !== undefined && ownedByQueue(e)) this.owner.queueDone(e.msg);
+    return e;
+  }
+
+  /** Take delivery `id` back without finishing it (NACK, unsubscribe): the caller hands it on. */
+  withdraw(id: number): Inflight | undefined {
     const m = this.inflightMap;
     const e = m?.get(id);
     if (e === undefined) return undefined;
     m!.delete(id);
-    this.journal?.inflightDeleted(this, id);
+    if (!ownedByQueue(e)) this.journal?.inflightDeleted(this, id);
     return e;
   }
 

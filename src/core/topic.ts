@@ -34,6 +34,19 @@ export function isValidTopicName(topic: string, limits?: TopicLimits): boolean {
   return true;
 }
 
+/**
+ * The configured limits only (length, levels; not wildcards). Every publish comes through here:
+ * a topic with fewer characters than the level limit cannot exceed it and is not scanned.
+ */
+export function withinTopicLimits(topic: string, limits: TopicLimits): boolean {
+  const n = topic.length;
+  if (n === 0 || n > limits.maxTopicLength) return false;
+  if (n < limits.maxTopicLevels) return true;
+  let levels = 1;
+  for (let i = topic.indexOf('/'); i !== -1; i = topic.indexOf('/', i + 1)) if (++levels > limits.maxTopicLevels) return false;
+  return true;
+}
+
 /** True when `filter` is a valid topic filter (no $share prefix handling here). */
 export function isValidTopicFilter(filter: string, limits?: TopicLimits): boolean {
   if (filter.length === 0) return false; // [MQTT-4.7.3-1]

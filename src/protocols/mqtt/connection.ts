@@ -384,6 +384,47 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
 
   // ---- outbound --------------------------------------------------------------------------
 
+  /** The last acknowledgement still waiting for the store, and how many wait (ackInOrder). */
+  private ackTail: Promise<void> | null = null;
+  private acksPending = 0;
+
+  get acksWaiting(): boolean {
+    return this.acksPending > 0;
+  }
+
+  /**
+   * Run `send` with the answer once `wait` settles (null: at once), after every acknowledgement
+   * queued before it: PUBACK and PUBREC keep the order of the PUBLISH packets [MQTT-4.6.0-2]
+   * while stored messages wait for their commit.
+   */
+  ackInOrder<T>(wait: Promise<T> | null, send: (a: T) => void): void {
+    this.acksPending++;
+    const prev = this.ackTail;
+    const mine: Promise<T | undefined> = wait ?? Promise.resolve(undefined);
+    const tail: Promise<void> = (prev === null ? mine : prev.then(() => mine)).then((a) => {
+      this.acksPending--;
+      if (this.ackTail === tail) this.ackTail = null;
+      send(a as T);
+    });
+    this.ackTail = tail;
+  }
+
+  /**
+   * Send `p` once what was stored so far is on disk (store.durability sync), at once otherwise.
+   * For the QoS 2 steps whose loss in a crash would break exactly-once: a PUBREL only after the
+   * PUBREC is recorded (else the message is sent again to a client that already released it), a
+   * PUBCOMP only after the released id is forgotten (else a reused id is taken for a resend). Sent
+   * even if the commit failed (a full disk): the flow goes on, exactly-once then rests on no crash.
+   */
+  sendStored(p: Packet): void {
+    const durable = this.client === null ? null : this.client.app.durable();
+    if (durable === null) this.send(p);
+    else durable.then(
+      () => this.send(p),
+      () => this.send(p),
+    );
+  }
+
   send(p: Packet): void {
     if (this.state === State.Closed) return;
     this.ctx.counters.packetsOut++;

@@ -7,7 +7,8 @@ import { PacketType, Reason } from '../codec/packets.js';
 import type { Properties, PublishPacket } from '../codec/packets.js';
 import { EMPTY_PROPERTIES } from '../codec/decoder.js';
 import type { MqttConnection } from '../connection.js';
-import type { PublishAnswer } from '../../../core/clients.js';
+import { Stored } from '../../../core/clients.js';
+import type { PublishAnswer, PublishResult } from '../../../core/clients.js';
 import { publishRefusal, v5Reason } from '../errors.js';
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
@@ -84,12 +85,26 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
   // The core authorises, admits and routes it (core/clients.ts).
   const answer = c.client!.publish(msg);
   if (!(answer instanceof Promise)) {
-    finishPublish(c, p, msg, answer);
+    routed(c, p, msg, answer);
     return;
   }
   // An asynchronous hook: later packets wait so the order of messages is kept.
   c.holdPackets();
-  answer.then((a) => finishPublish(c, p, msg, a)).finally(() => c.releasePackets());
+  answer.then((a) => routed(c, p, msg, a)).finally(() => c.releasePackets());
+}
+
+/**
+ * The core has decided. A stored message (store.durability sync) is acknowledged once on disk,
+ * while later packets are read on: acknowledgements still go out in the order the PUBLISH
+ * packets came [MQTT-4.6.0-2]. A QoS 2 id is recorded at once, in the same commit as the
+ * message, so a resend after a crash is recognised and not routed twice [MQTT-4.3.3-10].
+ */
+function routed(c: MqttConnection, p: PublishPacket, msg: Message, r: PublishResult): void {
+  if (r instanceof Stored) {
+    if (p.qos === 2) c.session?.addInbound(p.packetId);
+    c.ackInOrder(r.done, (a) => finishPublish(c, p, msg, a));
+  } else if (p.qos > 0 && c.acksWaiting) c.ackInOrder(null, () => finishPublish(c, p, msg, r));
+  else finishPublish(c, p, msg, r);
 }
 
 function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, answer: PublishAnswer): void {
@@ -114,6 +129,7 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, answer
     if (refusal !== 'acknowledge') {
       // A PUBREC >= 0x80 ends the QoS 2 flow (MQTT 5.0 section 4.3.3): the id is not kept, so a
       // later message reusing it is not mistaken for a retransmission.
+      if (p.qos === 2) session.releaseInbound(pid);
       c.send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: pid, reasonCode: refusal, properties: NO_PROPS });
       return;
     }
@@ -126,7 +142,7 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, answer
     c.send({ type: PacketType.PUBACK, packetId: pid, reasonCode, properties: NO_PROPS }); // [MQTT-4.3.2-2]
   } else {
     // PUBREC stays Success: the flow must continue with PUBREL either way.
-    session.addInbound(pid);
+    if (!session.hasInbound(pid)) session.addInbound(pid);
     c.send({ type: PacketType.PUBREC, packetId: pid, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-8]
   }
 }

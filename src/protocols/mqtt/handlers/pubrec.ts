@@ -26,5 +26,5 @@ export function handlePubrec(c: MqttConnection, p: AckPacket): void {
     return;
   }
   session.markReceived(p.packetId);
-  c.send({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-4]
+  c.sendStored({ type: PacketType.PUBREL, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS }); // [MQTT-4.3.3-4]
 }

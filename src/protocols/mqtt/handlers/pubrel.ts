@@ -9,5 +9,5 @@ export function handlePubrel(c: MqttConnection, p: AckPacket): void {
   const session = c.session!;
   // Known or not (a repeated PUBREL after a reconnect), answer PUBCOMP so the flow ends [MQTT-4.3.3-11, MQTT-4.3.3-12].
   session.releaseInbound(p.packetId);
-  c.send({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS });
+  c.sendStored({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode: 0, properties: NO_PROPS });
 }

@@ -4,7 +4,8 @@ import { createMessage } from '../../../core/message.js';
 import { describeCharCode, findForbiddenChar, isStompMessageHeader } from '../../../core/headers.js';
 import type { MessageMeta } from '../../../core/message.js';
 import type { StompConnection } from '../connection.js';
-import type { PublishAnswer } from '../../../core/clients.js';
+import { Stored } from '../../../core/clients.js';
+import type { PublishAnswer, PublishResult } from '../../../core/clients.js';
 import type { ErrorCode } from '../../../errors/catalogue.js';
 import type { StompFrame } from '../frame.js';
 import { header } from '../frame.js';
@@ -57,8 +58,14 @@ export function handleSend(c: StompConnection, f: StompFrame): void | Promise<vo
   }
   // The core authorises, admits and routes it (core/clients.ts); a queue is created by its first message.
   const answer = c.client!.publish(createMessage(dest.topic, f.body, 1, false, meta, 0, c.client!.info));
-  if (!(answer instanceof Promise)) return finish(c, f, destination, answer);
-  return answer.then((a) => finish(c, f, destination, a));
+  if (!(answer instanceof Promise)) return routed(c, f, destination, answer);
+  return answer.then((a) => routed(c, f, destination, a));
+}
+
+/** The RECEIPT (sent when this returns or its Promise settles) waits until a stored message is on disk. */
+function routed(c: StompConnection, f: StompFrame, destination: string, r: PublishResult): void | Promise<void> {
+  if (r instanceof Stored) return r.done.then((a) => finish(c, f, destination, a));
+  return finish(c, f, destination, r);
 }
 
 function finish(c: StompConnection, f: StompFrame, destination: string, answer: PublishAnswer): void {

@@ -31,7 +31,7 @@ function finish(c: StompConnection, f: StompFrame, sub: StompSubscription, answe
   for (const [k, p] of c.pending) {
     if (p.sub !== sub) continue;
     c.pending.delete(k);
-    const d = client.settle(p.delivery);
+    const d = client.withdraw(p.delivery);
     if (d !== undefined && d.group !== null) client.giveBack(d.group, d.msg);
   }
   c.pump();

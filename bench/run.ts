@@ -73,11 +73,12 @@ const pct = (v: number | undefined): string => (v === undefined ? '-' : `${v.toF
 
 function table(s: Scenario, rows: Map<BrokerName, Figure>, order: BrokerName[]): string[] {
   const sb = rows.get('switchboard');
+  const extra = s.columns ?? [];
   const lines = [
     `### ${s.title}`,
     '',
-    `| broker | ${s.unit} | lost | Switchboard vs this | CPU s | peak RSS MB | broker core | gen core | notes |`,
-    '|---|---|---|---|---|---|---|---|---|',
+    `| broker | ${s.unit} | lost | Switchboard vs this |${extra.map((c) => ` ${c} |`).join('')} CPU s | peak RSS MB | broker core | gen core | notes |`,
+    `|---|---|---|---|${extra.map(() => '---|').join('')}---|---|---|---|---|`,
   ];
   for (const name of order) {
     const f = rows.get(name);
@@ -86,7 +87,7 @@ function table(s: Scenario, rows: Map<BrokerName, Figure>, order: BrokerName[]):
     const notes = [f.note ?? ''];
     if ((f.genPct ?? 0) >= 80 && (f.brokerPct ?? 100) < 80) notes.push('**generator-bound: a lower bound**');
     lines.push(
-      `| ${name} | ${cell(f)} | ${f.error || f.lost === undefined ? '' : f.lost.toLocaleString('en-US')} | ${r} | ${f.cpuS?.toFixed(2) ?? '-'} | ${f.peakRssMB?.toFixed(0) ?? '-'} | ${pct(f.brokerPct)} | ${pct(f.genPct)} | ${notes.filter(Boolean).join('; ')} |`,
+      `| ${name} | ${cell(f)} | ${f.error || f.lost === undefined ? '' : f.lost.toLocaleString('en-US')} | ${r} |${extra.map((c) => ` ${f.columns?.[c] ?? '-'} |`).join('')} ${f.cpuS?.toFixed(2) ?? '-'} | ${f.peakRssMB?.toFixed(0) ?? '-'} | ${pct(f.brokerPct)} | ${pct(f.genPct)} | ${notes.filter(Boolean).join('; ')} |`,
     );
   }
   lines.push('');
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
   /** One measurement on a fresh broker; null when the broker lacks what the scenario needs. */
   const measure = async (s: Scenario, name: BrokerName): Promise<Figure | null> => {
     const prior = noStart.get(name);
-    const b = prior ? new Error(prior) : await startBroker(name, s.workers).catch((err: Error) => err);
+    const b = prior ? new Error(prior) : await startBroker(name, s.workers, { durable: s.durable === true }).catch((err: Error) => err);
     if (b instanceof Error) {
       if (!prior) {
         say(`  ${name} did not start, skipped from here on:\n${b.message}`);
@@ -185,7 +186,8 @@ async function main(): Promise<void> {
       if (!f) continue;
       row.set(name, f);
       const win = f.brokerPct === undefined ? '' : `  broker ${pct(f.brokerPct)} gen ${pct(f.genPct)}`;
-      const extra = f.error ? '' : `${f.lost ? `  LOST ${f.lost}` : ''}  cpu ${f.cpuS?.toFixed(2) ?? '-'} s  peak ${f.peakRssMB?.toFixed(0) ?? '-'} MB${win}${f.note ? `  ${f.note}` : ''}`;
+      const cols = f.columns ? `  ${Object.entries(f.columns).map(([k, v]) => `${k} ${v}`).join('; ')}` : '';
+      const extra = f.error ? '' : `${f.lost ? `  LOST ${f.lost}` : ''}  cpu ${f.cpuS?.toFixed(2) ?? '-'} s  peak ${f.peakRssMB?.toFixed(0) ?? '-'} MB${win}${cols}${f.note ? `  ${f.note}` : ''}`;
       const took = `[${((performance.now() - began) / 1000).toFixed(1)} s]`;
       say(`  ${s.id.padEnd(11)} ${name.padEnd(11)} ${took.padEnd(8)} ${f.error ? `ERROR ${f.error}` : `${f.text} ${s.unit}`}${extra}`);
     }
@@ -232,6 +234,10 @@ async function main(): Promise<void> {
     '- "generator-bound" marks a window where the generator core was saturated while the broker core was not: that figure is a lower bound for the broker.',
     '- Fan-out to 1,000 (scenario 2): the generator reads the 1,000 sockets one after another on one core (a few µs each), which adds up to a few ms to every broker\'s percentiles alike.',
     '- Idle memory: the `node-floor` row is a bare Node `net` server that only answers CONNECT and SUBSCRIBE (what Node itself costs per socket).',
+    '- Durable (10a/10b): the only scenarios with persistence on (Switchboard: SQLite store, `store.durability` sync, a fresh `--data-dir`; Mosquitto: `persistence true`; NATS: JetStream file store; Aedes: skipped, in-memory persistence). ' +
+      'The generator is the bench process itself (MQTT 3.1.1 persistent sessions, 64 PUBLISHes in flight per publisher). fsync/s = fsync + fdatasync calls of the broker process (all threads) per second of the window, counted by `perf stat` on the syscall tracepoints (no ptrace: the broker is not slowed down); ' +
+      'disk bytes/msg = /proc/PID/io write_bytes over the window (page-cache bytes the broker dirtied, i.e. what goes to the disk, fsynced or not) / acknowledged publishes in it; syscw/s = write-type system calls per second (sockets included). ' +
+      'total = first PUBLISH to last delivery, the offline half reconnected after the last PUBACK (drain = reconnect to last delivery).',
     ...missingNotes,
     '',
     ...head,

@@ -8,6 +8,7 @@ import { usage } from './brokers.js';
 import type { BrokerName, RunningBroker, Usage } from './brokers.js';
 import type { Gen, GenPool } from './gen/pool.js';
 import type { ClientSpec, OpenResult, PubSpec, RunResult, Transport } from './gen/protocol.js';
+import { durable } from './durable.js';
 import { GEN_CORE_COUNT, readNofile } from './procs.js';
 import { publish } from './wire.js';
 
@@ -26,6 +27,8 @@ export interface Figure {
   genPct?: number;
   note?: string;
   error?: string;
+  /** Extra columns (the scenario's `columns`), by name. */
+  columns?: Record<string, string>;
 }
 
 export interface Timing {
@@ -64,6 +67,10 @@ export interface Scenario {
   also?: BrokerName[];
   /** Cluster workers for switchboard-cluster. */
   workers?: number;
+  /** Start the brokers with their persistence on (brokers.ts: Switchboard's SQLite store in sync durability, Mosquitto `persistence true`). */
+  durable?: boolean;
+  /** Extra table columns, filled from Figure.columns. */
+  columns?: string[];
   run(ctx: Ctx): Promise<Figure>;
 }
 
@@ -371,6 +378,19 @@ export function scenarios(o: { quick: boolean; conns100k: boolean }): Scenario[]
     rate('ws-fanout', '9a. WebSocket fan-out 1 -> 20, QoS 0', { transport: 'ws', qos: 0, size: 64, groups: fanout(20, 0) }, { ws: true }),
     rate('ws-pairs', '9b. WebSocket 20 pairs', { transport: 'ws', qos: 0, size: 64, groups: pairs(20) }, { ws: true }),
   );
+  // Persistence on: Switchboard's SQLite store (sync), Mosquitto `persistence true`, NATS JetStream.
+  const durableScenario = (id: string, size: number, label: string): Scenario => ({
+    id,
+    title: `10${label}. durable: QoS 1, 20 publishers -> 20 persistent sessions (10 offline, then drained), ${size >= 1024 ? `${size / 1024} KB` : `${size} B`} payloads: acknowledged publishes/s`,
+    metric: 'rate',
+    unit: 'acked publishes/s',
+    durable: true,
+    // Aedes runs with its in-memory persistence (a row says so); cluster mode refuses the SQLite store.
+    only: ['switchboard', 'mosquitto', 'nats', 'aedes'],
+    columns: ['PUBACK p50 / p99 ms', 'fsync/s', 'disk bytes/msg', 'syscw/s', 'total s (drain s)', 'queued -> drain msgs/s'],
+    run: (ctx) => durable(ctx, { size, pairs: 20, window: 64 }),
+  });
+  list.push(durableScenario('durable', 64, 'a'), durableScenario('durable-1k', 1024, 'b'));
   return list;
 }
 

@@ -155,6 +155,11 @@ export const DURABLE_SWITCHBOARD = (dir: string): string[] => [
   `limits.memoryBudget=${4 * 2 ** 30}`,
 ];
 
+function storeArgs(name: BrokerName, dir: string): string[] {
+  if (name === 'switchboard-cluster' || process.env.SB_BENCH_STORE === 'memory') return ['--set', 'store.type=memory'];
+  return ['--data-dir', join(dir, 'data')];
+}
+
 async function plan(name: BrokerName, port: number, dir: string, workers: number, durable: boolean): Promise<Plan> {
   const bench = join(ROOT, 'dist/bench/peers');
   switch (name) {
@@ -168,9 +173,10 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
       return {
         cmd: process.execPath,
         args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : []),
-          // The peers run without persistence (mosquitto `persistence false`): so does Switchboard here,
-          // except in the durable scenarios (DURABLE_SWITCHBOARD). bench/store.ts measures the SQLite store alone.
-          ...(durable ? DURABLE_SWITCHBOARD(dir) : name === 'switchboard-base' ? [] : ['--set', 'store.type=memory'])],
+          // As users run it: the default SQLite store (clean sessions and QoS 0 never touch it), in a
+          // fresh data dir; SB_BENCH_STORE=memory for the memory store. Workers share no SQLite store:
+          // the cluster runs the memory store. Durable scenarios: DURABLE_SWITCHBOARD.
+          ...(durable ? DURABLE_SWITCHBOARD(dir) : name === 'switchboard-base' ? [] : storeArgs(name, dir))],
         env: { NODE_ENV: 'production' },
         ws: { port: wsPort, path: '/mqtt' },
         listening: urls,

@@ -101,6 +101,7 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
  */
 function routed(c: MqttConnection, p: PublishPacket, msg: Message, r: PublishResult): void {
   if (r instanceof Stored) {
+    if (p.qos === 0) return; // nothing to acknowledge (a retained QoS 0 message is stored as it can)
     if (p.qos === 2) c.session?.addInbound(p.packetId);
     c.ackInOrder(r.done, (a) => finishPublish(c, p, msg, a));
   } else if (p.qos > 0 && c.acksWaiting) c.ackInOrder(null, () => finishPublish(c, p, msg, r));

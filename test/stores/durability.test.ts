@@ -96,3 +96,45 @@ test('a PUBACK and a STOMP RECEIPT for stored messages wait for the store; clean
     await b.stop();
   }
 });
+
+test('while a stored message waits for the store, later packets are read and routed; acknowledgements and receipts keep their order', async () => {
+  const stores = new GatedStores();
+  const b = await startBroker({ listen: ['mqtt://127.0.0.1:0', 'stomp://127.0.0.1:0'] }, { stores });
+  try {
+    const parked = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'order-parked', clean: false, properties: { sessionExpiryInterval: 600 } });
+    await parked.subscribeAsync('order/stored', { qos: 1 });
+    await end(parked);
+    stores.commit();
+    const watcher = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'order-watch' });
+    await watcher.subscribeAsync('order/live', { qos: 1 });
+    const live = new Promise<string>((resolve) => watcher.once('message', (_t, p) => resolve(p.toString())));
+    // MQTT: the first is stored (its PUBACK waits), the second is not and is routed at once.
+    const pub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'order-pub' });
+    const acks: string[] = [];
+    const first = pub.publishAsync('order/stored', 'one', { qos: 1 }).then(() => void acks.push('one'));
+    const second = pub.publishAsync('order/live', 'two', { qos: 1 }).then(() => void acks.push('two'));
+    assert.equal(await live, 'two', 'routed while the first waits for the store');
+    assert.deepEqual(acks, [], 'no PUBACK before the stored one is durable');
+    stores.commit();
+    await Promise.all([first, second]);
+    assert.deepEqual(acks, ['one', 'two'], 'PUBACKs in the order of the PUBLISH packets [MQTT-4.6.0-2]');
+
+    // STOMP: a stored SEND's RECEIPT waits; a later SEND's and the DISCONNECT's come after it.
+    const st = await stompOverTcp(b.port('stomp'), { connectHeaders: { login: 'order-stomp' } });
+    const receipts: string[] = [];
+    for (const r of ['s1', 's2']) st.watchForReceipt(r, () => receipts.push(r));
+    const live2 = new Promise<string>((resolve) => watcher.once('message', (_t, p) => resolve(p.toString())));
+    st.publish({ destination: '/queue/order-jobs', body: 'job', headers: { receipt: 's1' } });
+    st.publish({ destination: '/topic/order/live', body: 'three', headers: { receipt: 's2' } });
+    assert.equal(await live2, 'three', 'the second SEND was read and routed');
+    assert.deepEqual(receipts, []);
+    stores.commit();
+    await until(() => receipts.length === 2, 'both receipts');
+    assert.deepEqual(receipts, ['s1', 's2']);
+    await st.deactivate();
+    await end(pub, watcher);
+  } finally {
+    stores.commit();
+    await b.stop();
+  }
+});

@@ -278,8 +278,45 @@ export class StompConnection implements SessionLink, ConnectionHandler, Swept {
     if (!inTx && this.state === State.Connected) this.receipt(f);
   }
 
-  /** Send RECEIPT when the frame asked for one (any client frame, STOMP 1.2 "Header receipt"). */
+  /** Receipts waiting for the store (deferReceipt): later ones queue behind them. */
+  private receiptTail: Promise<void> | null = null;
+  private receiptsPending = 0;
+  /** Set by a handler that deferred its frame's RECEIPT (dispatch does not send it). */
+  private deferred: StompFrame | null = null;
+
+  /** Send `f`'s RECEIPT once `after` settles (and the receipts before it are sent); frames go on being read. */
+  deferReceipt(f: StompFrame, after: Promise<void>): void {
+    this.deferred = f;
+    this.chainReceipt(f, after);
+  }
+
+  /** Settles once every deferred receipt is sent; null when none waits. */
+  receiptsSent(): Promise<void> | null {
+    return this.receiptTail;
+  }
+
+  private chainReceipt(f: StompFrame, after: Promise<void>): void {
+    this.receiptsPending++;
+    const prev = this.receiptTail;
+    const tail: Promise<void> = (prev === null ? after : prev.then(() => after)).then(() => {
+      this.receiptsPending--;
+      if (this.receiptTail === tail) this.receiptTail = null;
+      if (this.state === State.Connected) this.sendReceipt(f);
+    });
+    this.receiptTail = tail;
+  }
+
+  /** Send RECEIPT when the frame asked for one (any client frame, STOMP 1.2 "Header receipt"), after any deferred before it. */
   receipt(f: StompFrame): void {
+    if (this.deferred === f) {
+      this.deferred = null;
+      return;
+    }
+    if (this.receiptsPending > 0 && header(f, 'receipt') !== undefined) this.chainReceipt(f, Promise.resolve());
+    else this.sendReceipt(f);
+  }
+
+  private sendReceipt(f: StompFrame): void {
     const r = header(f, 'receipt');
     if (r !== undefined && this.state !== State.Closed) this.sendFrame('RECEIPT', [['receipt-id', r]]);
   }

@@ -62,10 +62,15 @@ export function handleSend(c: StompConnection, f: StompFrame): void | Promise<vo
   return answer.then((a) => routed(c, f, destination, a));
 }
 
-/** The RECEIPT (sent when this returns or its Promise settles) waits until a stored message is on disk. */
+/**
+ * The RECEIPT waits until a stored message is on disk. Outside a transaction later frames are
+ * read meanwhile (the receipt is deferred, receipts keep their order); inside one, COMMIT waits.
+ */
 function routed(c: StompConnection, f: StompFrame, destination: string, r: PublishResult): void | Promise<void> {
-  if (r instanceof Stored) return r.done.then((a) => finish(c, f, destination, a));
-  return finish(c, f, destination, r);
+  if (!(r instanceof Stored)) return finish(c, f, destination, r);
+  const done = r.done.then((a) => finish(c, f, destination, a));
+  if (header(f, 'transaction') !== undefined) return done;
+  c.deferReceipt(f, done);
 }
 
 function finish(c: StompConnection, f: StompFrame, destination: string, answer: PublishAnswer): void {

@@ -67,6 +67,8 @@ export class Application {
   readonly topics: TopicRules;
   stores: Stores | null;
   readonly durability: Durability;
+  /** Bumped when permissions may have changed (reconfigure): clients' cached publish checks end. */
+  policyVersion = 0;
 
   constructor(
     public config: ApplicationConfig | null,
@@ -254,6 +256,7 @@ export class Application {
 
   /** Apply a reloaded configuration (SIGHUP): permissions and presence patterns change in place. */
   reconfigure(config: ApplicationConfig): void {
+    this.policyVersion++;
     this.config = config;
     this.permissions.update(config.acl, config.grants);
     this.presence.setMemberPatterns(config.presenceTopics);

@@ -305,3 +305,13 @@ test('a resumed session keeps only the subscriptions its client may still hold (
   assert.deepEqual([...back.session.subscriptions.keys()], ['team/a']);
   assert.equal(a.router.trie.size, 1);
 });
+
+test('a connected client publishing the same topic again is checked again after a reload (cached permission ends)', () => {
+  const a = app(appConfig({ acl: [{ permission: 'allow', action: 'all', topic: 'team/#' }] }));
+  const c = open(a, info(a, 'p'), {});
+  assert.equal(typeof c.publish(msg('team/x', c.info)), 'number');
+  assert.equal(typeof c.publish(msg('team/x', c.info)), 'number');
+  a.reconfigure(appConfig({ acl: [{ permission: 'allow', action: 'all', topic: 'other/#' }] }));
+  assert.equal(codeOf(c.publish(msg('team/x', c.info))), 'SB_ERR_NOT_AUTHORIZED');
+  assert.equal(typeof c.publish(msg('other/y', c.info)), 'number');
+});

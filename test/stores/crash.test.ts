@@ -41,6 +41,10 @@ function freePort(): Promise<number> {
 async function startSwitchboard(dir: string, mqttPort: number, stompPort: number): Promise<ChildProcess> {
   const args = [MAIN, '--listen', `mqtt://127.0.0.1:${mqttPort}`, '--listen', `stomp://127.0.0.1:${stompPort}`, '--data-dir', dir, '--log-level', 'warn'];
   const proc = spawn(process.execPath, args, { env: testEnv({ SWITCHBOARD_STORE_TYPE: 'sqlite', SWITCHBOARD_STORE_DURABILITY: 'sync', SWITCHBOARD_LIMITS_MAX_QUEUED_MESSAGES: '1000000' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  // Never outlive the test, even one cancelled by its timeout.
+  const reap = (): void => void proc.kill('SIGKILL');
+  process.once('exit', reap);
+  proc.once('exit', () => process.off('exit', reap));
   let out = '';
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Message, QoS } from './message.js';
 import { senderIdOf, withRetain } from './message.js';
-import { Session } from './session.js';
+import { QUEUE_PAGE, Session } from './session.js';
 import type { CloseReason, Delivery, DropListener, DropReason, Inflight, SessionLimits, SessionLink, SessionOwner, TapListener, WillMessage } from './session.js';
 import type { MaybePromise } from './hooks.js';
 import type { AppCluster } from './bus.js';
@@ -731,8 +731,6 @@ export class Router implements SessionOwner {
   }
 }
 
-/** Queued deliveries read from the store at a time (a restored session's queue stays there until sent). */
-const QUEUE_PAGE = 500;
 
 /** What a subscription costs the budget: its filter and the trie entry and objects behind it. */
 export function subscriptionSize(sub: Subscription<Session>): number {

@@ -134,6 +134,12 @@ export function ownedByQueue(d: { group: SharedGroup<Session> | null }): boolean
   return d.group !== null && d.group.durable;
 }
 
+/**
+ * Queued deliveries a persistent session keeps in memory while offline; more wait in the store
+ * only, and are read back this many at a time as they are sent (SessionOwner.loadQueue).
+ */
+export const QUEUE_PAGE = 500;
+
 /** The largest delivery id, and so the most deliveries in flight per session. */
 const MAX_DELIVERY_ID = 65535;
 
@@ -210,10 +216,11 @@ export class Session implements Subscriber {
   enqueue(d: Delivery): boolean {
     const size = messageSize(d.msg);
     const owned = ownedByQueue(d);
-    if (this.backlog > 0 && !owned) {
-      // Older deliveries wait in the store: this one joins them there (memory stays bounded).
+    if (!owned && this.journal !== null && (this.backlog > 0 || (this.link === null && this.queue !== null && this.queue.length >= QUEUE_PAGE))) {
+      // Older deliveries wait in the store (a restored queue), or an offline session already
+      // holds a page in memory: this one waits in the store only (memory stays bounded).
       if (this.queued >= this.limits.maxQueuedMessages) return this.refuse(d);
-      this.journal!.enqueued(this, d);
+      this.journal.enqueued(this, d);
       this.backlog++;
       return true;
     }

@@ -9,6 +9,7 @@ import { startBroker } from '../helpers/broker.js';
 import { connect, connectWithInbox, end } from '../helpers/mqtt.js';
 import { publishWithReceipt, stompOverTcp, StompInbox, subscribeWithReceipt } from '../helpers/stomp.js';
 import { MemoryStores } from '../../src/stores/memory/index.js';
+import { routerOf } from '../../src/internal.js';
 import { connectV5, RawClient, readPacket } from '../helpers/raw.js';
 
 test('sessions, queued and in-flight messages, retained messages and queue backlogs survive a broker restart', async () => {
@@ -99,5 +100,30 @@ test('a restored queue stays in the store and is read in pages as it is sent: or
     await end(back.client, p2);
   } finally {
     await second.stop();
+  }
+});
+
+test('an offline persistent session keeps one page of its queue in memory; the rest waits in the store and arrives in order', async () => {
+  const stores = new MemoryStores();
+  const b = await startBroker({ listen: ['mqtt://127.0.0.1:0'], limits: { maxQueuedMessages: 5000 } }, { stores });
+  try {
+    const sub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'spill-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    await sub.subscribeAsync('spill/#', { qos: 1 });
+    await end(sub);
+    const pub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'spill-pub' });
+    const total = 1200;
+    const acks: Array<Promise<unknown>> = [];
+    for (let i = 0; i < total; i++) acks.push(pub.publishAsync('spill/q', String(i), { qos: 1 }));
+    await Promise.all(acks);
+    const session = routerOf(b.broker).sessions.get('spill-sub')!;
+    assert.equal(session.queued, total);
+    assert.equal([...session.queuedDeliveries()].length, 500, 'one page in memory');
+    const back = await connectWithInbox(b.url('mqtt'), { protocolVersion: 5, clientId: 'spill-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    const got = (await back.inbox.take(total)).map((m) => m.payload.toString());
+    assert.deepEqual(got, Array.from({ length: total }, (_, i) => String(i)));
+    assert.ok(await back.inbox.none(100));
+    await end(back.client, pub);
+  } finally {
+    await b.stop();
   }
 });

@@ -235,7 +235,7 @@ async function main(): Promise<void> {
   const s0 = performance.now();
   await stop(fill, values.stop === 'term' ? 'SIGTERM' : 'SIGKILL');
   const stopMs = performance.now() - s0;
-  rows.push([`fill: ${fmt(filled)} QoS 1 publishes (${PAYLOAD} B), store.durability=${values['fill-durability']}`, `${fillS.toFixed(1)} s = ${fmt(filled / fillS)} acknowledged/s; broker peak RSS ${mb(fillPeakRss)} MB (the live queue is held in memory too)`]);
+  rows.push([`fill: ${fmt(filled)} QoS 1 publishes (${PAYLOAD} B), store.durability=${values['fill-durability']}`, `${fillS.toFixed(1)} s = ${fmt(filled / fillS)} acknowledged/s; broker peak RSS ${mb(fillPeakRss)} MB (the offline session keeps one page in memory, the rest in the store)`]);
   rows.push([`store after the fill (${values.stop === 'term' ? 'SIGTERM' : 'SIGKILL'}: exited ${stopMs.toFixed(0)} ms after the signal)`, `switchboard.db ${(fileSize(db) / 2 ** 20).toFixed(0)} MB + WAL ${(fileSize(`${db}-wal`) / 2 ** 20).toFixed(1)} MB`]);
   say(`  filled ${fmt(filled)} in ${fillS.toFixed(1)} s; broker stopped`);
 

@@ -5,7 +5,7 @@
  * properties are skipped. The load generator (gen/) has only clean 3.1.1 sessions.
  */
 import net from 'node:net';
-import { varint } from './wire.js';
+import { skipProperties, varint } from './wire.js';
 
 export interface ClientOptions {
   port: number;
@@ -215,17 +215,7 @@ export class MiniMqtt {
           pid = buf.readUInt16BE(p);
           p += 2;
         }
-        if (this.version === 5) {
-          let plen = 0;
-          let m = 1;
-          let c = 0;
-          do {
-            c = buf[p++]!;
-            plen += (c & 127) * m;
-            m *= 128;
-          } while (c & 128);
-          p += plen;
-        }
+        if (this.version === 5) p = skipProperties(buf, p);
         this.publishes++;
         this.onPublish?.(buf, p, bodyEnd, pid, qos, (b0 & 8) !== 0);
         if (qos === 1 && this.autoAck) this.acks.push(pid);
@@ -245,17 +235,7 @@ export class MiniMqtt {
       case 9: {
         // v5: packet id, properties (length varint), reason codes
         let p = i + 2;
-        if (this.version === 5) {
-          let plen = 0;
-          let m = 1;
-          let c = 0;
-          do {
-            c = buf[p++]!;
-            plen += (c & 127) * m;
-            m *= 128;
-          } while (c & 128);
-          p += plen;
-        }
+        if (this.version === 5) p = skipProperties(buf, p);
         const w = this.waitSuback;
         this.waitSuback = null;
         w?.(buf[p]!);

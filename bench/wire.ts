@@ -25,6 +25,19 @@ function packet(first: number, body: Buffer): Buffer {
 }
 
 /** CONNECT, clean session, no keep-alive (idle clients must not be timed out). */
+/** Skip a Variable Byte Integer-prefixed block (MQTT 5 properties) at `at`: the position after it. */
+export function skipProperties(buf: Buffer, at: number): number {
+  let len = 0;
+  let mul = 1;
+  let c = 0;
+  do {
+    c = buf[at++]!;
+    len += (c & 127) * mul;
+    mul *= 128;
+  } while (c & 128);
+  return at + len;
+}
+
 export function connect(clientId: string): Buffer {
   return packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 2, 0, 0]), str(clientId)]));
 }

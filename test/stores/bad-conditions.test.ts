@@ -7,8 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@stomp/stompjs';
@@ -148,5 +148,54 @@ test('a full disk: QoS 1/2 and STOMP SEND with a receipt get 0x97 / ERROR, QoS 0
     await b.stop();
     await stores.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a really full filesystem (a 4 MiB tmpfs the test mounts): 0x97 while it is full, QoS 0 flows, publishing resumes once space is freed', async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'sb-tmpfs-'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  if (mounted.status !== 0) {
+    rmSync(mnt, { recursive: true, force: true });
+    t.skip(`cannot mount a tmpfs here (${String(mounted.stderr).trim() || 'not root'}): the SQLite page cap test above covers SQLITE_FULL`);
+    return;
+  }
+  const dir = join(mnt, 'data');
+  const stores = await SqliteStores.open({ dataDir: dir, durability: 'sync', retryMs: 50 });
+  const b = await startBroker({ listen: ['mqtt://127.0.0.1:0'] }, { stores });
+  try {
+    const away = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'fs-away', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    await away.subscribeAsync('fs/#', { qos: 1 });
+    await end(away);
+    const live = await connectWithInbox(b.url('mqtt'), { protocolVersion: 5, clientId: 'fs-live' });
+    await live.client.subscribeAsync('fs/#', { qos: 0 });
+    const pub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'fs-pub' });
+    assert.equal(await publishReason(pub, 'fs/a', 'before'), 0);
+    // Fill the filesystem to the last byte.
+    const filler = join(mnt, 'filler');
+    const fd = openSync(filler, 'w');
+    try {
+      const chunk = Buffer.alloc(64 * 1024);
+      for (;;) writeSync(fd, chunk);
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+    const big = Buffer.alloc(512 * 1024, 2);
+    assert.equal(await publishReason(pub, 'fs/big', big), 0x97, 'the commit failed on a full disk: Quota exceeded');
+    assert.equal(await publishReason(pub, 'fs/b', 'refused'), 0x97);
+    pub.publish('fs/q0', 'qos0 flows');
+    let m = await live.inbox.next();
+    while (m.payload.toString() !== 'qos0 flows') m = await live.inbox.next();
+    // Space returns.
+    rmSync(filler);
+    await eventually(() => stores.writeError === null, 'the store recovers');
+    assert.equal(await publishReason(pub, 'fs/c', 'after'), 0);
+    await end(pub, live.client);
+  } finally {
+    await b.stop();
+    await stores.close().catch(() => undefined);
+    spawnSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
   }
 });

@@ -167,6 +167,7 @@ export class Client {
     if (msg.topic.charCodeAt(0) === 0x24 && msg.topic.startsWith('$queue/')) app.router.declareQueue(msg.topic.slice(7));
     if (this.session.monitored) app.monitor.published(this.session, msg);
     const n = app.router.publish(msg);
+    if (msg.qos === 0) return n; // no acknowledgement to hold back
     // Stored (queued for a persistent session, retained, held by a queue): the acknowledgement
     // waits until it is durable when the durability is 'sync' (nothing to wait for otherwise).
     const durable = app.durable();

@@ -84,6 +84,7 @@ export function handlePublish(c: MqttConnection, p: PublishPacket): void {
   seedWire(c, p, msg, topic);
   // The core authorises, admits and routes it (core/clients.ts).
   const answer = c.client!.publish(msg);
+  if (typeof answer === 'number' && p.qos === 0) return; // routed; nothing to acknowledge
   if (!(answer instanceof Promise)) {
     routed(c, p, msg, answer);
     return;

@@ -17,13 +17,13 @@ before(async () => {
 });
 after(() => b.stop());
 
-/** mosquitto_sub prints "topic payload" lines; resolve when `n` have arrived. */
+/** mosquitto_sub prints "topic payload" lines; resolve when `n` have arrived ('close': after the last output, unlike 'exit'). */
 function mosquittoSub(args: string[], n: number): { lines: Promise<string[]> } {
   const p = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-v', '-C', String(n), '-W', '10', ...args]);
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const lines = new Promise<string[]>((resolve, reject) => {
-    p.on('exit', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`mosquitto_sub exit ${code}: ${out}`))));
+    p.on('close', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`mosquitto_sub exit ${code}: ${out}`))));
   });
   return { lines };
 }

@@ -28,7 +28,7 @@ function failedStart(args: string[]): Promise<{ code: number | null; stderr: str
     proc.stdout.on('data', (d: Buffer) => {
       if (d.toString().includes('listening')) proc.kill('SIGKILL'); // it should not have started
     });
-    proc.on('exit', (code) => resolve({ code, stderr }));
+    proc.on('close', (code) => resolve({ code, stderr })); // 'close': stderr is complete
   });
 }
 

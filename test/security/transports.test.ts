@@ -55,7 +55,7 @@ for (const workers of [1, 2]) test(`executable${workers > 1 ? ` (--workers ${wor
     proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     // A half-started broker never exits on its own: give up (and kill it) after 5 s.
     const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    const [code, signal] = (await new Promise((r) => proc.on('exit', (c, s) => r([c, s])))) as [number | null, string | null];
+    const [code, signal] = (await new Promise((r) => proc.on('close', (c, s) => r([c, s])))) as [number | null, string | null]; // 'close': stderr is complete
     clearTimeout(killer);
     assert.equal(signal, null, `still running after 5 s; stderr: ${stderr}`);
     assert.equal(code, 1);

@@ -227,7 +227,8 @@ export class Router implements SessionOwner {
       this.charge(size, true);
       this.countRetained(senderIdOf(msg), 1, size);
     }
-    if (this.stores !== null && !this.restoring) this.stores.retained.putRetained(this.app, messageRecord(msg));
+    // $SYS values are the broker's own, made again after a start: never written (no fsync per tick).
+    if (this.stores !== null && !this.restoring && !msg.topic.startsWith('$SYS/')) this.stores.retained.putRetained(this.app, messageRecord(msg));
   }
 
   /** Set while state read from the stores is put back (nothing is written back). */

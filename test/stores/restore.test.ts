@@ -127,3 +127,20 @@ test('an offline persistent session keeps one page of its queue in memory; the r
     await b.stop();
   }
 });
+
+test('$SYS values are retained for subscribers but never written to the store (made again at each start)', async () => {
+  const stores = new MemoryStores();
+  const b = await startBroker({ listen: ['mqtt://127.0.0.1:0'], sys: { interval: 60 } }, { stores });
+  try {
+    const c = await connectWithInbox(b.url('mqtt'), { protocolVersion: 5, clientId: 'sys-watch' });
+    await c.client.subscribeAsync('$SYS/#');
+    assert.ok((await c.inbox.next()).topic.startsWith('$SYS/'), 'retained $SYS values are served');
+    await c.client.publishAsync('kept/x', 'mine', { qos: 1, retain: true });
+    const stored: string[] = [];
+    for await (const r of stores.retained.retained('default')) stored.push(r.topic);
+    assert.deepEqual(stored, ['kept/x']);
+    await end(c.client);
+  } finally {
+    await b.stop();
+  }
+});

@@ -205,7 +205,11 @@ export class Application {
 
   /** The publish decision: the embedding hook if any, else the configured rules. */
   authorizePublish(client: ClientInfo, msg: Message): MaybePromise<boolean> {
-    if (!this.canPublish(client, msg.topic)) return false;
+    return this.canPublish(client, msg.topic) && this.publishHook(client, msg);
+  }
+
+  /** The embedder's say on a publish the rules allow (true without a hook); per message, never cached. */
+  publishHook(client: ClientInfo, msg: Message): MaybePromise<boolean> {
     const hook = this.hooks.authorizePublish;
     return hook === undefined ? true : hook(client, msg);
   }

@@ -136,8 +136,8 @@ export class Client {
     const app = this.app;
     const topic = msg.topic;
     // Most clients publish on a few topics again and again: the topic rules and permissions
-    // (Application.authorizePublish without the hook) are checked again only for another topic
-    // or after a reload.
+    // (Application.canPublish) are checked again only for another topic or after a reload; the
+    // hook (Application.publishHook) decides every message.
     if (topic !== this.allowedTopic || this.allowedVersion !== app.policyVersion) {
       // isValidTopicName, split for speed: native scans for wildcards.
       if (!withinTopicLimits(topic, app.topics) || hasWildcard(topic)) return refuse('SB_ERR_TOPIC_NAME', `invalid topic "${topic}"`);
@@ -145,9 +145,7 @@ export class Client {
       this.allowedTopic = topic;
       this.allowedVersion = app.policyVersion;
     }
-    const hook = app.hooks.authorizePublish;
-    if (hook === undefined) return this.admitted(msg);
-    const allowed = hook(this.info, msg);
+    const allowed = app.publishHook(this.info, msg);
     if (allowed === true) return this.admitted(msg);
     if (allowed === false) return DENIED;
     return allowed.then(

@@ -123,3 +123,10 @@ export async function connectWithInbox(url: string, opts: IClientOptions = {}): 
   const { sessionPresent } = await ack;
   return { client: c, inbox, sessionPresent };
 }
+
+/** A persistent MQTT 5 session (expiry 3600) subscribed to `filter`, then offline: what matches is stored for it. */
+export async function parkSession(url: string, clientId: string, filter: string, qos: 0 | 1 | 2 = 1): Promise<void> {
+  const c = await connect(url, { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } });
+  await c.subscribeAsync(filter, { qos });
+  await end(c);
+}

@@ -16,7 +16,7 @@ import type { IFrame, IStompSocket } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
 import { MAIN, startCli, testEnv } from '../helpers/cli.js';
 import { startBroker } from '../helpers/broker.js';
-import { connect, connectWithInbox, end, publishReason } from '../helpers/mqtt.js';
+import { connect, connectWithInbox, end, publishReason, parkSession } from '../helpers/mqtt.js';
 import { SqliteStores } from '../../src/stores/sqlite/index.js';
 
 /** Run `switchboard ARGS` expecting it to fail at start: its exit code and stderr. */
@@ -96,9 +96,7 @@ test('a full disk: QoS 1/2 and STOMP SEND with a receipt get 0x97 / ERROR, QoS 0
   const b = await startBroker({ listen: ['mqtt://127.0.0.1:0', 'stomp://127.0.0.1:0'] }, { stores });
   try {
     // An offline persistent session: what is published to it must be stored.
-    const away = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'full-away', clean: false, properties: { sessionExpiryInterval: 3600 } });
-    await away.subscribeAsync('full/#', { qos: 1 });
-    await end(away);
+    await parkSession(b.url('mqtt'), 'full-away', 'full/#');
     const live = await connectWithInbox(b.url('mqtt'), { protocolVersion: 5, clientId: 'full-live' });
     await live.client.subscribeAsync('full/#', { qos: 1 });
     const pub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'full-pub' });
@@ -163,9 +161,7 @@ test('a really full filesystem (a 4 MiB tmpfs the test mounts): 0x97 while it is
   const stores = await SqliteStores.open({ dataDir: dir, durability: 'sync', retryMs: 50 });
   const b = await startBroker({ listen: ['mqtt://127.0.0.1:0'] }, { stores });
   try {
-    const away = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'fs-away', clean: false, properties: { sessionExpiryInterval: 3600 } });
-    await away.subscribeAsync('fs/#', { qos: 1 });
-    await end(away);
+    await parkSession(b.url('mqtt'), 'fs-away', 'fs/#');
     const live = await connectWithInbox(b.url('mqtt'), { protocolVersion: 5, clientId: 'fs-live' });
     await live.client.subscribeAsync('fs/#', { qos: 0 });
     const pub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'fs-pub' });

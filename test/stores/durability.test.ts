@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBroker } from '../helpers/broker.js';
-import { connect, end } from '../helpers/mqtt.js';
+import { connect, end, parkSession } from '../helpers/mqtt.js';
 import { stompOverTcp } from '../helpers/stomp.js';
 import { MemoryStores } from '../../src/stores/memory/index.js';
 import type { Stores } from '../../src/stores/types.js';
@@ -66,9 +66,7 @@ test('a PUBACK and a STOMP RECEIPT for stored messages wait for the store; clean
   const stores = new GatedStores();
   const b = await startBroker({ listen: ['mqtt://127.0.0.1:0', 'stomp://127.0.0.1:0'] }, { stores });
   try {
-    const parked = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'parked', clean: false, properties: { sessionExpiryInterval: 600 } });
-    await parked.subscribeAsync('gate/#', { qos: 1 });
-    await end(parked);
+    await parkSession(b.url('mqtt'), 'parked', 'gate/#');
     stores.commit();
     const pub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'gate-pub' });
     let acked = false;
@@ -101,9 +99,7 @@ test('while a stored message waits for the store, later packets are read and rou
   const stores = new GatedStores();
   const b = await startBroker({ listen: ['mqtt://127.0.0.1:0', 'stomp://127.0.0.1:0'] }, { stores });
   try {
-    const parked = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'order-parked', clean: false, properties: { sessionExpiryInterval: 600 } });
-    await parked.subscribeAsync('order/stored', { qos: 1 });
-    await end(parked);
+    await parkSession(b.url('mqtt'), 'order-parked', 'order/stored');
     stores.commit();
     const watcher = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'order-watch' });
     await watcher.subscribeAsync('order/live', { qos: 1 });

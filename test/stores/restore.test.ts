@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBroker } from '../helpers/broker.js';
-import { connect, connectWithInbox, end } from '../helpers/mqtt.js';
+import { connect, connectWithInbox, end, parkSession } from '../helpers/mqtt.js';
 import { publishWithReceipt, stompOverTcp, StompInbox, subscribeWithReceipt } from '../helpers/stomp.js';
 import { MemoryStores } from '../../src/stores/memory/index.js';
 import { routerOf } from '../../src/internal.js';
@@ -17,9 +17,7 @@ test('sessions, queued and in-flight messages, retained messages and queue backl
   const listen = ['mqtt://127.0.0.1:0', 'stomp://127.0.0.1:0'];
   const first = await startBroker({ listen }, { stores });
   // A v5 session (expiry 3600) and a 3.1.1 clean-session-0 session, subscribed, then offline.
-  const v5 = await connect(first.url('mqtt'), { protocolVersion: 5, clientId: 'dur-v5', clean: false, properties: { sessionExpiryInterval: 3600 } });
-  await v5.subscribeAsync('dur/#', { qos: 1 });
-  await end(v5);
+  await parkSession(first.url('mqtt'), 'dur-v5', 'dur/#');
   const v4 = await connect(first.url('mqtt'), { protocolVersion: 4, clientId: 'dur-v4', clean: false });
   await v4.subscribeAsync('dur/#', { qos: 2 });
   await end(v4);
@@ -76,9 +74,7 @@ test('a restored queue stays in the store and is read in pages as it is sent: or
   const stores = new MemoryStores();
   const cfg = { listen: ['mqtt://127.0.0.1:0'], limits: { maxQueuedMessages: 5000 } };
   const first = await startBroker(cfg, { stores });
-  const sub = await connect(first.url('mqtt'), { protocolVersion: 5, clientId: 'page-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
-  await sub.subscribeAsync('page/#', { qos: 1 });
-  await end(sub);
+  await parkSession(first.url('mqtt'), 'page-sub', 'page/#');
   const pub = await connect(first.url('mqtt'), { protocolVersion: 5, clientId: 'page-pub' });
   const total = 1200; // more than two pages (500)
   for (let i = 0; i < total; i++) void pub.publishAsync('page/q', String(i), { qos: 1 });
@@ -107,9 +103,7 @@ test('an offline persistent session keeps one page of its queue in memory; the r
   const stores = new MemoryStores();
   const b = await startBroker({ listen: ['mqtt://127.0.0.1:0'], limits: { maxQueuedMessages: 5000 } }, { stores });
   try {
-    const sub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'spill-sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
-    await sub.subscribeAsync('spill/#', { qos: 1 });
-    await end(sub);
+    await parkSession(b.url('mqtt'), 'spill-sub', 'spill/#');
     const pub = await connect(b.url('mqtt'), { protocolVersion: 5, clientId: 'spill-pub' });
     const total = 1200;
     const acks: Array<Promise<unknown>> = [];

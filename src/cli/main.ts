@@ -25,6 +25,7 @@ import { createLogger } from '../logging.js';
 import { passwdCommand, tokenCommand } from './commands.js';
 import { storeCommand } from './store-command.js';
 import { ClusterMesh } from '../cluster/mesh.js';
+import { RedisBus } from '../cluster/redis.js';
 import { runPrimary, WORKER_ENV } from '../cluster/primary.js';
 import type { WorkerReady } from '../cluster/primary.js';
 
@@ -122,10 +123,15 @@ async function serve({ config, configFile, flags, flagOrigins }: Parsed): Promis
     if (config.cluster.workers > 1) return runPrimary(config.cluster.workers, logger);
   }
   let broker: Broker;
-  let mesh: ClusterMesh | null = null;
+  let mesh: ClusterMesh | RedisBus | null = null;
   try {
-    // A worker reaches the other workers through the mesh (the bus); broker.start() starts it.
-    if (worker !== null) mesh = new ClusterMesh({ index: worker, workers: Number(process.env[WORKER_ENV.count]), dir: process.env[WORKER_ENV.dir] ?? '', logger });
+    // Other nodes are reached through the bus: Redis when configured (every worker is a node of
+    // its own), else the workers' Unix-socket mesh. broker.start() starts it.
+    const c = config.cluster;
+    if (c.redis.url !== undefined || c.redis.nodes !== undefined || c.redis.sentinels !== undefined) {
+      const node = c.nodeId !== undefined && worker !== null ? `${c.nodeId}-w${worker}` : c.nodeId;
+      mesh = new RedisBus({ node, redis: c.redis, heartbeatMs: c.heartbeatMs, deadAfterMs: c.deadAfterMs, logger });
+    } else if (worker !== null) mesh = new ClusterMesh({ index: worker, workers: Number(process.env[WORKER_ENV.count]), dir: process.env[WORKER_ENV.dir] ?? '', logger });
     broker = createBroker(config, { logger, ...(mesh !== null ? { bus: mesh } : {}) });
     const addrs = await broker.start();
     if (worker !== null) process.send?.({ type: 'switchboard-ready', urls: addrs.map((a) => a.url) } satisfies WorkerReady);

@@ -1,6 +1,6 @@
 /**
- * Frames between cluster workers (Unix sockets, same host, same build): not a client protocol,
- * so hand-written and versionless. Every frame is
+ * Frames between cluster nodes (the mesh's Unix sockets, the Redis bus's channels; one build):
+ * not a client protocol, so hand-written and versionless. Every frame is
  *
  *   u32 length of what follows | u8 kind | body
  *
@@ -12,8 +12,12 @@
  *   CLAIM    u8 profile | u8 online | f64 since | str app | str clientId | str protocol | str transport
  *   RELEASE  str app | str clientId                    (the client is no longer held there)
  *   INTEREST u8 1 (add) / 0 (remove) | str app | str filter   (first / last local subscriber)
- *   SYNC                                               (a starting worker asks for the retained messages)
+ *   SYNC                                               (a starting node asks for the retained messages)
  *   SYNCED                                             (end of the retained snapshot)
+ *   WILL     str app | str clientId | u32 delay | u32 n | n bytes client JSON | [MESSAGE frame]
+ *                                                      (the will of an online client there; no message: none now)
+ *   RESET                                              (forget what I told you; my whole state follows)
+ *   BYE                                                (I am leaving: forget me, my clients' wills are mine)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
@@ -21,7 +25,8 @@ import { createMessage } from '../core/message.js';
 import type { Message, MessageMeta, QoS, Sender } from '../core/message.js';
 import { PROFILES } from '../core/permissions.js';
 import type { Profile } from '../core/permissions.js';
-import type { Claim, Route } from '../core/bus.js';
+import type { Claim, Route, WillRecord } from '../core/bus.js';
+import type { ClientInfo } from '../core/hooks.js';
 
 export const enum Kind {
   Message = 1,
@@ -30,6 +35,9 @@ export const enum Kind {
   Release = 4,
   Sync = 5,
   Synced = 6,
+  Will = 7,
+  Reset = 8,
+  Bye = 9,
 }
 
 export type PeerFrame =
@@ -37,8 +45,11 @@ export type PeerFrame =
   | { kind: Kind.Claim; app: string; claim: Claim }
   | { kind: Kind.Release; app: string; clientId: string }
   | { kind: Kind.Interest; add: boolean; app: string; filter: string }
+  | { kind: Kind.Will; app: string; will: WillRecord }
   | { kind: Kind.Sync }
-  | { kind: Kind.Synced };
+  | { kind: Kind.Synced }
+  | { kind: Kind.Reset }
+  | { kind: Kind.Bye };
 
 const ROUTES = ['fanout', 'inbox', 'shared', 'tap', 'presence', 'members', 'retained'] as const;
 const FANOUT: Route = Object.freeze({ kind: 'fanout' });
@@ -126,8 +137,23 @@ export function encodeInterest(add: boolean, app: string, filter: string): Buffe
   return buf;
 }
 
-/** SYNC or SYNCED: a frame with no body. */
-export function encodeSignal(kind: Kind.Sync | Kind.Synced): Buffer {
+export function encodeWill(app: string, w: WillRecord): Buffer {
+  const info = Buffer.from(JSON.stringify(w.client));
+  const msg = w.msg === null ? null : encodeMessage(app, w.msg);
+  const size = 1 + strLen(app) + strLen(w.clientId) + 4 + 4 + info.length + (msg === null ? 0 : msg.length);
+  const buf = Buffer.allocUnsafe(4 + size);
+  buf.writeUInt32BE(size, 0);
+  buf[4] = Kind.Will;
+  let at = putStr(buf, putStr(buf, 5, app), w.clientId);
+  buf.writeUInt32BE(w.delay, at);
+  buf.writeUInt32BE(info.length, at + 4);
+  at += 8 + info.copy(buf, at + 8);
+  if (msg !== null) msg.copy(buf, at);
+  return buf;
+}
+
+/** A frame with no body. */
+export function encodeSignal(kind: Kind.Sync | Kind.Synced | Kind.Reset | Kind.Bye): Buffer {
   const buf = Buffer.allocUnsafe(5);
   buf.writeUInt32BE(1, 0);
   buf[4] = kind;
@@ -167,10 +193,25 @@ function decodeFrame(buf: Buffer): PeerFrame {
       const app = str();
       return { kind: Kind.Interest, add, app, filter: str() };
     }
+    case Kind.Will: {
+      const app = str();
+      const clientId = str();
+      const delay = buf.readUInt32BE(at);
+      const n = buf.readUInt32BE(at + 4);
+      const client = JSON.parse(buf.toString('utf8', at + 8, at + 8 + n)) as ClientInfo;
+      at += 8 + n;
+      const inner = at < buf.length ? decodeFrame(buf.subarray(at + 4)) : null;
+      const msg = inner !== null && inner.kind === Kind.Message ? inner.msg : null;
+      return { kind: Kind.Will, app, will: { clientId, client, delay, msg } };
+    }
     case Kind.Sync:
       return { kind: Kind.Sync };
     case Kind.Synced:
       return { kind: Kind.Synced };
+    case Kind.Reset:
+      return { kind: Kind.Reset };
+    case Kind.Bye:
+      return { kind: Kind.Bye };
     case Kind.Message:
       break;
     default:
@@ -206,6 +247,16 @@ function decodeFrame(buf: Buffer): PeerFrame {
   const payload = Buffer.from(buf.subarray(at));
   const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, sender);
   return { kind: Kind.Message, app, msg, route };
+}
+
+/** Decode every frame of `buf` (a whole number of frames: one Redis bus message). */
+export function decodeFrames(buf: Buffer, at: number, onFrame: (f: PeerFrame) => void): void {
+  while (buf.length - at >= 4) {
+    const size = buf.readUInt32BE(at);
+    if (buf.length - at - 4 < size) throw new Error('cluster: truncated frame');
+    onFrame(decodeFrame(buf.subarray(at + 4, at + 4 + size)));
+    at += 4 + size;
+  }
 }
 
 /** Splits a byte stream into frames. */

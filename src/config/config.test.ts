@@ -59,7 +59,7 @@ test('DEFAULT_CONFIG: the values the hand-written defaults had', () => {
     auth: { failureWindowMs: 60_000, freeFailuresPerAddress: 10, freeFailuresPerLogin: 3, maxDelayMs: 5_000, maxPendingPerAddress: 16, maxTokenLifetime: 30 * 24 * 3600, allowAnonymous: false },
     sys: { interval: 10 },
     store: { type: 'sqlite', dataDir: './data', durability: 'sync', batchMs: 10 },
-    cluster: { workers: 1 },
+    cluster: { workers: 1, heartbeatMs: 1000, deadAfterMs: 3000, redis: { sentinelName: 'mymaster', prefix: 'sb' } },
     log: { level: 'info', pretty: false },
     applications: [],
   });
@@ -121,9 +121,14 @@ function sample(s: Setting): { text: string; value: unknown } {
       return { text: String(v), value: v };
     }
     case 'list':
+      if (s.key.startsWith('cluster.redis.')) return { text: '127.0.0.1:1, 127.0.0.1:2', value: ['127.0.0.1:1', '127.0.0.1:2'] };
       return { text: 'mqtt://127.0.0.1:1, ws://127.0.0.1:2/x', value: ['mqtt://127.0.0.1:1', 'ws://127.0.0.1:2/x'] };
-    default:
-      return { text: `/some/${s.key}`, value: `/some/${s.key}` };
+    default: {
+      // Strings with a format of their own.
+      const own: Record<string, string> = { 'cluster.redis.url': 'redis://127.0.0.1:1', 'cluster.nodeId': 'node-a', 'cluster.redis.prefix': 'px', 'cluster.redis.sentinelName': 'other' };
+      const v = own[s.key] ?? `/some/${s.key}`;
+      return { text: v, value: v };
+    }
   }
 }
 
@@ -169,11 +174,11 @@ test('environment: a bad value names the variable and the key', () => {
 
 test('flags: derived from the settings that declare one, over --set, naming the flag in errors', () => {
   const options = flagOptions();
-  for (const name of ['listen', 'config', 'log-level', 'pretty', 'no-pretty', 'tls-cert', 'tls-key', 'tls-ca', 'max-connections', 'max-packet-size', 'workers', 'allow-anonymous', 'data-dir', 'set', 'help', 'version']) {
+  for (const name of ['listen', 'config', 'log-level', 'pretty', 'no-pretty', 'tls-cert', 'tls-key', 'tls-ca', 'max-connections', 'max-packet-size', 'workers', 'allow-anonymous', 'data-dir', 'redis', 'node-id', 'set', 'help', 'version']) {
     assert.ok(name in options, name);
   }
   assert.deepEqual(options.listen, { type: 'string', multiple: true });
-  assert.equal(flagSettings().length, 11);
+  assert.equal(flagSettings().length, 13);
   const { data, origins } = flagLayer({ set: ['limits.maxConnections=5', 'mqtt.maxInflight=9'], 'max-connections': '7', pretty: true, 'no-pretty': true, listen: ['mqtt://127.0.0.1:0'] });
   assert.deepEqual(data, { limits: { maxConnections: 7 }, mqtt: { maxInflight: 9 }, log: { pretty: false }, listen: ['mqtt://127.0.0.1:0'] });
   assert.equal(origins.get('log.pretty'), '--no-pretty');
@@ -187,7 +192,7 @@ test('redaction hides every setting marked secret, and only those', () => {
   const secrets = SETTINGS.filter((s) => s.meta.secret);
   assert.deepEqual(
     secrets.map((s) => s.key),
-    ['tls.passphrase', 'applications[].appKey', 'applications[].profileKeys', 'applications[].jwt.hs256Secret'],
+    ['tls.passphrase', 'cluster.redis.url', 'cluster.redis.password', 'applications[].appKey', 'applications[].profileKeys', 'applications[].jwt.hs256Secret'],
   );
   // A configuration with a distinct value in every secret (every profile key of the maps).
   const values: string[] = [];
@@ -211,7 +216,7 @@ test('redaction hides every setting marked secret, and only those', () => {
     if (arrayAt < 0) put(config as unknown as Record<string, unknown>, s.path, s);
     else for (const el of get(config, s.path.slice(0, arrayAt)) as Array<Record<string, unknown>>) put(el, s.path.slice(arrayAt + 1), s);
   }
-  assert.equal(values.length, 1 + 2 * (1 + 4 + 1));
+  assert.equal(values.length, 3 + 2 * (1 + 4 + 1));
   const shown = JSON.stringify(redact(config));
   for (const v of values) assert.ok(!shown.includes(v), `secret shown: ${v}`);
   assert.equal(shown.split(JSON.stringify(REDACTED)).length - 1, values.length);

@@ -91,6 +91,9 @@ export function resolveConfig(layers: SourcedLayer[]): BrokerConfig {
       );
     }
   }
+  const r = config.cluster.redis;
+  const ways = [r.url !== undefined && 'url', r.nodes !== undefined && 'nodes', r.sentinels !== undefined && 'sentinels'].filter(Boolean);
+  if (ways.length > 1) throw new ConfigError(`cluster.redis: set one of url, nodes or sentinels, not ${ways.join(' and ')}`);
   // One process owns a SQLite data directory: worker processes cannot share it.
   if (config.cluster.workers > 1 && config.store.type === 'sqlite') {
     throw new ConfigError(

@@ -181,13 +181,44 @@ export const storeSchema = section(
   'Persistence (see the README, Stores).',
 );
 
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port');
+
+export const redisSchema = section(
+  {
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'expected redis://[user:password@]host:port[/db] or rediss://...')
+      .optional()
+      .register(settings, { description: 'One Redis server (7 or later): `redis://[user:password@]host:port[/db]`, `rediss://` for TLS', secret: true, flag: { name: 'redis', arg: 'URL' } }),
+    nodes: z.array(hostPort).optional().register(settings, { description: 'A Redis Cluster instead: seed nodes as `host:port` (sharded pub/sub carries the messages)' }),
+    sentinels: z.array(hostPort).optional().register(settings, { description: 'Redis Sentinel instead: sentinels as `host:port` (the client follows failovers)' }),
+    sentinelName: z.string().default('mymaster').register(settings, { description: 'The master name the sentinels watch' }),
+    username: z.string().optional().register(settings, { description: 'Redis ACL user (for `nodes` and `sentinels`; a URL carries its own)' }),
+    password: z.string().optional().register(settings, { description: 'Redis password (for `nodes` and `sentinels`; a URL carries its own)', secret: true }),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,32}$/, '1 to 32 of A-Z a-z 0-9 _ . : -')
+      .default('sb')
+      .register(settings, { description: 'Prefix of every Redis key and channel: brokers with different prefixes are separate clusters' }),
+  },
+  'Redis: the nodes that share one Redis (or Redis Cluster, or Sentinel) act as one broker (see the README, Cluster).',
+);
+
 export const clusterSchema = section(
   {
     workers: int(1, 32)
       .default(1)
-      .register(settings, { description: 'Broker processes (node:cluster) sharing the listeners; 1 = a single process (experimental, see the README)', envAliases: ['SWITCHBOARD_WORKERS'], flag: { name: 'workers', arg: 'N' } }),
+      .register(settings, { description: 'Broker processes (node:cluster) sharing the listeners; 1 = a single process (see the README, Cluster)', envAliases: ['SWITCHBOARD_WORKERS'], flag: { name: 'workers', arg: 'N' } }),
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, '1 to 64 of A-Z a-z 0-9 _ . : -')
+      .optional()
+      .register(settings, { description: 'This node\'s name in the cluster (`$SYS/broker/<node>/...`, logs)', defaultText: '<hostname>-<pid>', flag: { name: 'node-id', arg: 'ID' } }),
+    heartbeatMs: int(100, 60_000).default(1000).register(settings, { description: 'How often a node tells the others it is alive, ms' }),
+    deadAfterMs: int(300, 600_000).default(3000).register(settings, { description: 'A node not heard of for this long is dead: its wills are published, its clients are offline, ms' }),
+    redis: redisSchema,
   },
-  'Cluster mode: several processes, one topic space (experimental).',
+  'Cluster: several processes or hosts, one broker.',
 );
 
 export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);

@@ -18,7 +18,7 @@ import { Direct } from './direct.js';
 import type { BrokerHooks, ClientInfo, MaybePromise } from './hooks.js';
 import type { MemoryBudget } from './budget.js';
 import type { Sweep } from './clock.js';
-import type { Session, SessionLink } from './session.js';
+import type { Session, SessionLink, WillMessage } from './session.js';
 import type { TopicLimits } from './topic.js';
 import type { ErrorCode } from '../errors/catalogue.js';
 import type { Durability, Stores } from '../stores/types.js';
@@ -163,10 +163,11 @@ export class Application {
    * Attach `link` to the session of `info.clientId` (after `admit`). A resumed session keeps
    * only the subscriptions the client may still hold: rules and grants may differ since.
    */
-  attach(info: ClientInfo, link: SessionLink, cleanStart: boolean, expiry: number): { session: Session; present: boolean } {
+  attach(info: ClientInfo, link: SessionLink, cleanStart: boolean, expiry: number, will: WillMessage | null): { session: Session; present: boolean } {
     const r = this.router.attach(info.clientId, link, cleanStart);
     const session = r.session;
     session.identity = info;
+    session.setWill(will);
     session.protocol = info.protocol;
     this.router.setExpiry(session, expiry);
     if (r.present) {

@@ -41,6 +41,7 @@ import type { Application } from './application.js';
 import type { Session } from './session.js';
 import type { SharedGroup, Subscription } from './topic-trie.js';
 import { jsonPayload } from './envelope.js';
+import type { ClientInfo } from './hooks.js';
 import type { EventEmitter } from 'node:events';
 
 type Listener = Parameters<EventEmitter['on']>[1];
@@ -80,6 +81,20 @@ export interface Claim {
 /** Another node's claim. */
 export interface Owner extends Claim {
   readonly node: NodeId;
+}
+
+/**
+ * The will of a client connected to this node, kept by every other node so that, if this node
+ * dies, one of them publishes it (`msg` null: no will now, or it is this node's business again:
+ * the client disconnected, and the will fires or is cancelled here).
+ */
+export interface WillRecord {
+  readonly clientId: string;
+  /** Who it is published as (authorised again when it fires). */
+  readonly client: ClientInfo | null;
+  readonly msg: Message | null;
+  /** Seconds after the connection ends [MQTT-3.1.3-9]. */
+  readonly delay: number;
 }
 
 /** A shared group (or queue) with members on other nodes. */
@@ -131,6 +146,8 @@ export interface Bus {
   claim(app: string, claim: Claim): void;
   /** This node no longer holds `clientId`. */
   release(app: string, clientId: string): void;
+  /** The will of a client online here, or none now (see WillRecord). */
+  will(app: string, will: WillRecord): void;
   /** Another node's claim on `clientId` (an online one first), if any. */
   owner(app: string, clientId: string): Owner | undefined;
   /** Every client held by another node (its best claim). */
@@ -153,6 +170,8 @@ export interface BusHandler {
   nodeUp(node: NodeId): void;
   /** `node` is gone; its interest and claims are forgotten already. */
   nodeDown(node: NodeId): void;
+  /** A node died holding an online client with a will; this node publishes it (one node does). */
+  orphanWill(app: string, will: WillRecord): void;
 }
 
 /** The topics a retained snapshot covers: `#`, and the `$` roots that hold retained messages. */
@@ -238,6 +257,10 @@ export class ClusterNode implements BusHandler {
   nodeDown(node: NodeId): void {
     for (const a of this.apps.values()) a.nodeDown(node);
   }
+
+  orphanWill(app: string, will: WillRecord): void {
+    this.apps.get(app)?.orphanWill(will);
+  }
 }
 
 /** The claim a session makes (null: nothing to claim, e.g. not logged in yet, or ending). */
@@ -278,14 +301,18 @@ export class AppCluster {
     this.on('online', (s: Session) => {
       const c = claimOf(s);
       if (c !== null) bus.claim(name, c);
+      const w = s.will;
+      if (w !== null) bus.will(name, { clientId: s.clientId, client: s.identity, msg: w.msg, delay: w.delay });
     });
     this.on('offline', (s: Session) => {
+      bus.will(name, { clientId: s.clientId, client: null, msg: null, delay: 0 });
       // A session that lives on is parked here; one that ends is released at 'session-end'.
       if (r.sessions.get(s.clientId) !== s) return;
       const c = claimOf(s);
       if (c !== null) bus.claim(name, c);
     });
     this.on('session-end', (s: Session) => {
+      bus.will(name, { clientId: s.clientId, client: null, msg: null, delay: 0 });
       if (!r.sessions.has(s.clientId)) bus.release(name, s.clientId);
     });
   }
@@ -531,6 +558,24 @@ export class AppCluster {
     for (const [raw, m] of this.localMembers) this.bus.send(node, this.name, membersMessage(raw, m.filter, 'sync', '', m.count), { kind: 'members' });
   }
 
+  /**
+   * The will of a client whose node died: published after its delay [MQTT-3.1.3-9] unless the
+   * client is back by then (held by a node, this one or another), authorised again as a publish
+   * by that client, like every will that fires.
+   */
+  orphanWill(will: WillRecord): void {
+    const { msg, client } = will;
+    if (msg === null || client === null) return;
+    const fire = (): void => {
+      if (this.app.router.sessions.get(will.clientId)?.link != null || this.bus.owner(this.name, will.clientId)?.online === true) return;
+      const ok = this.app.authorizePublish(client, msg);
+      if (ok === true) this.app.router.publish(msg);
+      else if (ok instanceof Promise) ok.then((yes) => (yes ? this.app.router.publish(msg) : undefined), () => undefined);
+    };
+    if (will.delay === 0) fire();
+    else this.app.router.sweep.at(this.app.router.now() + will.delay * 1000, { due: fire }, null);
+  }
+
   nodeDown(node: NodeId): void {
     for (const [raw, per] of this.remoteMembers) {
       per.delete(node);
@@ -546,7 +591,7 @@ function membersMessage(raw: string, filter: string, event: 'join' | 'leave' | '
 }
 
 /** One order of node ids for every node: numerically when both are numbers (worker indexes). */
-function nodeBefore(a: NodeId, b: NodeId): boolean {
+export function nodeBefore(a: NodeId, b: NodeId): boolean {
   return /^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) < Number(b) : a < b;
 }
 

@@ -103,8 +103,7 @@ function attach(app: Application, req: OpenRequest, link: SessionLink): Client |
   const decision = app.admit(req.info, req.expiry > 0);
   if (decision !== null && decision !== 'replace') return decision;
   // 'replace': a lower profile's session on this id is discarded (its connection gets 0x8E).
-  const { session, present } = app.attach(req.info, link, decision === 'replace' || req.cleanStart, req.expiry);
-  session.setWill(req.will);
+  const { session, present } = app.attach(req.info, link, decision === 'replace' || req.cleanStart, req.expiry, req.will);
   app.monitor.refresh(session);
   app.presence.online(session);
   return new Client(app, req.info, session, link, present);

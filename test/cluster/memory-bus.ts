@@ -166,6 +166,9 @@ export class MemoryBus implements Bus {
     this.handler?.claimed(app, owner);
   }
 
+  /** Nodes in one process do not die apart: no other node needs their wills. */
+  will(): void {}
+
   release(app: string, clientId: string): void {
     for (const p of this.others()) {
       p.post(() => {

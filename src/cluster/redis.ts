@@ -1,0 +1,365 @@
+/**
+ * The Redis bus (`cluster.redis`): nodes on one Redis server, Redis Cluster or Sentinel-watched
+ * master act as one broker. A transport for cluster/peers.ts, on ioredis:
+ *
+ * - Each node subscribes to its own channel `<prefix>:n:{<node>}` and to `<prefix>:ctl`, with
+ *   sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7): on a Redis Cluster a node's channel lives on
+ *   one shard, so a message crosses one shard, not all of them. Everything one node sends another
+ *   goes through that one channel from one connection: it arrives in order.
+ * - Frames (wire.ts) for a peer are coalesced per event-loop turn into one SPUBLISH:
+ *   `u8 1 | str node | f64 incarnation | frames...`. A message is serialised once, whatever the
+ *   number of peers; the Redis commands per message fall as the rate rises.
+ * - Liveness: every `heartbeatMs` a node SPUBLISHes BEAT on the control channel and refreshes
+ *   its score in the `<prefix>:nodes` sorted set (how a starting node finds the others). A node
+ *   not heard of for `deadAfterMs` is dead (peers.ts publishes its clients' wills once); a node
+ *   that restarts comes back under a new incarnation and is treated as a new peer.
+ * - Redis unreachable: the node serves its local clients alone, counts what it could not send,
+ *   logs once, and declares nobody dead (it cannot tell). When Redis is back it says HELLO again
+ *   and resends its whole state (RESET first) to every peer, which answer in kind.
+ */
+import { hostname } from 'node:os';
+import { Cluster, Redis } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import type { BusHandler, NodeId } from '../core/bus.js';
+import { decodeFrames } from './wire.js';
+import { PeerBus } from './peers.js';
+
+export interface RedisSettings {
+  url?: string | undefined;
+  nodes?: string[] | undefined;
+  sentinels?: string[] | undefined;
+  sentinelName: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  prefix: string;
+}
+
+export interface RedisBusOptions {
+  node?: NodeId | undefined;
+  redis: RedisSettings;
+  heartbeatMs: number;
+  deadAfterMs: number;
+  logger: Logger;
+  /** How long a starting node waits for Redis, the known peers and a retained snapshot (ms). */
+  startTimeoutMs?: number;
+}
+
+/** What crossed, for $SYS and the benchmarks. */
+export interface RedisBusStats {
+  /** SPUBLISH commands sent (messages, control and heartbeats). */
+  commands: number;
+  framesOut: number;
+  bytesOut: number;
+  framesIn: number;
+  /** Frames that could not be sent (Redis unreachable). */
+  dropped: number;
+  /** Times Redis became unreachable. */
+  outages: number;
+  /** Redis is reachable now. */
+  connected: boolean;
+}
+
+const enum Ctl {
+  Hello = 1,
+  Beat = 2,
+  Bye = 3,
+}
+
+/** Largest SPUBLISH payload a batch grows to before another one starts. */
+const MAX_BATCH = 1 << 20;
+
+type Client = Redis | Cluster;
+
+function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
+export class RedisBus extends PeerBus {
+  readonly stats: RedisBusStats = { commands: 0, framesOut: 0, bytesOut: 0, framesIn: 0, dropped: 0, outages: 0, connected: false };
+  private readonly incarnation = Date.now() + Math.random();
+  private readonly header: Buffer;
+  private readonly prefix: string;
+  private readonly ctlChannel: string;
+  private readonly nodesKey: string;
+  private cmd: Client | null = null;
+  private sub: Client | null = null;
+  /** Peers heard of: their incarnation and when (local clock). */
+  private readonly known = new Map<NodeId, { inc: number; lastSeen: number }>();
+  /** Frames waiting for this turn's flush, per peer. */
+  private pending = new Map<NodeId, Buffer[]>();
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  /** Since when Redis has been reachable without a break (Infinity: it is not). */
+  private healthySince = Infinity;
+  private waitKnown: { want: Set<NodeId>; done: () => void } | null = null;
+
+  constructor(private readonly o: RedisBusOptions) {
+    super(o.node ?? `${hostname()}-${process.pid}`, o.logger);
+    this.prefix = o.redis.prefix;
+    this.ctlChannel = `${this.prefix}:ctl`;
+    this.nodesKey = `${this.prefix}:nodes`;
+    const id = Buffer.from(this.node);
+    this.header = Buffer.allocUnsafe(1 + 2 + id.length + 8);
+    this.header[0] = 1;
+    this.header.writeUInt16BE(id.length, 1);
+    id.copy(this.header, 3);
+    this.header.writeDoubleBE(this.incarnation, 3 + id.length);
+  }
+
+  private channel(node: NodeId): string {
+    // The hash tag puts each node's channel in its own slot: peers' channels spread over shards.
+    return `${this.prefix}:n:{${node}}`;
+  }
+
+  private connect(): { cmd: Client; sub: Client } {
+    const r = this.o.redis;
+    const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
+    const auth: RedisOptions = { ...(r.username !== undefined ? { username: r.username } : {}), ...(r.password !== undefined ? { password: r.password } : {}) };
+    if (r.nodes !== undefined) {
+      const opts: ClusterOptions = { lazyConnect: true, enableOfflineQueue: false, shardedSubscribers: true, redisOptions: { ...auth }, clusterRetryStrategy: (n: number) => Math.min(50 * n, 1000) };
+      return { cmd: new Cluster(r.nodes.map(hostPort), opts), sub: new Cluster(r.nodes.map(hostPort), { ...opts, enableOfflineQueue: true }) };
+    }
+    if (r.sentinels !== undefined) {
+      const opts: RedisOptions = { ...common, ...auth, sentinels: r.sentinels.map(hostPort), name: r.sentinelName };
+      return { cmd: new Redis({ ...opts, enableOfflineQueue: false }), sub: new Redis(opts) };
+    }
+    const url = r.url ?? 'redis://127.0.0.1:6379';
+    return { cmd: new Redis(url, { ...common, enableOfflineQueue: false }), sub: new Redis(url, common) };
+  }
+
+  private where(): string {
+    const r = this.o.redis;
+    if (r.nodes !== undefined) return `Redis Cluster ${r.nodes.join(',')}`;
+    if (r.sentinels !== undefined) return `Redis Sentinel ${r.sentinels.join(',')} (${r.sentinelName})`;
+    return (r.url ?? 'redis://127.0.0.1:6379').replace(/\/\/[^@/]*@/, '//***@');
+  }
+
+  async start(handler: BusHandler): Promise<void> {
+    this.handler = handler;
+    const limit = this.o.startTimeoutMs ?? 10_000;
+    const { cmd, sub } = this.connect();
+    this.cmd = cmd;
+    this.sub = sub;
+    for (const c of [cmd, sub]) c.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'cluster: redis error'));
+    sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
+    cmd.on('close', () => this.lostRedis());
+    cmd.on('ready', () => this.backToRedis());
+    try {
+      await withTimeout(Promise.all([cmd.connect(), sub.connect()]), limit, `cannot reach ${this.where()} within ${limit} ms`);
+      await withTimeout(Promise.all([sub.ssubscribe(this.channel(this.node)), sub.ssubscribe(this.ctlChannel)]), limit, `cannot subscribe on ${this.where()}`);
+    } catch (err) {
+      cmd.disconnect();
+      sub.disconnect();
+      throw new Error(`cluster.redis: ${(err as Error).message}`);
+    }
+    this.healthySince = Date.now();
+    this.stats.connected = true;
+    // The nodes alive lately: their state is awaited before serving (their HELLO answers).
+    const now = Date.now();
+    await cmd.zremrangebyscore(this.nodesKey, '-inf', now - 3_600_000);
+    const recent = (await cmd.zrangebyscore(this.nodesKey, now - 2 * this.o.deadAfterMs, '+inf')).filter((n) => n !== this.node);
+    const known = new Promise<void>((resolve) => {
+      this.waitKnown = { want: new Set(recent.filter((n) => !this.known.has(n))), done: resolve };
+      this.checkKnown();
+    });
+    this.beat(Ctl.Hello);
+    this.timer = setInterval(() => this.tick(), this.o.heartbeatMs);
+    this.timer.unref();
+    await withTimeout(known, Math.min(limit, 2 * this.o.deadAfterMs), '').catch(() => {
+      this.logger.warn({ missing: [...(this.waitKnown?.want ?? [])] }, 'cluster: some recently seen nodes did not answer; starting without them');
+    });
+    this.waitKnown = null;
+    this.logger.info({ node: this.node, peers: this.peers(), redis: this.where() }, 'cluster: joined');
+    await this.takeSnapshot(limit);
+  }
+
+  private checkKnown(): void {
+    const w = this.waitKnown;
+    if (w === null) return;
+    for (const n of w.want) if (this.isUp(n)) w.want.delete(n);
+    if (w.want.size === 0) w.done();
+  }
+
+  /** HELLO / BEAT / BYE on the control channel, and this node's score in the registry. */
+  private beat(kind: Ctl): void {
+    const cmd = this.cmd;
+    if (cmd === null || cmd.status !== 'ready') return;
+    const msg = Buffer.concat([this.header, Buffer.from([kind])]);
+    this.stats.commands++;
+    cmd.spublish(this.ctlChannel, msg).catch(() => undefined);
+    if (kind === Ctl.Bye) cmd.zrem(this.nodesKey, this.node).catch(() => undefined);
+    else cmd.zadd(this.nodesKey, Date.now(), this.node).catch(() => undefined);
+  }
+
+  private tick(): void {
+    this.beat(Ctl.Beat);
+    const now = Date.now();
+    // A node cut off from Redis cannot tell who is dead: only judge after being connected a while.
+    if (now - this.healthySince < this.o.deadAfterMs) return;
+    for (const [node, k] of this.known) {
+      if (now - k.lastSeen <= this.o.deadAfterMs) continue;
+      this.known.delete(node);
+      if (!this.isUp(node)) continue; // it said BYE
+      this.logger.warn({ node, silentMs: now - k.lastSeen }, 'cluster: node is gone (not heard of in time)');
+      this.peerDown(node, true);
+    }
+  }
+
+  private lostRedis(): void {
+    if (this.healthySince === Infinity || this.stopped) return; // not connected yet, or already known
+    this.healthySince = Infinity;
+    this.stats.connected = false;
+    this.stats.outages++;
+    this.logger.error({ redis: this.where() }, 'cluster: Redis is unreachable; serving local clients only until it is back');
+  }
+
+  private backToRedis(): void {
+    // The first 'ready' is start()'s; later ones follow an outage.
+    if (this.healthySince !== Infinity || this.stats.outages === 0 || this.stopped || this.handler === null) return;
+    const now = Date.now();
+    this.healthySince = now;
+    this.stats.connected = true;
+    this.logger.warn({ redis: this.where(), dropped: this.stats.dropped }, 'cluster: Redis is reachable again; resynchronising with the other nodes');
+    for (const k of this.known.values()) k.lastSeen = now;
+    // Peers may have missed changes: everything again, and HELLO so that they do the same.
+    for (const node of this.known.keys()) this.sendState(node);
+    this.beat(Ctl.Hello);
+  }
+
+  // ---- frames out ------------------------------------------------------------------------------
+
+  protected write(node: NodeId, buf: Buffer): boolean {
+    if (!this.known.has(node)) return false;
+    let q = this.pending.get(node);
+    if (q === undefined) this.pending.set(node, (q = []));
+    q.push(buf);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return true;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const pending = this.pending;
+    this.pending = new Map();
+    const cmd = this.cmd;
+    for (const [node, frames] of pending) {
+      if (cmd === null || cmd.status !== 'ready') {
+        this.stats.dropped += frames.length;
+        continue;
+      }
+      let batch: Buffer[] = [this.header];
+      let bytes = this.header.length;
+      const send = (): void => {
+        const payload = Buffer.concat(batch, bytes);
+        this.stats.commands++;
+        this.stats.bytesOut += bytes;
+        const n = batch.length - 1;
+        this.stats.framesOut += n;
+        cmd.spublish(this.channel(node), payload).catch(() => {
+          this.stats.dropped += n;
+        });
+      };
+      for (const f of frames) {
+        if (bytes + f.length > MAX_BATCH && batch.length > 1) {
+          send();
+          batch = [this.header];
+          bytes = this.header.length;
+        }
+        batch.push(f);
+        bytes += f.length;
+      }
+      send();
+    }
+  }
+
+  // ---- frames in -------------------------------------------------------------------------------
+
+  private receive(channel: Buffer, message: Buffer): void {
+    if (this.handler === null || message.length < 12 || message[0] !== 1) return;
+    const n = message.readUInt16BE(1);
+    const node = message.toString('utf8', 3, 3 + n);
+    if (node === this.node) return;
+    const inc = message.readDoubleBE(3 + n);
+    const at = 3 + n + 8;
+    const isCtl = channel.length === this.ctlChannel.length && channel.toString() === this.ctlChannel;
+    if (isCtl) {
+      const kind = message[at];
+      if (kind === Ctl.Bye) {
+        if (this.known.get(node)?.inc === inc) {
+          this.known.delete(node);
+          this.peerDown(node, false);
+          this.logger.info({ node }, 'cluster: node left');
+        }
+        return;
+      }
+      const fresh = this.heard(node, inc);
+      // A HELLO from a node we knew: it lost track (Redis outage): tell it everything again.
+      if (kind === Ctl.Hello && !fresh) this.sendState(node);
+      return;
+    }
+    this.heard(node, inc);
+    try {
+      decodeFrames(message, at, (f) => {
+        this.stats.framesIn++;
+        this.frame(f, node);
+      });
+    } catch (err) {
+      this.logger.error({ node, err: (err as Error).message }, 'cluster: bad message from a node; ignored');
+    }
+  }
+
+  /** Anything from `node`: alive. A node not known yet (or restarted) comes up. Returns whether it is new. */
+  private heard(node: NodeId, inc: number): boolean {
+    const k = this.known.get(node);
+    if (k !== undefined && k.inc === inc) {
+      k.lastSeen = Date.now();
+      return false;
+    }
+    if (k !== undefined) {
+      // Restarted under the same id: the old one died.
+      this.known.delete(node);
+      this.peerDown(node, true);
+    }
+    this.known.set(node, { inc, lastSeen: Date.now() });
+    this.peerUp(node);
+    this.checkKnown();
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    if (this.handler !== null) {
+      this.sayBye();
+      this.flush();
+      this.beat(Ctl.Bye);
+    }
+    this.stopped = true;
+    this.handler = null;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    const cmd = this.cmd;
+    const sub = this.sub;
+    this.cmd = this.sub = null;
+    await Promise.all([cmd?.quit().catch(() => cmd.disconnect()), sub?.quit().catch(() => sub.disconnect())]);
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(what)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

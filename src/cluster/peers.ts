@@ -188,6 +188,7 @@ export abstract class PeerBus implements Bus {
   protected peerDown(node: NodeId, died: boolean): void {
     const p = this.up.get(node);
     if (p === undefined) return;
+    const wills = [...p.wills.values()];
     this.forgetState(p);
     this.up.delete(node);
     this.slots[this.slots.indexOf(p)] = undefined;
@@ -196,7 +197,7 @@ export abstract class PeerBus implements Bus {
     if (h === null) return;
     h.nodeDown(node);
     if (died && !this.stopped && this.firstSurvivor()) {
-      for (const { app, will } of p.wills.values()) h.orphanWill(app, will);
+      for (const { app, will } of wills) h.orphanWill(app, will);
     }
   }
 

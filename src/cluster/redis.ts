@@ -144,8 +144,10 @@ export class RedisBus extends PeerBus {
     this.sub = sub;
     for (const c of [cmd, sub]) c.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'cluster: redis error'));
     sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
-    cmd.on('close', () => this.lostRedis());
-    cmd.on('ready', () => this.backToRedis());
+    for (const c of [cmd, sub]) {
+      c.on('close', () => this.lostRedis());
+      c.on('ready', () => void this.backToRedis());
+    }
     try {
       await withTimeout(Promise.all([cmd.connect(), sub.connect()]), limit, `cannot reach ${this.where()} within ${limit} ms`);
       await withTimeout(Promise.all([sub.ssubscribe(this.channel(this.node)), sub.ssubscribe(this.ctlChannel)]), limit, `cannot subscribe on ${this.where()}`);
@@ -215,9 +217,18 @@ export class RedisBus extends PeerBus {
     this.logger.error({ redis: this.where() }, 'cluster: Redis is unreachable; serving local clients only until it is back');
   }
 
-  private backToRedis(): void {
-    // The first 'ready' is start()'s; later ones follow an outage.
+  private async backToRedis(): Promise<void> {
+    // The first 'ready' is start()'s; later ones follow an outage. Both connections must be back.
+    const { cmd, sub } = this;
     if (this.healthySince !== Infinity || this.stats.outages === 0 || this.stopped || this.handler === null) return;
+    if (cmd?.status !== 'ready' || sub?.status !== 'ready') return;
+    // Subscribed again before anyone is asked to send (ioredis resubscribes too: this waits for it).
+    try {
+      await Promise.all([sub.ssubscribe(this.channel(this.node)), sub.ssubscribe(this.ctlChannel)]);
+    } catch {
+      return; // gone again: the next 'ready' retries
+    }
+    if (this.healthySince !== Infinity || this.stopped || this.handler === null) return;
     const now = Date.now();
     this.healthySince = now;
     this.stats.connected = true;

@@ -104,8 +104,55 @@ export async function startCluster(workers: number, args: string[]): Promise<Run
   };
 }
 
+/** Places clients on node 0 or node 1 of a cluster. */
+export interface Placer {
+  /** Connect an MQTT 5 client of `profile` on node `side`; its inbox is attached before CONNACK. */
+  mqtt(side: 0 | 1, clientId: string, profile: P, extra?: IClientOptions): Promise<{ client: MqttClient; inbox: Inbox; sessionPresent: boolean }>;
+  /** A STOMP client on node `side`. */
+  stomp(side: 0 | 1, login: string, profile: P): Promise<Client>;
+  closeAll(): Promise<void>;
+}
+
+/** Connect an MQTT 5 client to `url`; its inbox is attached before CONNACK. */
+async function mqttAt(url: string, clientId: string, profile: P, extra: IClientOptions): Promise<{ client: MqttClient; inbox: Inbox; sessionPresent: boolean }> {
+  const c = mqttClient(url, { protocolVersion: 5, clientId, username: APP_KEY, password: KEYS[profile], ...extra });
+  const inbox = new Inbox(c);
+  const ack = new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+    c.once('connect', resolve);
+    c.once('error', reject);
+  });
+  c.connect();
+  const { sessionPresent } = await ack;
+  return { client: c, inbox, sessionPresent };
+}
+
+/** Nodes with listeners of their own (Redis cluster): a client goes straight to its node. */
+export class DirectPlacer implements Placer {
+  private readonly opened: MqttClient[] = [];
+  private readonly stomps: Client[] = [];
+
+  constructor(private readonly nodes: ReadonlyArray<{ mqtt: string; stompPort: number }>) {}
+
+  async mqtt(side: 0 | 1, clientId: string, profile: P, extra: IClientOptions = {}): Promise<{ client: MqttClient; inbox: Inbox; sessionPresent: boolean }> {
+    const r = await mqttAt(this.nodes[side]!.mqtt, clientId, profile, extra);
+    this.opened.push(r.client);
+    return r;
+  }
+
+  async stomp(side: 0 | 1, login: string, profile: P): Promise<Client> {
+    const s = await stompOverTcp(this.nodes[side]!.stompPort, { connectHeaders: { host: APP_KEY, login, passcode: KEYS[profile] } });
+    this.stomps.push(s);
+    return s;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.opened.map((c) => c.endAsync(true).catch(() => undefined)));
+    await Promise.all(this.stomps.map((s) => s.deactivate().catch(() => undefined)));
+  }
+}
+
 /** Places clients on workers (see the module comment). */
-export class Dealer {
+export class Dealer implements Placer {
   private mqttCount = 0;
   private stompCount = 0;
   private readonly opened: MqttClient[] = [];
@@ -122,16 +169,9 @@ export class Dealer {
   async mqtt(side: 0 | 1, clientId: string, profile: P, extra: IClientOptions = {}): Promise<{ client: MqttClient; inbox: Inbox; sessionPresent: boolean }> {
     while (this.nextMqttSide !== side) await this.throwaway();
     this.mqttCount++;
-    const c = mqttClient(this.c.mqtt, { protocolVersion: 5, clientId, username: APP_KEY, password: KEYS[profile], ...extra });
-    const inbox = new Inbox(c);
-    const ack = new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
-      c.once('connect', resolve);
-      c.once('error', reject);
-    });
-    c.connect();
-    const { sessionPresent } = await ack;
-    this.opened.push(c);
-    return { client: c, inbox, sessionPresent };
+    const r = await mqttAt(this.c.mqtt, clientId, profile, extra);
+    this.opened.push(r.client);
+    return r;
   }
 
   private async throwaway(): Promise<void> {

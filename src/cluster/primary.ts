@@ -1,8 +1,8 @@
 /**
- * Cluster mode, primary side (`--workers N`, experimental): fork N broker workers with the same
+ * Cluster mode, primary side (`--workers N`): fork N broker workers with the same
  * arguments. node:cluster shares the listening sockets (the primary accepts and hands each
  * connection to a worker in turn), so clients see one broker on the usual ports; the workers
- * link to each other through ClusterMesh. The primary holds no client connections, so N
+ * link to each other through ClusterMesh, or through Redis with `cluster.redis`. The primary holds no client connections, so N
  * workers hold N times the connections one process may open (RLIMIT_NOFILE).
  *
  * Prints the `listening` lines once every worker is listening and linked; restarts a worker

@@ -4,12 +4,9 @@
  * arrives and withdraws it when the last one leaves, publishes, and hears about nodes joining
  * and leaving. MQTT adds wildcard and shared-group interest, client ownership (one holder per
  * client id, for takeover, duplicate logins and profile rules cluster-wide) and retained sync.
- * The Unix-socket mesh of cluster mode (cluster/mesh.ts) is the first implementation. A Redis bus
- * fits the same interface: interest and fan-out on pub/sub channels, ownership as keys with
- * expiry, the retained snapshot as a hash read, and queues as Redis Streams: `send` with route
- * `shared` may append to the group's stream instead of going to the node the core chose, and
- * whichever node's consumer-group reader claims the entry hands it to its core with that route
- * (which delivers to one local member, as now).
+ * cluster/peers.ts holds what every transport shares; the transports are the Unix-socket mesh of
+ * `--workers` (cluster/mesh.ts) and Redis (cluster/redis.ts: sharded pub/sub channels per node,
+ * heartbeats). Tests use an in-process bus (test/cluster/memory-bus.ts).
  * Without a bus (one process) `router.cluster` is null: the publish path pays one null check.
  *
  * Invariants every implementation keeps:

@@ -5,12 +5,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { have, startNode, startRedisCluster } from '../helpers/services.js';
+import { missingServices, startNode, startRedisCluster } from '../helpers/services.js';
 import type { Node, RedisCluster } from '../helpers/services.js';
 import { DirectPlacer, eventually, writeConfig } from './helpers.js';
 
-const missing = ['redis-server', 'redis-cli'].filter((c) => !have(c));
-const skip = missing.length > 0 ? `not installed: ${missing.join(', ')} (.ci/run installs them)` : false;
+const skip = missingServices('redis-server', 'redis-cli');
 
 let rc: RedisCluster;
 const nodes: Node[] = [];

@@ -12,15 +12,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { client as mqttClient, Inbox } from '../helpers/mqtt.js';
 import type { MqttClient } from '../helpers/mqtt.js';
-import { have, spawnWatched, startHaproxy, startNode, startRedis } from '../helpers/services.js';
+import { missingServices, spawnWatched, startHaproxy, startNode, startRedis } from '../helpers/services.js';
 import type { Haproxy, Node, Proc, RedisServer } from '../helpers/services.js';
 import { APP_KEY, DirectPlacer, eventually, json, KEYS, writeConfig } from './helpers.js';
 import type { P } from './helpers.js';
 import { namespaceSuite } from './namespace-suite.js';
 
 const run = promisify(execFile);
-const missing = ['redis-server', 'haproxy', 'mosquitto_sub'].filter((c) => !have(c));
-const skip = missing.length > 0 ? `not installed: ${missing.join(', ')} (.ci/run installs them)` : false;
+const skip = missingServices('redis-server', 'redis-cli', 'haproxy', 'mosquitto_sub');
 
 let redis: RedisServer;
 let nodes: Node[] = [];

@@ -28,6 +28,18 @@ export function have(cmd: string): boolean {
   }
 }
 
+/**
+ * A skip reason when a command is missing (false when all are there). Under .ci/run
+ * (SERVICES_REQUIRED=1), which installs them, a missing one throws instead: CI never skips them.
+ */
+export function missingServices(...cmds: string[]): string | false {
+  const missing = cmds.filter((c) => !have(c));
+  if (missing.length === 0) return false;
+  const why = `not installed: ${missing.join(', ')} (.ci/run installs them)`;
+  if (process.env.SERVICES_REQUIRED === '1') throw new Error(why);
+  return why;
+}
+
 export async function freePort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));

@@ -176,8 +176,27 @@ export interface DeadLetterStore {
   purgeDeadLetters(app: string, filter: DeadLetterFilter, ids?: readonly number[]): Promise<number>;
 }
 
+/**
+ * Sessions kept where several nodes reach them (Redis): a node loads a session when its client
+ * connects there (not every session at start), and one node at a time writes it.
+ */
+export interface SharedSessionStore {
+  /**
+   * This node holds the session from now on: its fencing token is raised, and from then on the
+   * store refuses the writes for it of any node holding an older token (a slow node that lost the
+   * client). Resolves, once the token is raised, with what the store holds for it (null: none).
+   */
+  acquire(app: string, clientId: string): Promise<SessionRecord | null>;
+  /** This node no longer holds the session: it writes nothing more for it (nothing is deleted). */
+  disown(app: string, clientId: string): void;
+  /** Writes refused so far because another node had taken the session (fencing). */
+  readonly fenced: number;
+}
+
 /** One backend's stores, opened together. */
 export interface Stores {
+  /** Present when several nodes share these stores (see SharedSessionStore). */
+  readonly shared?: SharedSessionStore;
   readonly sessions: SessionStore;
   readonly retained: RetainedStore;
   readonly queues: QueueStore;

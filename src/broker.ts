@@ -216,7 +216,10 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   /** Stores the broker opened itself (store.type sqlite), closed by stop(). */
   let ownStores: SqliteStores | null = null;
   const startedAt = clock.now();
-  const sysPublishers = [...apps.values()].map((a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open }));
+  const bus = opts.bus;
+  const sysPublishers = [...apps.values()].map(
+    (a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) }),
+  );
 
   const admin = new BrokerAdmin(apps, {
     connections: () => open,

@@ -130,6 +130,10 @@ export abstract class PeerBus implements Bus {
   private readonly remote = new Map<string, RemoteInterest>();
   /** Claims of other nodes: application -> client id -> one claim per node. */
   private readonly claims = new Map<string, Map<string, Owner[]>>();
+  /** Hand-overs this node waits for: `app\nclientId` -> the node asked and what to call. */
+  private readonly takes = new Map<string, { node: NodeId; done: () => void }>();
+  /** How long a hand-over waits for the holding node's answer (ms). */
+  protected takeTimeoutMs = 3000;
   /** The retained snapshot being received: from which peer, and what to call when it is done. */
   private sync: { peer: NodeId; done: () => void; retry: () => void } | null = null;
 
@@ -193,6 +197,7 @@ export abstract class PeerBus implements Bus {
     this.up.delete(node);
     this.slots[this.slots.indexOf(p)] = undefined;
     if (this.sync?.peer === node) this.sync.retry();
+    for (const t of [...this.takes.values()]) if (t.node === node) t.done();
     const h = this.handler;
     if (h === null) return;
     h.nodeDown(node);
@@ -321,6 +326,24 @@ export abstract class PeerBus implements Bus {
     if (this.up.size > 0) this.writeAll(encodeWill(app, will));
   }
 
+  handOver(app: string, clientId: string): Promise<void> {
+    const holder = this.owner(app, clientId);
+    if (holder === undefined) return Promise.resolve();
+    const key = `${app}\n${clientId}`;
+    return new Promise<void>((resolve) => {
+      const prev = this.takes.get(key);
+      const timer = setTimeout(() => done(), this.takeTimeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.takes.get(key)?.done === done) this.takes.delete(key);
+        prev?.done();
+        resolve();
+      };
+      this.takes.set(key, { node: holder.node, done });
+      if (!this.write(holder.node, encodeRelease(app, clientId, Kind.Take))) done();
+    });
+  }
+
   owner(app: string, clientId: string): Owner | undefined {
     const list = this.claims.get(app)?.get(clientId);
     return list === undefined ? undefined : best(list);
@@ -384,6 +407,17 @@ export abstract class PeerBus implements Bus {
       case Kind.Reset:
         this.forgetState(p);
         return;
+      case Kind.Take:
+        h.take(f.app, f.clientId).then(
+          () => this.write(node, encodeRelease(f.app, f.clientId, Kind.Released)),
+          () => this.write(node, encodeRelease(f.app, f.clientId, Kind.Released)),
+        );
+        return;
+      case Kind.Released: {
+        const t = this.takes.get(`${f.app}\n${f.clientId}`);
+        if (t !== undefined && t.node === node) t.done();
+        return;
+      }
       case Kind.Sync:
         for (const { app, msg } of h.retained()) this.write(node, encodeMessage(app, msg, RETAINED));
         this.write(node, encodeSignal(Kind.Synced));

@@ -77,7 +77,7 @@ function hostPort(s: string): { host: string; port: number } {
 }
 
 export class RedisBus extends PeerBus {
-  readonly stats: RedisBusStats = { commands: 0, framesOut: 0, bytesOut: 0, framesIn: 0, dropped: 0, outages: 0, connected: false };
+  readonly counters: RedisBusStats = { commands: 0, framesOut: 0, bytesOut: 0, framesIn: 0, dropped: 0, outages: 0, connected: false };
   private readonly incarnation = Date.now() + Math.random();
   private readonly header: Buffer;
   private readonly prefix: string;
@@ -106,6 +106,19 @@ export class RedisBus extends PeerBus {
     this.header.writeUInt16BE(id.length, 1);
     id.copy(this.header, 3);
     this.header.writeDoubleBE(this.incarnation, 3 + id.length);
+  }
+
+  stats(): Readonly<Record<string, number>> {
+    const s = this.counters;
+    return {
+      'cluster/peers': this.peers().length,
+      'cluster/redis/connected': s.connected ? 1 : 0,
+      'cluster/redis/outages': s.outages,
+      'cluster/redis/commands': s.commands,
+      'cluster/frames/sent': s.framesOut,
+      'cluster/frames/received': s.framesIn,
+      'cluster/frames/dropped': s.dropped,
+    };
   }
 
   private channel(node: NodeId): string {
@@ -157,7 +170,7 @@ export class RedisBus extends PeerBus {
       throw new Error(`cluster.redis: ${(err as Error).message}`);
     }
     this.healthySince = Date.now();
-    this.stats.connected = true;
+    this.counters.connected = true;
     // The nodes alive lately: their state is awaited before serving (their HELLO answers).
     const now = Date.now();
     await cmd.zremrangebyscore(this.nodesKey, '-inf', now - 3_600_000);
@@ -189,7 +202,7 @@ export class RedisBus extends PeerBus {
     const cmd = this.cmd;
     if (cmd === null || cmd.status !== 'ready') return;
     const msg = Buffer.concat([this.header, Buffer.from([kind])]);
-    this.stats.commands++;
+    this.counters.commands++;
     cmd.spublish(this.ctlChannel, msg).catch(() => undefined);
     if (kind === Ctl.Bye) cmd.zrem(this.nodesKey, this.node).catch(() => undefined);
     else cmd.zadd(this.nodesKey, Date.now(), this.node).catch(() => undefined);
@@ -212,15 +225,15 @@ export class RedisBus extends PeerBus {
   private lostRedis(): void {
     if (this.healthySince === Infinity || this.stopped) return; // not connected yet, or already known
     this.healthySince = Infinity;
-    this.stats.connected = false;
-    this.stats.outages++;
+    this.counters.connected = false;
+    this.counters.outages++;
     this.logger.error({ redis: this.where() }, 'cluster: Redis is unreachable; serving local clients only until it is back');
   }
 
   private async backToRedis(): Promise<void> {
     // The first 'ready' is start()'s; later ones follow an outage. Both connections must be back.
     const { cmd, sub } = this;
-    if (this.healthySince !== Infinity || this.stats.outages === 0 || this.stopped || this.handler === null) return;
+    if (this.healthySince !== Infinity || this.counters.outages === 0 || this.stopped || this.handler === null) return;
     if (cmd?.status !== 'ready' || sub?.status !== 'ready') return;
     // Subscribed again before anyone is asked to send (ioredis resubscribes too: this waits for it).
     try {
@@ -231,8 +244,8 @@ export class RedisBus extends PeerBus {
     if (this.healthySince !== Infinity || this.stopped || this.handler === null) return;
     const now = Date.now();
     this.healthySince = now;
-    this.stats.connected = true;
-    this.logger.warn({ redis: this.where(), dropped: this.stats.dropped }, 'cluster: Redis is reachable again; resynchronising with the other nodes');
+    this.counters.connected = true;
+    this.logger.warn({ redis: this.where(), dropped: this.counters.dropped }, 'cluster: Redis is reachable again; resynchronising with the other nodes');
     for (const k of this.known.values()) k.lastSeen = now;
     // Peers may have missed changes: everything again, and HELLO so that they do the same.
     for (const node of this.known.keys()) this.sendState(node);
@@ -260,19 +273,19 @@ export class RedisBus extends PeerBus {
     const cmd = this.cmd;
     for (const [node, frames] of pending) {
       if (cmd === null || cmd.status !== 'ready') {
-        this.stats.dropped += frames.length;
+        this.counters.dropped += frames.length;
         continue;
       }
       let batch: Buffer[] = [this.header];
       let bytes = this.header.length;
       const send = (): void => {
         const payload = Buffer.concat(batch, bytes);
-        this.stats.commands++;
-        this.stats.bytesOut += bytes;
+        this.counters.commands++;
+        this.counters.bytesOut += bytes;
         const n = batch.length - 1;
-        this.stats.framesOut += n;
+        this.counters.framesOut += n;
         cmd.spublish(this.channel(node), payload).catch(() => {
-          this.stats.dropped += n;
+          this.counters.dropped += n;
         });
       };
       for (const f of frames) {
@@ -316,7 +329,7 @@ export class RedisBus extends PeerBus {
     this.heard(node, inc);
     try {
       decodeFrames(message, at, (f) => {
-        this.stats.framesIn++;
+        this.counters.framesIn++;
         this.frame(f, node);
       });
     } catch (err) {

@@ -18,6 +18,8 @@
  *                                                      (the will of an online client there; no message: none now)
  *   RESET                                              (forget what I told you; my whole state follows)
  *   BYE                                                (I am leaving: forget me, my clients' wills are mine)
+ *   TAKE     str app | str clientId                    (let go of this client: I take it over)
+ *   RELEASED str app | str clientId                    (done: closed here, its store writes flushed)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
@@ -38,12 +40,14 @@ export const enum Kind {
   Will = 7,
   Reset = 8,
   Bye = 9,
+  Take = 10,
+  Released = 11,
 }
 
 export type PeerFrame =
   | { kind: Kind.Message; app: string; msg: Message; route: Route }
   | { kind: Kind.Claim; app: string; claim: Claim }
-  | { kind: Kind.Release; app: string; clientId: string }
+  | { kind: Kind.Release | Kind.Take | Kind.Released; app: string; clientId: string }
   | { kind: Kind.Interest; add: boolean; app: string; filter: string }
   | { kind: Kind.Will; app: string; will: WillRecord }
   | { kind: Kind.Sync }
@@ -118,11 +122,12 @@ export function encodeClaim(app: string, c: Claim): Buffer {
   return buf;
 }
 
-export function encodeRelease(app: string, clientId: string): Buffer {
+/** RELEASE (default), TAKE or RELEASED: an application and a client id. */
+export function encodeRelease(app: string, clientId: string, kind: Kind.Release | Kind.Take | Kind.Released = Kind.Release): Buffer {
   const size = 1 + strLen(app) + strLen(clientId);
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeUInt32BE(size, 0);
-  buf[4] = Kind.Release;
+  buf[4] = kind;
   putStr(buf, putStr(buf, 5, app), clientId);
   return buf;
 }
@@ -184,9 +189,12 @@ function decodeFrame(buf: Buffer): PeerFrame {
       const protocol = str();
       return { kind: Kind.Claim, app, claim: { clientId, profile, online, since, protocol, transport: str() } };
     }
-    case Kind.Release: {
+    case Kind.Release:
+    case Kind.Take:
+    case Kind.Released: {
+      const kind = buf[0];
       const app = str();
-      return { kind: Kind.Release, app, clientId: str() };
+      return { kind, app, clientId: str() };
     }
     case Kind.Interest: {
       const add = buf[at++] === 1;

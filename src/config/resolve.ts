@@ -67,6 +67,10 @@ export function resolveConfig(layers: SourcedLayer[]): BrokerConfig {
     merged = merge(merged, r.data);
   }
   const config = merged as BrokerConfig;
+  const r = config.cluster.redis;
+  const redis = r.url !== undefined || r.nodes !== undefined || r.sentinels !== undefined;
+  // store.type, when nobody set it: the nodes of a Redis cluster keep their sessions in Redis.
+  if (redis && !layers.some((l) => isObject(l.data) && isObject(l.data.store) && l.data.store.type !== undefined)) config.store.type = 'redis';
   // Cross-field checks.
   const secure = config.listen.some((u) => /^(mqtts|wss|stomps):/.test(u));
   if (secure && (!config.tls.cert || !config.tls.key)) {
@@ -91,9 +95,9 @@ export function resolveConfig(layers: SourcedLayer[]): BrokerConfig {
       );
     }
   }
-  const r = config.cluster.redis;
   const ways = [r.url !== undefined && 'url', r.nodes !== undefined && 'nodes', r.sentinels !== undefined && 'sentinels'].filter(Boolean);
   if (ways.length > 1) throw new ConfigError(`cluster.redis: set one of url, nodes or sentinels, not ${ways.join(' and ')}`);
+  if (config.store.type === 'redis' && !redis) throw new ConfigError('store.type: redis needs cluster.redis (url, nodes or sentinels)');
   // One process owns a SQLite data directory: worker processes cannot share it.
   if (config.cluster.workers > 1 && config.store.type === 'sqlite') {
     throw new ConfigError(

@@ -168,9 +168,12 @@ export const sysSchema = section(
 export const storeSchema = section(
   {
     type: z
-      .enum(['memory', 'sqlite'])
+      .enum(['memory', 'sqlite', 'redis'])
       .default('sqlite')
-      .register(settings, { description: 'Where sessions, retained messages, queues and dead letters are kept: `memory` (nothing survives a restart) or `sqlite` (a file in `store.dataDir`)' }),
+      .register(settings, {
+        description: 'Where sessions, retained messages, queues and dead letters are kept: `memory` (nothing survives a restart), `sqlite` (a file in `store.dataDir`) or `redis` (the `cluster.redis` server, shared by the nodes)',
+        defaultText: '`redis` when `cluster.redis` is set, else `sqlite`',
+      }),
     dataDir: z.string().min(1).default('./data').register(settings, { description: 'Directory of the SQLite store (`switchboard.db`); created if missing', flag: { name: 'data-dir', arg: 'DIR' } }),
     durability: z
       .enum(['sync', 'batched', 'none'])

@@ -115,6 +115,8 @@ export interface Bus {
   stop(): Promise<void>;
   /** The other live nodes. */
   peers(): readonly NodeId[];
+  /** Figures for `$SYS/broker/<node>/cluster/...` (name -> value). */
+  stats?(): Readonly<Record<string, number>>;
 
   // ---- interest -------------------------------------------------------------------------
   /** The first local subscriber of `filter` arrived (`$share/<group>/<filter>` for a group member). */
@@ -143,6 +145,13 @@ export interface Bus {
   claim(app: string, claim: Claim): void;
   /** This node no longer holds `clientId`. */
   release(app: string, clientId: string): void;
+  /**
+   * Before this node takes `clientId` over from another node: that node lets go of it (closes
+   * it, and flushes its store writes so that a shared store holds its latest state). Resolves
+   * when it has, at once when no other node holds the client, or when that node is gone or
+   * does not answer in time.
+   */
+  handOver(app: string, clientId: string): Promise<void>;
   /** The will of a client online here, or none now (see WillRecord). */
   will(app: string, will: WillRecord): void;
   /** Another node's claim on `clientId` (an online one first), if any. */
@@ -169,6 +178,8 @@ export interface BusHandler {
   nodeDown(node: NodeId): void;
   /** A node died holding an online client with a will; this node publishes it (one node does). */
   orphanWill(app: string, will: WillRecord): void;
+  /** Another node takes `clientId` over: let go of it here; resolves once its store writes are flushed. */
+  take(app: string, clientId: string): Promise<void>;
 }
 
 /** The topics a retained snapshot covers: `#`, and the `$` roots that hold retained messages. */
@@ -257,6 +268,10 @@ export class ClusterNode implements BusHandler {
 
   orphanWill(app: string, will: WillRecord): void {
     this.apps.get(app)?.orphanWill(will);
+  }
+
+  take(app: string, clientId: string): Promise<void> {
+    return this.apps.get(app)?.take(clientId) ?? Promise.resolve();
   }
 }
 
@@ -397,6 +412,23 @@ export class AppCluster {
   /** Do other nodes have members of the queue `g` (its filter is a topic)? */
   hasConsumers(g: SharedGroup<Session>): boolean {
     return find(this.bus.groups(this.name, g.filter), g.filter, g.name) !== undefined;
+  }
+
+  /**
+   * A client connecting here that another node holds: that node lets go of it first (see
+   * Bus.handOver), so that a shared store has its latest state when this node acquires it.
+   */
+  handOver(clientId: string): Promise<void> {
+    return this.bus.handOver(this.name, clientId);
+  }
+
+  /** Another node takes `clientId`: close and drop it here (a shared store keeps its state), flush. */
+  async take(clientId: string): Promise<void> {
+    this.app.router.evict(clientId, 'takeover');
+    const stores = this.app.stores;
+    if (stores === null) return;
+    await stores.flush().catch(() => undefined);
+    stores.shared?.disown(this.name, clientId);
   }
 
   /** Another node's claim on `clientId`. */

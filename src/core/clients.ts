@@ -25,6 +25,7 @@ import type { Message, QoS } from './message.js';
 import type { DisconnectReason } from './presence.js';
 import type { Inflight, Session, SessionLink, WillMessage } from './session.js';
 import type { Subscription } from './topic-trie.js';
+import type { SessionRecord, SharedSessionStore } from '../stores/types.js';
 import { hasWildcard, isValidTopicFilter, isValidTopicName, withinTopicLimits } from './topic.js';
 
 export type { Refusal } from './application.js';
@@ -99,9 +100,37 @@ export function openClient(app: Application, req: OpenRequest, link: SessionLink
   );
 }
 
-function attach(app: Application, req: OpenRequest, link: SessionLink): Client | Refusal {
+function attach(app: Application, req: OpenRequest, link: SessionLink): MaybePromise<Client | Refusal> {
   const decision = app.admit(req.info, req.expiry > 0);
   if (decision !== null && decision !== 'replace') return decision;
+  const shared = app.stores?.shared;
+  if (shared !== undefined && !app.router.sessions.has(req.info.clientId)) return takeShared(app, req, link, decision, shared);
+  return attachHere(app, req, link, decision);
+}
+
+/**
+ * A client whose session a shared store (Redis) may hold, last written by another node: that
+ * node lets go first (it closes the client and flushes), then this node acquires the session
+ * (fencing the other off) and resumes it from the store.
+ */
+async function takeShared(app: Application, req: OpenRequest, link: SessionLink, decision: 'replace' | null, shared: SharedSessionStore): Promise<Client | Refusal> {
+  const id = req.info.clientId;
+  await app.router.cluster?.handOver(id);
+  let record: SessionRecord | null;
+  try {
+    record = await shared.acquire(app.id, id);
+  } catch (err) {
+    return refuse('SB_ERR_SERVER_UNAVAILABLE', `the session store cannot be read: ${(err as Error).message}`);
+  }
+  if (!app.router.sessions.has(id) && record !== null) {
+    // Resumed only by the same profile, and not on a clean start [MQTT-3.1.2-4]: else it goes.
+    if (decision === 'replace' || req.cleanStart || record.profile !== req.info.profile) app.stores?.sessions.deleteSession(app.id, id);
+    else app.router.adopt(record);
+  }
+  return attachHere(app, req, link, decision);
+}
+
+function attachHere(app: Application, req: OpenRequest, link: SessionLink, decision: 'replace' | null): Client {
   // 'replace': a lower profile's session on this id is discarded (its connection gets 0x8E).
   const { session, present } = app.attach(req.info, link, decision === 'replace' || req.cleanStart, req.expiry, req.will);
   app.monitor.refresh(session);

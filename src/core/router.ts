@@ -287,13 +287,16 @@ export class Router implements SessionOwner {
   evict(clientId: string, reason: CloseReason): void {
     const session = this.sessions.get(clientId);
     if (!session) return;
+    // A shared store keeps the session for the node that takes it: nothing is written from here on.
+    const handOver = this.stores?.shared !== undefined && reason === 'takeover';
+    if (handOver) session.journal = null;
     const old = session.link;
     if (old) {
       session.link = null;
       old.close(reason);
       this.events.emit('offline', session);
     }
-    this.destroy(session, false);
+    this.destroy(session, false, handOver);
   }
 
   /**
@@ -345,8 +348,12 @@ export class Router implements SessionOwner {
     },
   };
 
-  /** End a session: drop its subscriptions and state; publish a pending will now [MQTT-3.1.3-9]. */
-  destroy(session: Session, publishPendingWill: boolean): void {
+  /**
+   * End a session: drop its subscriptions and state; publish a pending will now [MQTT-3.1.3-9].
+   * `handOver`: another node takes the session (shared store): its state stays in the store,
+   * nothing of it is dead-lettered here.
+   */
+  destroy(session: Session, publishPendingWill: boolean, handOver = false): void {
     if (publishPendingWill && session.willTimer && session.will) {
       const w = session.will;
       session.setWill(null);
@@ -367,7 +374,7 @@ export class Router implements SessionOwner {
     // Unfinished deliveries: queue messages go back to their queue, the rest are dead letters.
     for (const d of session.drain()) {
       if (d.group !== null && this.trie.group(d.group.filter, d.group.name) === d.group) this.redeliver(d.group, d.msg, session, false);
-      else this.dropListener(session, d.msg, 'offline');
+      else if (!handOver) this.dropListener(session, d.msg, 'offline');
     }
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     this.events.emit('session-end', session);
@@ -631,9 +638,24 @@ export class Router implements SessionOwner {
     try {
       for await (const r of stores.retained.retained(this.app)) this.storeRetained(fromRecord(r));
       for await (const q of stores.queues.queues(this.app)) this.restoreQueue(q.filter, q.name, q.messages);
+      // Shared sessions (Redis) are taken one by one, when their client connects (adopt).
+      if (stores.shared !== undefined) return;
       const sessions: SessionRecord[] = [];
       for await (const r of stores.sessions.sessions(this.app)) sessions.push(r);
       for (const r of sessions) this.restoreSession(r);
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  /**
+   * A session another node held (a shared store): it comes back here as after a restart, for
+   * the client that is connecting (its attach follows at once).
+   */
+  adopt(r: SessionRecord): void {
+    this.restoring = true;
+    try {
+      this.restoreSession(r);
     } finally {
       this.restoring = false;
     }

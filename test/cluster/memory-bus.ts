@@ -169,6 +169,11 @@ export class MemoryBus implements Bus {
   /** Nodes in one process do not die apart: no other node needs their wills. */
   will(): void {}
 
+  /** No shared store between these nodes: the claim that follows settles a takeover. */
+  handOver(): Promise<void> {
+    return Promise.resolve();
+  }
+
   release(app: string, clientId: string): void {
     for (const p of this.others()) {
       p.post(() => {

@@ -1,0 +1,92 @@
+/**
+ * Sessions in Redis (store.type redis, the default with cluster.redis): a persistent session
+ * parked on one node is resumed through another (session present, queued messages delivered),
+ * an online one is taken over across nodes with its state, and a client of a node killed with
+ * SIGKILL resumes its session on another node. Real processes on a real redis-server.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { missingServices, startNode, startRedis } from '../helpers/services.js';
+import type { Node, RedisServer } from '../helpers/services.js';
+import { DirectPlacer, eventually, writeConfig } from './helpers.js';
+
+const skip = missingServices('redis-server');
+
+let redis: RedisServer;
+const nodes: Node[] = [];
+let d: DirectPlacer;
+const persistent = { clean: false, properties: { sessionExpiryInterval: 300 } };
+
+before(async () => {
+  if (skip) return;
+  redis = await startRedis();
+  const config = writeConfig();
+  for (const id of ['s0', 's1', 's2']) {
+    nodes.push(await startNode(id, ['--config', config, '--redis', redis.url, '--log-level', 'warn', '--set', 'sys.interval=0', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500']));
+  }
+  d = new DirectPlacer(nodes);
+});
+
+after(async () => {
+  if (skip) return;
+  await d.closeAll();
+  await Promise.all(nodes.map((n) => n.stop()));
+  await redis.stop();
+});
+
+test('a session parked on one node resumes on another: session present, what was queued meanwhile delivered in order', { skip }, async () => {
+  const { client: a } = await d.mqtt(0, 'rs-a', 'ADMIN', persistent);
+  await a.subscribeAsync('rs/#', { qos: 1 });
+  await a.endAsync();
+  const { client: pub } = await d.mqtt(1, 'rs-pub', 'ADMIN');
+  for (let i = 0; i < 5; i++) await pub.publishAsync('rs/x', `m${i}`, { qos: 1 });
+  const { inbox, sessionPresent } = await d.mqtt(1, 'rs-a', 'ADMIN', persistent);
+  assert.equal(sessionPresent, true);
+  assert.deepEqual((await inbox.take(5)).map((m) => m.payload.toString()), ['m0', 'm1', 'm2', 'm3', 'm4']);
+  // Its subscription lives on node 1 now: a publish from node 0 reaches it there.
+  const { client: far } = await d.mqtt(0, 'rs-far', 'ADMIN');
+  await eventually(async () => {
+    await far.publishAsync('rs/y', 'after', { qos: 1 });
+    return (await inbox.next(300).catch(() => null))?.payload.toString() === 'after';
+  }, 'delivered on node 1', 5000);
+});
+
+test('an online client connecting again through another node takes its session over: 0x8E, session present, subscriptions kept', { skip }, async () => {
+  const { client: first } = await d.mqtt(0, 'rs-t', 'ADMIN', persistent);
+  await first.subscribeAsync('rt/+', { qos: 1 });
+  const kicked = new Promise<number | undefined>((r) => first.once('disconnect', (pkt) => r(pkt.reasonCode)));
+  const { client: second, inbox, sessionPresent } = await d.mqtt(1, 'rs-t', 'ADMIN', persistent);
+  assert.equal(await kicked, 0x8e);
+  assert.equal(sessionPresent, true);
+  const { client: pub } = await d.mqtt(0, 'rs-t-pub', 'ADMIN');
+  await eventually(async () => {
+    await pub.publishAsync('rt/1', 'kept', { qos: 1 });
+    return (await inbox.next(300).catch(() => null))?.payload.toString() === 'kept';
+  }, 'the subscription came along', 5000);
+  await second.endAsync();
+});
+
+test('a clean start through another node discards the stored session', { skip }, async () => {
+  const { client: a } = await d.mqtt(0, 'rs-c', 'ADMIN', persistent);
+  await a.subscribeAsync('rc/#', { qos: 1 });
+  await a.endAsync();
+  const { client: b, sessionPresent } = await d.mqtt(1, 'rs-c', 'ADMIN', { clean: true, properties: { sessionExpiryInterval: 300 } });
+  assert.equal(sessionPresent, false);
+  await b.endAsync();
+  const { sessionPresent: again } = await d.mqtt(0, 'rs-c', 'ADMIN', persistent);
+  assert.equal(again, true, 'the new (empty) session is the stored one now');
+});
+
+test('SIGKILL the node holding a persistent session: its client resumes on another node with what was acknowledged before the kill', { skip }, async () => {
+  const { client: s } = await d.mqtt(0, 'rs-k', 'ADMIN', persistent);
+  await s.subscribeAsync('rk/#', { qos: 1 });
+  await s.endAsync(); // parked on node 0: what is published now is queued there, in Redis
+  const { client: pub } = await d.mqtt(1, 'rs-k-pub', 'ADMIN');
+  for (let i = 0; i < 20; i++) await pub.publishAsync('rk/x', `k${i}`, { qos: 1 });
+  // Queued on node 0 (the publishes crossed before their PUBACKs were read here); then it dies.
+  await new Promise((r) => setTimeout(r, 200));
+  await nodes[0]!.kill();
+  const { inbox, sessionPresent } = await d.mqtt(1, 'rs-k', 'ADMIN', persistent);
+  assert.equal(sessionPresent, true);
+  assert.deepEqual((await inbox.take(20)).map((m) => m.payload.toString()), Array.from({ length: 20 }, (_, i) => `k${i}`));
+});

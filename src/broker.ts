@@ -3,6 +3,7 @@
  * `createBroker(config).start()` binds every listener and returns the real addresses.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -21,6 +22,7 @@ import { ClusterNode } from './core/bus.js';
 import type { Bus } from './core/bus.js';
 import type { Stores } from './stores/types.js';
 import { SqliteStores } from './stores/sqlite/index.js';
+import { RedisStores } from './stores/redis/index.js';
 import { Authenticator } from './auth/authenticate.js';
 import { SysPublisher } from './core/sys.js';
 import { MqttConnection } from './protocols/mqtt/connection.js';
@@ -213,8 +215,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     wsPingsPerSecond: config.limits.wsPingsPerSecond,
   });
 
-  /** Stores the broker opened itself (store.type sqlite), closed by stop(). */
-  let ownStores: SqliteStores | null = null;
+  /** Stores the broker opened itself (store.type sqlite or redis), closed by stop(). */
+  let ownStores: Stores | null = null;
   const startedAt = clock.now();
   const bus = opts.bus;
   const sysPublishers = [...apps.values()].map(
@@ -266,9 +268,17 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       // The configured store (unless the embedder passed its own): opened, and what it holds
       // comes back, before any client can connect.
       if (opts.stores === undefined && config.store.type === 'sqlite') {
-        ownStores = await SqliteStores.open({ dataDir: config.store.dataDir, durability: config.store.durability, batchMs: config.store.batchMs });
-        for (const a of apps.values()) a.useStores(ownStores);
-        logger.info({ file: ownStores.file, durability: ownStores.durability }, 'store opened');
+        const sqlite = await SqliteStores.open({ dataDir: config.store.dataDir, durability: config.store.durability, batchMs: config.store.batchMs });
+        ownStores = sqlite;
+        for (const a of apps.values()) a.useStores(sqlite);
+        logger.info({ file: sqlite.file, durability: sqlite.durability }, 'store opened');
+      } else if (opts.stores === undefined && config.store.type === 'redis') {
+        // Shared by the nodes: sessions are taken when their client connects (core/clients.ts).
+        const redis = new RedisStores({ redis: config.cluster.redis, node: opts.bus?.node ?? hostname() });
+        await redis.open();
+        ownStores = redis;
+        for (const a of apps.values()) a.useStores(redis);
+        logger.info({ redis: redis.where }, 'store opened');
       }
       try {
         for (const a of apps.values()) await a.restore();

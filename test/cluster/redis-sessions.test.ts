@@ -22,7 +22,7 @@ before(async () => {
   redis = await startRedis();
   const config = writeConfig();
   for (const id of ['s0', 's1', 's2']) {
-    nodes.push(await startNode(id, ['--config', config, '--redis', redis.url, '--log-level', 'warn', '--set', 'sys.interval=0', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500']));
+    nodes.push(await startNode(id, ['--config', config, '--redis', redis.url, '--set', 'store.type=redis', '--log-level', 'warn', '--set', 'sys.interval=0', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500']));
   }
   d = new DirectPlacer(nodes);
 });

@@ -280,6 +280,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         for (const a of apps.values()) a.useStores(redis);
         logger.info({ redis: redis.where }, 'store opened');
       }
+      // Shared sessions: an acknowledgement waits for the other nodes a message went to as well.
+      if ((opts.stores ?? ownStores)?.shared !== undefined && config.store.durability === 'sync') opts.bus?.confirmStored?.();
       try {
         for (const a of apps.values()) await a.restore();
         // Linked to the other nodes, with their retained messages, before any client connects.

@@ -17,7 +17,7 @@ import type { Bus, BusHandler, Claim, NodeId, Owner, RemoteGroup, Route, WillRec
 import { nodeBefore } from '../core/bus.js';
 import { TopicTrie } from '../core/topic-trie.js';
 import type { MatchResult, Subscriber } from '../core/topic-trie.js';
-import { encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeWill, Kind } from './wire.js';
+import { encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
 
 /** A peer as the subscriber of its wildcard filters and group memberships; `bit` = 1 << its slot. */
@@ -134,6 +134,13 @@ export abstract class PeerBus implements Bus {
   private readonly takes = new Map<string, { node: NodeId; done: () => void }>();
   /** How long a hand-over waits for the holding node's answer (ms). */
   protected takeTimeoutMs = 3000;
+  /** QoS 1/2 messages are confirmed by the nodes they reach (Bus.confirmStored). */
+  private confirming = false;
+  private confirmSeq = 0;
+  /** The message being sent now with a confirm id, and the nodes it went to. */
+  private current: { msg: Message; id: number; nodes: NodeId[] } | null = null;
+  /** Confirmations awaited: id -> the nodes yet to answer, and what to call. */
+  private readonly awaiting = new Map<number, { nodes: Set<NodeId>; done: (ok: boolean) => void }>();
   /** The retained snapshot being received: from which peer, and what to call when it is done. */
   private sync: { peer: NodeId; done: () => void; retry: () => void } | null = null;
 
@@ -193,16 +200,27 @@ export abstract class PeerBus implements Bus {
     const p = this.up.get(node);
     if (p === undefined) return;
     const wills = [...p.wills.values()];
+    // The clients it held (online or parked), per application: their sessions need a holder.
+    const held = new Map<string, string[]>();
+    if (died) {
+      for (const [app, m] of this.claims) {
+        const ids: string[] = [];
+        for (const [id, list] of m) if (list.some((o) => o.node === node)) ids.push(id);
+        if (ids.length > 0) held.set(app, ids);
+      }
+    }
     this.forgetState(p);
     this.up.delete(node);
     this.slots[this.slots.indexOf(p)] = undefined;
     if (this.sync?.peer === node) this.sync.retry();
     for (const t of [...this.takes.values()]) if (t.node === node) t.done();
+    for (const a of [...this.awaiting.values()]) if (a.nodes.has(node)) a.done(false);
     const h = this.handler;
     if (h === null) return;
     h.nodeDown(node);
     if (died && !this.stopped && this.firstSurvivor()) {
       for (const { app, will } of wills) h.orphanWill(app, will);
+      for (const [app, ids] of held) h.orphans(app, ids);
     }
   }
 
@@ -295,7 +313,9 @@ export abstract class PeerBus implements Bus {
     for (const p of this.up.values()) {
       const bit = p.sub.bit;
       if ((mask & bit) === 0) continue;
-      this.write(p.sub.node, (buf ??= encodeMessage(app, msg, route)));
+      const node = p.sub.node;
+      this.write(node, (buf ??= encodeMessage(app, msg, route, this.confirmId(msg, null))));
+      if (this.current?.msg === msg) this.current.nodes.push(node);
       if ((interest & bit) !== 0) n++;
     }
     return n;
@@ -303,7 +323,39 @@ export abstract class PeerBus implements Bus {
 
   send(node: NodeId, app: string, msg: Message, route: Route): boolean {
     if (!this.up.has(node)) return false;
-    return this.write(node, encodeMessage(app, msg, route));
+    return this.write(node, encodeMessage(app, msg, route, this.confirmId(msg, node)));
+  }
+
+  /** The confirm id of `msg` (0: none), the same for every frame of it; `node`: it goes there too. */
+  private confirmId(msg: Message, node: NodeId | null): number {
+    if (!this.confirming || msg.qos === 0) return 0;
+    let c = this.current;
+    if (c === null || c.msg !== msg) {
+      this.confirmSeq = this.confirmSeq >= 0xffffffff ? 1 : this.confirmSeq + 1;
+      this.current = c = { msg, id: this.confirmSeq, nodes: [] };
+    }
+    if (node !== null) c.nodes.push(node);
+    return c.id;
+  }
+
+  confirmStored(): void {
+    this.confirming = true;
+  }
+
+  stored(msg: Message): Promise<boolean> | null {
+    const c = this.current;
+    if (c === null || c.msg !== msg) return null;
+    this.current = null;
+    if (c.nodes.length === 0) return null;
+    const id = c.id;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), this.takeTimeoutMs);
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        if (this.awaiting.delete(id)) resolve(ok);
+      };
+      this.awaiting.set(id, { nodes: new Set(c.nodes), done });
+    });
   }
 
   broadcast(app: string, msg: Message, route: Route): void {
@@ -366,11 +418,20 @@ export abstract class PeerBus implements Bus {
     const p = this.up.get(node);
     if (h === null || p === undefined) return;
     switch (f.kind) {
-      case Kind.Message:
+      case Kind.Message: {
         // A snapshot entry counts only while this node waits for that peer's snapshot.
         if (f.route.kind === 'retained' && this.sync?.peer !== node) return;
         h.message(f.app, f.msg, f.route, node);
+        const id = f.confirm;
+        if (id > 0) h.flushed().then(() => this.write(node, encodeStored(id)), () => undefined);
         return;
+      }
+      case Kind.Stored: {
+        const a = this.awaiting.get(f.id);
+        if (a === undefined || !a.nodes.delete(node)) return;
+        if (a.nodes.size === 0) a.done(true);
+        return;
+      }
       case Kind.Interest:
         this.remoteOf(f.app).set(p.sub, f.filter, f.add);
         h.interest(f.app, f.filter, node, f.add);

@@ -4,8 +4,8 @@
  *
  *   u32 length of what follows | u8 kind | body
  *
- *   MESSAGE  u8 route | route fields | u8 flags (bits 0-1 QoS, 2 retain, 4 has meta, 5 has sender) |
- *            f64 expiresAt | str app | str topic | [str sender client id | u8 sender profile] |
+ *   MESSAGE  u8 route | route fields | u8 flags (bits 0-1 QoS, 2 retain, 4 has meta, 5 has sender,
+ *            6 confirm) | f64 expiresAt | [u32 confirm id] | str app | str topic | [str sender client id | u8 sender profile] |
  *            [u32 n | n bytes meta JSON] | payload (rest)
  *            route: 0 fanout | 1 inbox | 2 shared (str filter | str group) | 3 tap (str client | u8 profile)
  *                   | 4 presence | 5 members | 6 retained          (core/bus.ts Route)
@@ -20,6 +20,7 @@
  *   BYE                                                (I am leaving: forget me, my clients' wills are mine)
  *   TAKE     str app | str clientId                    (let go of this client: I take it over)
  *   RELEASED str app | str clientId                    (done: closed here, its store writes flushed)
+ *   STORED   u32 id                                    (the message with that confirm id is handled and stored here)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
@@ -42,10 +43,12 @@ export const enum Kind {
   Bye = 9,
   Take = 10,
   Released = 11,
+  Stored = 12,
 }
 
 export type PeerFrame =
-  | { kind: Kind.Message; app: string; msg: Message; route: Route }
+  | { kind: Kind.Message; app: string; msg: Message; route: Route; confirm: number }
+  | { kind: Kind.Stored; id: number }
   | { kind: Kind.Claim; app: string; claim: Claim }
   | { kind: Kind.Release | Kind.Take | Kind.Released; app: string; clientId: string }
   | { kind: Kind.Interest; add: boolean; app: string; filter: string }
@@ -79,11 +82,14 @@ function routeLen(r: Route): number {
   return 1;
 }
 
-/** One message frame: the same bytes go to every node it is sent to. */
-export function encodeMessage(app: string, msg: Message, route: Route = FANOUT): Buffer {
+/**
+ * One message frame: the same bytes go to every node it is sent to. `confirm` > 0: the receiving
+ * nodes answer STORED with it once the message is handled and stored there.
+ */
+export function encodeMessage(app: string, msg: Message, route: Route = FANOUT, confirm = 0): Buffer {
   const meta = msg.meta !== null ? metaJson(msg.meta) : null;
   const sender = msg.sender;
-  const size = 1 + routeLen(route) + 1 + 8 + strLen(app) + strLen(msg.topic) + (sender ? strLen(sender.clientId) + 1 : 0) + (meta ? 4 + meta.length : 0) + msg.payload.length;
+  const size = 1 + routeLen(route) + 1 + 8 + (confirm > 0 ? 4 : 0) + strLen(app) + strLen(msg.topic) + (sender ? strLen(sender.clientId) + 1 : 0) + (meta ? 4 + meta.length : 0) + msg.payload.length;
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeUInt32BE(size, 0);
   buf[4] = Kind.Message;
@@ -94,9 +100,14 @@ export function encodeMessage(app: string, msg: Message, route: Route = FANOUT):
     at = putStr(buf, at, route.client);
     buf[at++] = PROFILES.indexOf(route.profile);
   }
-  buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta ? 16 : 0) | (sender ? 32 : 0);
+  buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta ? 16 : 0) | (sender ? 32 : 0) | (confirm > 0 ? 64 : 0);
   buf.writeDoubleBE(msg.expiresAt, at);
-  at = putStr(buf, at + 8, app);
+  at += 8;
+  if (confirm > 0) {
+    buf.writeUInt32BE(confirm, at);
+    at += 4;
+  }
+  at = putStr(buf, at, app);
   at = putStr(buf, at, msg.topic);
   if (sender) {
     at = putStr(buf, at, sender.clientId);
@@ -157,6 +168,14 @@ export function encodeWill(app: string, w: WillRecord): Buffer {
   return buf;
 }
 
+export function encodeStored(id: number): Buffer {
+  const buf = Buffer.allocUnsafe(9);
+  buf.writeUInt32BE(5, 0);
+  buf[4] = Kind.Stored;
+  buf.writeUInt32BE(id, 5);
+  return buf;
+}
+
 /** A frame with no body. */
 export function encodeSignal(kind: Kind.Sync | Kind.Synced | Kind.Reset | Kind.Bye): Buffer {
   const buf = Buffer.allocUnsafe(5);
@@ -212,6 +231,8 @@ function decodeFrame(buf: Buffer): PeerFrame {
       const msg = inner !== null && inner.kind === Kind.Message ? inner.msg : null;
       return { kind: Kind.Will, app, will: { clientId, client, delay, msg } };
     }
+    case Kind.Stored:
+      return { kind: Kind.Stored, id: buf.readUInt32BE(1) };
     case Kind.Sync:
       return { kind: Kind.Sync };
     case Kind.Synced:
@@ -238,6 +259,11 @@ function decodeFrame(buf: Buffer): PeerFrame {
   const flags = buf[at++]!;
   const expiresAt = buf.readDoubleBE(at);
   at += 8;
+  let confirm = 0;
+  if (flags & 64) {
+    confirm = buf.readUInt32BE(at);
+    at += 4;
+  }
   const app = str();
   const topic = str();
   let sender: Sender | null = null;
@@ -254,7 +280,7 @@ function decodeFrame(buf: Buffer): PeerFrame {
   }
   const payload = Buffer.from(buf.subarray(at));
   const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, sender);
-  return { kind: Kind.Message, app, msg, route };
+  return { kind: Kind.Message, app, msg, route, confirm };
 }
 
 /** Decode every frame of `buf` (a whole number of frames: one Redis bus message). */

@@ -39,6 +39,7 @@ import type { Session } from './session.js';
 import type { SharedGroup, Subscription } from './topic-trie.js';
 import { jsonPayload } from './envelope.js';
 import type { ClientInfo } from './hooks.js';
+import type { SessionRecord } from '../stores/types.js';
 import type { EventEmitter } from 'node:events';
 
 type Listener = Parameters<EventEmitter['on']>[1];
@@ -152,6 +153,18 @@ export interface Bus {
    * does not answer in time.
    */
   handOver(app: string, clientId: string): Promise<void>;
+  /**
+   * From now on, QoS 1 and 2 messages this node publishes or sends are confirmed by the nodes
+   * they reach once handled and stored there (a shared store with `sync` durability), so that
+   * an acknowledgement to their publisher means stored wherever they went.
+   */
+  confirmStored?(): void;
+  /**
+   * The confirmation of `msg`, just published or sent: true once every node it went to has
+   * stored it; false when one of them went away first or did not answer in time; null when
+   * nothing is awaited (it went nowhere, or confirmations are off).
+   */
+  stored?(msg: Message): Promise<boolean> | null;
   /** The will of a client online here, or none now (see WillRecord). */
   will(app: string, will: WillRecord): void;
   /** Another node's claim on `clientId` (an online one first), if any. */
@@ -178,8 +191,12 @@ export interface BusHandler {
   nodeDown(node: NodeId): void;
   /** A node died holding an online client with a will; this node publishes it (one node does). */
   orphanWill(app: string, will: WillRecord): void;
+  /** A node died holding these clients (online or parked); this node takes their sessions in (one node does). */
+  orphans(app: string, clientIds: readonly string[]): void;
   /** Another node takes `clientId` over: let go of it here; resolves once its store writes are flushed. */
   take(app: string, clientId: string): Promise<void>;
+  /** Resolves once what this node's core has written to its store so far is durable. */
+  flushed(): Promise<void>;
 }
 
 /** The topics a retained snapshot covers: `#`, and the `$` roots that hold retained messages. */
@@ -270,8 +287,26 @@ export class ClusterNode implements BusHandler {
     this.apps.get(app)?.orphanWill(will);
   }
 
+  orphans(app: string, clientIds: readonly string[]): void {
+    void this.apps.get(app)?.adopt(clientIds);
+  }
+
   take(app: string, clientId: string): Promise<void> {
     return this.apps.get(app)?.take(clientId) ?? Promise.resolve();
+  }
+
+  flushed(): Promise<void> {
+    // The applications share one store.
+    for (const a of this.apps.values()) {
+      const s = a.app.stores;
+      if (s !== null && s.dirty) return s.flush().catch(() => undefined);
+    }
+    return Promise.resolve();
+  }
+
+  /** The confirmation of `msg` by the nodes it went to (see Bus.stored). */
+  stored(msg: Message): Promise<boolean> | null {
+    return this.bus.stored?.(msg) ?? null;
   }
 }
 
@@ -429,6 +464,11 @@ export class AppCluster {
     if (stores === null) return;
     await stores.flush().catch(() => undefined);
     stores.shared?.disown(this.name, clientId);
+  }
+
+  /** The confirmation of `msg` by the nodes it went to (see Bus.stored). */
+  stored(msg: Message): Promise<boolean> | null {
+    return this.bus.stored?.(msg) ?? null;
   }
 
   /** Another node's claim on `clientId`. */
@@ -603,6 +643,35 @@ export class AppCluster {
     };
     if (will.delay === 0) fire();
     else this.app.router.sweep.at(this.app.router.now() + will.delay * 1000, { due: fire }, null);
+  }
+
+  /**
+   * The sessions a dead node held, in a shared store: parked here until their clients come back
+   * (through any node: a hand-over then moves them on), so that what is published for them
+   * meanwhile is queued. Their wills are not published again here (orphanWill does it).
+   */
+  async adopt(clientIds: readonly string[]): Promise<void> {
+    const stores = this.app.stores;
+    const shared = stores?.shared;
+    if (stores === null || shared === undefined) return;
+    const router = this.app.router;
+    for (const id of clientIds) {
+      if (router.sessions.has(id) || this.bus.owner(this.name, id) !== undefined) continue; // back already
+      let r: SessionRecord | null;
+      try {
+        r = await shared.acquire(this.name, id);
+      } catch {
+        continue;
+      }
+      if (r === null || router.sessions.has(id) || this.bus.owner(this.name, id) !== undefined) {
+        shared.disown(this.name, id);
+        continue;
+      }
+      router.adopt({ ...r, will: null });
+      const s = router.sessions.get(id);
+      const c = s === undefined ? null : claimOf(s);
+      if (c !== null) this.bus.claim(this.name, c);
+    }
   }
 
   nodeDown(node: NodeId): void {

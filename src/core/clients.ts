@@ -195,16 +195,25 @@ export class Client {
     const n = app.router.publish(msg);
     if (msg.qos === 0) return n; // no acknowledgement to hold back
     // Stored (queued for a persistent session, retained, held by a queue): the acknowledgement
-    // waits until it is durable when the durability is 'sync' (nothing to wait for otherwise).
+    // waits until it is durable when the durability is 'sync' (nothing to wait for otherwise),
+    // here and on the other nodes it went to (a shared store: core/bus.ts Bus.stored).
     const durable = app.durable();
-    if (durable === null) return n;
-    // Not durable after all (the commit failed: a full disk): refused, so the client sends it again.
+    const remote = app.router.cluster?.stored(msg) ?? null;
+    if (durable === null && remote === null) return n;
+    // Not durable after all (the commit failed: a full disk; a node died before storing it):
+    // refused, so the client sends it again.
+    const notStored = (why: string): PublishAnswer => ({ code: 'SB_ERR_NOT_STORED', detail: `not stored: ${why}` });
+    const here: Promise<PublishAnswer> =
+      durable === null
+        ? Promise.resolve(n)
+        : durable.then(
+            () => n,
+            (err: unknown): PublishAnswer => ({ code: 'SB_ERR_QUOTA', detail: `not stored: ${(err as Error).message}` }),
+          );
+    if (remote === null) return new Stored(n, here);
     return new Stored(
       n,
-      durable.then(
-        () => n,
-        (err: unknown): PublishAnswer => ({ code: 'SB_ERR_QUOTA', detail: `not stored: ${(err as Error).message}` }),
-      ),
+      Promise.all([here, remote]).then(([h, ok]) => (typeof h !== 'number' ? h : ok ? n : notStored('a node it went to did not confirm it (gone, or too slow)'))),
     );
   }
 

@@ -54,6 +54,7 @@ export const ERRORS = {
   SB_ERR_RECEIVE_MAXIMUM: { mqtt5: 0x93, mqtt311: null, stomp: 'too many unacknowledged frames', http: 429, text: 'receive maximum exceeded' },
   SB_ERR_TOPIC_ALIAS: { mqtt5: 0x94, mqtt311: null, stomp: 'invalid topic alias', http: 400, text: 'topic alias invalid' },
   SB_ERR_TOO_LARGE: { mqtt5: 0x95, mqtt311: null, stomp: 'frame too large', http: 413, text: 'packet too large' },
+  SB_ERR_NOT_STORED: { mqtt5: 0x80, mqtt311: null, stomp: 'not stored', http: 503, text: 'not stored: send it again' },
   SB_ERR_QUOTA: { mqtt5: 0x97, mqtt311: null, stomp: 'quota exceeded', http: 429, text: 'quota exceeded' },
   SB_ERR_ADMIN_ACTION: { mqtt5: 0x98, mqtt311: null, stomp: 'disconnected by administrator', http: 200, text: 'administrative action' },
   SB_ERR_PAYLOAD_FORMAT: { mqtt5: 0x99, mqtt311: null, stomp: 'payload is not valid UTF-8', http: 400, text: 'payload format invalid' },

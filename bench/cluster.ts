@@ -71,6 +71,8 @@ const SB_MAIN = join(dirname(HERE), '../src/cli/main.js');
 const STORM_FLAG = '--storm-worker';
 /** SB_BENCH_NODE_ARGS: extra Node flags for the Switchboard processes, as in brokers.ts (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
 const NODE_ARGS = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+/** SB_BENCH_CLUSTER_STORE: the cluster nodes' store.type (default redis, their default with --redis: sessions in Redis). */
+const CLUSTER_STORE = process.env.SB_BENCH_CLUSTER_STORE ?? 'redis';
 
 const say = (s: string): void => void process.stdout.write(s + '\n');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -417,7 +419,7 @@ async function startAll(L: Layout, lbCapacity: number, lbCount: number, dir: str
   for (let i = 1; i <= 3; i++) {
     const p = await freePort();
     const url = `mqtt://127.0.0.1:${p}`;
-    const args = [...NODE_ARGS, SB_MAIN, '--listen', url, '--redis', `redis://127.0.0.1:${redisPort}`, '--node-id', `n${i}`, '--set', 'store.type=memory', '--log-level', 'warn', '--set', 'sys.interval=0'];
+    const args = [...NODE_ARGS, SB_MAIN, '--listen', url, '--redis', `redis://127.0.0.1:${redisPort}`, '--node-id', `n${i}`, '--set', `store.type=${CLUSTER_STORE}`, '--log-level', 'warn', '--set', 'sys.interval=0'];
     sbNodes.push(add(await spawnSvc(`switchboard n${i}`, process.execPath, args, { cores, cwd: dir, env: { NODE_ENV: 'production' }, lines: [`listening ${url}`], graceful: true })));
     sbPorts.push(p);
   }
@@ -1393,7 +1395,7 @@ function header(cmd: string, versions: string[]): string[] {
     `Systems: ${versions.join('; ')}.`,
     '',
     'What runs, each on its own free loopback ports, for the whole layout (the scenarios take turns on the systems, so drifts of this shared machine hit them alike; "other systems CPU" is what the idle ones used meanwhile):',
-    '- **Switchboard cluster**: `redis-server --save \'\' --appendonly no`, three nodes `main.js --listen mqtt://… --redis redis://… --node-id nI --set store.type=memory --set sys.interval=0 --log-level warn` (NODE_ENV=production), HAProxy in front (TCP, roundrobin, no stickiness, `check inter 200ms fall 1`, `option redispatch 1`, `retries 3`). Its CPU = the three nodes + Redis (+ HAProxy in the runs through it).',
+    '- **Switchboard cluster**: `redis-server --save \'\' --appendonly no`, three nodes `main.js --listen mqtt://… --redis redis://… --node-id nI --set store.type=' + CLUSTER_STORE + ' --set sys.interval=0 --log-level warn` (NODE_ENV=production), HAProxy in front (TCP, roundrobin, no stickiness, `check inter 200ms fall 1`, `option redispatch 1`, `retries 3`). Its CPU = the three nodes + Redis (+ HAProxy in the runs through it).',
     '- **NATS cluster**: three `nats-server`s with routes to each other, JetStream (each its own store_dir; MQTT needs it) and an MQTT listener each; a HAProxy of its own in front.',
     '- **Switchboard single node**: the same build without Redis: the reference for latency (and for what the cross-node hop costs).',
     '',

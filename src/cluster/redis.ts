@@ -67,7 +67,7 @@ const enum Ctl {
 }
 
 /** Largest SPUBLISH payload a batch grows to before another one starts. */
-const MAX_BATCH = 1 << 20;
+const MAX_BATCH = 60 * 1024;
 
 type Client = Redis | Cluster;
 

@@ -104,7 +104,11 @@ function attach(app: Application, req: OpenRequest, link: SessionLink): MaybePro
   const decision = app.admit(req.info, req.expiry > 0);
   if (decision !== null && decision !== 'replace') return decision;
   const shared = app.stores?.shared;
-  if (shared !== undefined && !app.router.sessions.has(req.info.clientId)) return takeShared(app, req, link, decision, shared);
+  if (shared !== undefined && !app.router.sessions.has(req.info.clientId)) {
+    // A clean session nobody holds has nothing to take (most connections of a fleet).
+    const clean = req.cleanStart && req.expiry === 0;
+    if (!clean || app.router.cluster?.owner(req.info.clientId) !== undefined) return takeShared(app, req, link, decision, shared);
+  }
   return attachHere(app, req, link, decision);
 }
 
@@ -116,6 +120,11 @@ function attach(app: Application, req: OpenRequest, link: SessionLink): MaybePro
 async function takeShared(app: Application, req: OpenRequest, link: SessionLink, decision: 'replace' | null, shared: SharedSessionStore): Promise<Client | Refusal> {
   const id = req.info.clientId;
   await app.router.cluster?.handOver(id);
+  if (req.cleanStart && req.expiry === 0) {
+    // Ends with its connection: the one another node held is discarded, never read.
+    app.stores?.sessions.deleteSession(app.id, id);
+    return attachHere(app, req, link, decision);
+  }
   let record: SessionRecord | null;
   try {
     record = await shared.acquire(app.id, id);

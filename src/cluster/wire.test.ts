@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMessage } from '../core/message.js';
-import { encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, FrameReader, Kind } from './wire.js';
+import { decodeFrames, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FrameReader, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
 
 test('peer frames round-trip, split at every byte', () => {
@@ -32,10 +32,39 @@ test('peer frames round-trip, split at every byte', () => {
     assert.deepEqual(i2, { kind: Kind.Interest, add: false, app: 'dev', filter: 'x' });
     assert.deepEqual(c, { kind: Kind.Claim, app: 'app', claim });
     assert.deepEqual(rel, { kind: Kind.Release, app: 'app', clientId: 'client-1' });
-    assert.deepEqual(p, { kind: Kind.Message, app: 'app', msg: a, route: { kind: 'fanout' } });
-    assert.deepEqual(q, { kind: Kind.Message, app: 'dev', msg: b, route: { kind: 'shared', filter: '$queue/q', group: 'q' } });
-    assert.deepEqual(tap, { kind: Kind.Message, app: 'app', msg: b, route: { kind: 'tap', client: 'watched', profile: 'SUPER_AGENT' } });
-    assert.deepEqual(inbox, { kind: Kind.Message, app: 'app', msg: a, route: { kind: 'inbox' } });
+    assert.deepEqual(p, { kind: Kind.Message, app: 'app', msg: a, route: { kind: 'fanout' }, confirm: 0 });
+    assert.deepEqual(q, { kind: Kind.Message, app: 'dev', msg: b, route: { kind: 'shared', filter: '$queue/q', group: 'q' }, confirm: 0 });
+    assert.deepEqual(tap, { kind: Kind.Message, app: 'app', msg: b, route: { kind: 'tap', client: 'watched', profile: 'SUPER_AGENT' }, confirm: 0 });
+    assert.deepEqual(inbox, { kind: Kind.Message, app: 'app', msg: a, route: { kind: 'inbox' }, confirm: 0 });
     assert.deepEqual([sync, synced], [{ kind: Kind.Sync }, { kind: Kind.Synced }]);
   }
+});
+
+test('cluster frames of the Redis bus and the hand-over: wills, RESET/BYE, TAKE/RELEASED, confirmations', () => {
+  const a = createMessage('users/x/will', Buffer.from('gone'), 1, false, null, 0, { clientId: 'x', app: 'app', profile: 'AGENT' });
+  const client = { clientId: 'x', login: 'x', profile: 'AGENT' as const, app: 'app', protocol: 'mqtt' as const, transport: 'tcp', remoteAddress: '127.0.0.1' };
+  const bytes = Buffer.concat([
+    encodeWill('app', { clientId: 'x', client, msg: a, delay: 30 }),
+    encodeWill('app', { clientId: 'x', client: null, msg: null, delay: 0 }),
+    encodeSignal(Kind.Reset),
+    encodeSignal(Kind.Bye),
+    encodeRelease('app', 'x', Kind.Take),
+    encodeRelease('app', 'x', Kind.Released),
+    encodeMessage('app', a, { kind: 'fanout' }, 0xfffffffe),
+    encodeStored(0xfffffffe),
+  ]);
+  const got: PeerFrame[] = [];
+  decodeFrames(bytes, 0, (f) => got.push(f));
+  assert.deepEqual(got, [
+    { kind: Kind.Will, app: 'app', will: { clientId: 'x', client, delay: 30, msg: a } },
+    { kind: Kind.Will, app: 'app', will: { clientId: 'x', client: null, delay: 0, msg: null } },
+    { kind: Kind.Reset },
+    { kind: Kind.Bye },
+    { kind: Kind.Take, app: 'app', clientId: 'x' },
+    { kind: Kind.Released, app: 'app', clientId: 'x' },
+    { kind: Kind.Message, app: 'app', msg: a, route: { kind: 'fanout' }, confirm: 0xfffffffe },
+    { kind: Kind.Stored, id: 0xfffffffe },
+  ]);
+  // A batch cut short is refused, never half-read.
+  assert.throws(() => decodeFrames(bytes.subarray(0, bytes.length - 2), 0, () => undefined), /truncated/);
 });

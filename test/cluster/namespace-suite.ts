@@ -132,11 +132,12 @@ export function namespaceSuite(ctx: () => SuiteContext): void {
     test('a watcher on one worker sees, once and in order, what a client on the other publishes and receives', async () => {
       const { client: sup, inbox: watch } = await ctx().d.mqtt(0, 'mon-sup', 'SUPER_AGENT');
       await sup.subscribeAsync('$monitor/mon-ag', { qos: 1 });
-      const { client: ag } = await ctx().d.mqtt(1, 'mon-ag', 'AGENT');
+      const { client: ag, inbox: agIn } = await ctx().d.mqtt(1, 'mon-ag', 'AGENT');
       await ag.subscribeAsync('$inbox/mon-ag/#', { qos: 1 });
       const { client: svc } = await ctx().d.mqtt(0, 'mon-svc', 'SERVICE');
       await ag.publishAsync('users/mon-ag/one', '1', { qos: 1 });
       await svc.publishAsync('$inbox/mon-ag', 'hello agent', { qos: 1 });
+      await agIn.next(); // delivered on the other node before the agent publishes again
       await ag.publishAsync('users/mon-ag/two', '2', { qos: 1 });
       const copies = (await watch.take(3)).map((m) => json<{ direction: string; topic: string; payload: string }>(m));
       assert.deepEqual(copies.map((c) => [c.direction, c.topic, c.payload]), [

@@ -115,7 +115,7 @@ describe('third-party clients through HAProxy', { skip }, () => {
 
   test('paho-mqtt request/reply across nodes: a responder on one node answers a requester on another through its $inbox', async () => {
     const responder = spawnWatched('/usr/bin/python3', ['-u', '-c', PAHO_RESPONDER, String(nodes[1]!.mqttPort), APP_KEY, KEYS.SERVICE]);
-    await responder.waitFor(/^ready$/);
+    await responder.waitFor(/^ready$/, 20_000, 0);
     await eventually(async () => (await nodeOf('paho-responder')) === '1', 'responder on node 1', 5000);
     const { stdout } = await run('/usr/bin/python3', ['-c', PAHO_REQUESTER, String(nodes[2]!.mqttPort), APP_KEY, KEYS.AGENT], { timeout: 20_000 });
     assert.equal(stdout.trim(), 'reply: echo hello (corr-42)');
@@ -124,7 +124,7 @@ describe('third-party clients through HAProxy', { skip }, () => {
 
   test('stomp.py competing consumers of one /queue on two nodes: each message exactly once', async () => {
     const consumers = [0, 2].map((i) => spawnWatched('/usr/bin/python3', ['-u', '-c', STOMP_CONSUMER, String(nodes[i]!.stompPort), APP_KEY, `qc-${i}`, KEYS.SERVICE]));
-    for (const c of consumers) await c.waitFor(/^ready$/);
+    for (const c of consumers) await c.waitFor(/^ready$/, 20_000, 0); // (either may be ready first)
     // Each node knows the other's consumer before the producer starts.
     const { stdout } = await run('/usr/bin/python3', ['-c', STOMP_PRODUCER, String(lb.ports[1]!), APP_KEY, 'qp', KEYS.SERVICE, '40'], { timeout: 20_000 });
     assert.equal(stdout.trim(), 'sent 40');

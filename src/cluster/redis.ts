@@ -22,7 +22,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BusHandler, NodeId } from '../core/bus.js';
-import { decodeFrames } from './wire.js';
+import { decodeFrames, Kind } from './wire.js';
 import { PeerBus } from './peers.js';
 
 export interface RedisSettings {
@@ -54,6 +54,8 @@ export interface RedisBusStats {
   framesIn: number;
   /** Frames that could not be sent (Redis unreachable). */
   dropped: number;
+  /** Of those, message frames (a publish, a direct message, a $monitor copy... for one node). */
+  droppedMessages: number;
   /** Times Redis became unreachable. */
   outages: number;
   /** Redis is reachable now. */
@@ -77,7 +79,7 @@ function hostPort(s: string): { host: string; port: number } {
 }
 
 export class RedisBus extends PeerBus {
-  readonly counters: RedisBusStats = { commands: 0, framesOut: 0, bytesOut: 0, framesIn: 0, dropped: 0, outages: 0, connected: false };
+  readonly counters: RedisBusStats = { commands: 0, framesOut: 0, bytesOut: 0, framesIn: 0, dropped: 0, droppedMessages: 0, outages: 0, connected: false };
   private readonly incarnation = Date.now() + Math.random();
   private readonly header: Buffer;
   private readonly prefix: string;
@@ -118,6 +120,7 @@ export class RedisBus extends PeerBus {
       'cluster/frames/sent': s.framesOut,
       'cluster/frames/received': s.framesIn,
       'cluster/frames/dropped': s.dropped,
+      'cluster/messages/dropped': s.droppedMessages,
     };
   }
 
@@ -245,7 +248,7 @@ export class RedisBus extends PeerBus {
     const now = Date.now();
     this.healthySince = now;
     this.counters.connected = true;
-    this.logger.warn({ redis: this.where(), dropped: this.counters.dropped }, 'cluster: Redis is reachable again; resynchronising with the other nodes');
+    this.logger.warn({ redis: this.where(), droppedFrames: this.counters.dropped, droppedMessages: this.counters.droppedMessages }, 'cluster: Redis is reachable again; resynchronising with the other nodes');
     for (const k of this.known.values()) k.lastSeen = now;
     // Peers may have missed changes: everything again, and HELLO so that they do the same.
     for (const node of this.known.keys()) this.sendState(node);
@@ -273,7 +276,7 @@ export class RedisBus extends PeerBus {
     const cmd = this.cmd;
     for (const [node, frames] of pending) {
       if (cmd === null || cmd.status !== 'ready') {
-        this.counters.dropped += frames.length;
+        this.lost(frames);
         continue;
       }
       let batch: Buffer[] = [this.header];
@@ -282,11 +285,9 @@ export class RedisBus extends PeerBus {
         const payload = Buffer.concat(batch, bytes);
         this.counters.commands++;
         this.counters.bytesOut += bytes;
-        const n = batch.length - 1;
-        this.counters.framesOut += n;
-        cmd.spublish(this.channel(node), payload).catch(() => {
-          this.counters.dropped += n;
-        });
+        const sent = batch.slice(1);
+        this.counters.framesOut += sent.length;
+        cmd.spublish(this.channel(node), payload).catch(() => this.lost(sent));
       };
       for (const f of frames) {
         if (bytes + f.length > MAX_BATCH && batch.length > 1) {
@@ -299,6 +300,12 @@ export class RedisBus extends PeerBus {
       }
       send();
     }
+  }
+
+  /** Frames that never left (Redis unreachable): counted, messages apart. */
+  private lost(frames: readonly Buffer[]): void {
+    this.counters.dropped += frames.length;
+    for (const f of frames) if (f[4] === Kind.Message) this.counters.droppedMessages++;
   }
 
   // ---- frames in -------------------------------------------------------------------------------

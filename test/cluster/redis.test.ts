@@ -138,6 +138,31 @@ describe('third-party clients through HAProxy', { skip }, () => {
     for (const c of consumers) c.proc.kill();
   });
 
+  test('mosquitto_sub through HAProxy watches $monitor, $presence and $members of clients on another node', async () => {
+    const watcher = mosquittoSub(lb.ports[0]!, 'tp-watch', ['-V', 'mqttv5', '-q', '1', '-t', '$monitor/tp-agent', '-t', '$presence/tp-member', '-t', '$members/rooms/+']);
+    let at = '?';
+    await eventually(async () => (at = await nodeOf('tp-watch')) !== '?', 'the watcher is connected', 5000);
+    const other = nodes.find((n) => n.name !== at)!;
+    const json = (re: RegExp): Promise<Record<string, unknown>> => watcher.waitFor(re, 10_000, 0).then((l) => JSON.parse(l.slice(l.indexOf(' ') + 1)) as Record<string, unknown>);
+    // A member of a presence topic on another node (only ADMIN may subscribe to rooms/ here).
+    const member = mosquittoSub(other.mqttPort, 'tp-member', ['-V', 'mqttv5', '-q', '1', '-t', 'rooms/lobby']);
+    const online = await json(/^\$presence\/tp-member .*"online":true/);
+    assert.equal(online.client, 'tp-member');
+    const join = await json(/^\$members\/rooms\/lobby .*"event":"join"/);
+    assert.deepEqual([join.client, join.count], ['tp-member', 1]);
+    // An AGENT on that node publishes: its copy reaches the watcher (an ADMIN outranks it).
+    await eventually(async () => {
+      await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(other.mqttPort), '-u', APP_KEY, '-P', KEYS.AGENT, '-i', 'tp-agent', '-q', '1', '-t', 'users/tp-agent/status', '-m', 'busy']);
+      return watcher.lines.some((l) => l.startsWith('$monitor/tp-agent ') && l.includes('"published"') && l.includes('busy'));
+    }, `the watcher sees what tp-agent publishes: ${watcher.lines.join(' | ')}`, 5000);
+    member.proc.kill('SIGKILL'); // the member drops
+    const off = await json(/^\$presence\/tp-member .*"online":false/);
+    assert.equal(off.client, 'tp-member');
+    const leave = await json(/^\$members\/rooms\/lobby .*"event":"leave"/);
+    assert.deepEqual([leave.client, leave.count], ['tp-member', 0]);
+    watcher.proc.kill();
+  });
+
   test('takeover across nodes: the same client id connecting on another node closes the first with 0x8E', async () => {
     const { client: first } = await mqttOn(nodes[0]!.mqttPort, 'to-same', 'AGENT');
     const kicked = new Promise<number | undefined>((r) => first.once('disconnect', (pkt) => r(pkt.reasonCode)));

@@ -220,7 +220,7 @@ export abstract class PeerBus implements Bus {
     h.nodeDown(node);
     if (died && !this.stopped && this.firstSurvivor()) {
       for (const { app, will } of wills) h.orphanWill(app, will);
-      for (const [app, ids] of held) h.orphans(app, ids);
+      h.orphans(node, held);
     }
   }
 

@@ -191,8 +191,11 @@ export interface BusHandler {
   nodeDown(node: NodeId): void;
   /** A node died holding an online client with a will; this node publishes it (one node does). */
   orphanWill(app: string, will: WillRecord): void;
-  /** A node died holding these clients (online or parked); this node takes their sessions in (one node does). */
-  orphans(app: string, clientIds: readonly string[]): void;
+  /**
+   * `node` died holding these clients (online or parked; per application): this node takes their
+   * sessions in, and the queue backlogs `node` kept (one node does).
+   */
+  orphans(node: NodeId, held: ReadonlyMap<string, readonly string[]>): void;
   /** Another node takes `clientId` over: let go of it here; resolves once its store writes are flushed. */
   take(app: string, clientId: string): Promise<void>;
   /** Resolves once what this node's core has written to its store so far is durable. */
@@ -287,8 +290,8 @@ export class ClusterNode implements BusHandler {
     this.apps.get(app)?.orphanWill(will);
   }
 
-  orphans(app: string, clientIds: readonly string[]): void {
-    void this.apps.get(app)?.adopt(clientIds);
+  orphans(node: NodeId, held: ReadonlyMap<string, readonly string[]>): void {
+    for (const [name, a] of this.apps) void a.adopt(held.get(name) ?? [], node);
   }
 
   take(app: string, clientId: string): Promise<void> {
@@ -648,13 +651,19 @@ export class AppCluster {
   /**
    * The sessions a dead node held, in a shared store: parked here until their clients come back
    * (through any node: a hand-over then moves them on), so that what is published for them
-   * meanwhile is queued. Their wills are not published again here (orphanWill does it).
+   * meanwhile is queued. Their wills are not published again here (orphanWill does it). Then
+   * the backlogs of its queues join this node's.
    */
-  async adopt(clientIds: readonly string[]): Promise<void> {
+  async adopt(clientIds: readonly string[], node: NodeId): Promise<void> {
     const stores = this.app.stores;
     const shared = stores?.shared;
     if (stores === null || shared === undefined) return;
     const router = this.app.router;
+    try {
+      for (const q of (await stores.queues.adopt?.(this.name, node)) ?? []) router.adoptQueue(q.filter, q.name, q.messages);
+    } catch {
+      // Left under its name: the node itself, back with the same id, or the next survivor takes them.
+    }
     for (const id of clientIds) {
       if (router.sessions.has(id) || this.bus.owner(this.name, id) !== undefined) continue; // back already
       let r: SessionRecord | null;

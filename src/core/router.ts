@@ -661,6 +661,13 @@ export class Router implements SessionOwner {
     }
   }
 
+  /** A dead node's queue backlog, taken over (a shared store): it joins this queue's, and goes to its consumers. */
+  adoptQueue(filter: string, name: string, messages: readonly QueuedRecord[]): void {
+    this.restoreQueue(filter, name, messages);
+    const g = this.trie.group(filter, name);
+    if (g !== undefined && g.backlog.length > 0) this.drainBacklog(g);
+  }
+
   private restoreQueue(filter: string, name: string, messages: readonly QueuedRecord[]): void {
     const g = this.trie.declareGroup(filter, name);
     for (const m of messages) {

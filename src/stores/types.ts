@@ -146,6 +146,11 @@ export interface QueueStore {
   remove(app: string, id: number): void;
   /** It was given back (NACK): `attempts` deliveries so far. */
   attempted(app: string, id: number, attempts: number): void;
+  /**
+   * Shared stores: take over what another node's queues held (it died). The entries are this
+   * node's from now on (new ids, returned oldest first per queue) and gone from the other's.
+   */
+  adopt?(app: string, node: string): Promise<Array<{ filter: string; name: string; messages: QueuedRecord[] }>>;
 }
 
 export interface DeadLetterRecord {

@@ -2,12 +2,14 @@
  * Redis stopped for 10 s during a QoS 1 load, then started again (real redis-server, two nodes
  * on the Redis store): no crash, local delivery goes on, what could not cross is counted and
  * logged once, nothing acknowledged with success is lost, and cross-node delivery comes back.
+ * Then the node holding a queue's backlog dies: a survivor adopts the backlog.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { missingServices, startNode, startRedis } from '../helpers/services.js';
 import type { Node, RedisServer } from '../helpers/services.js';
 import { DirectPlacer, eventually, writeConfig } from './helpers.js';
+import { publishWithReceipt, StompInbox, subscribeWithReceipt } from '../helpers/stomp.js';
 
 const skip = missingServices('redis-server');
 
@@ -30,6 +32,7 @@ after(async () => {
   await d.closeAll();
   await Promise.all(nodes.map((n) => n.stop()));
   await redis.stop();
+  // (o1 was killed by the last test.)
 });
 
 test('Redis down for 10 s under a QoS 1 load: local delivery goes on, the messages that could not cross are counted, every one acknowledged with success arrives', { skip, timeout: 60_000 }, async () => {
@@ -85,16 +88,34 @@ test('Redis down for 10 s under a QoS 1 load: local delivery goes on, the messag
     return all.every((m) => localGot.has(m));
   }, 'local delivery of every message', 5000);
   // What the remote subscriber missed: each one was refused to its publisher (never acknowledged
-  // with success), and the node counted exactly these as messages that could not cross.
+  // with success), and the node counted them as messages that could not cross.
   const missed = all.filter((m) => !remoteGot.has(m));
   assert.ok(missed.length > 0, 'the outage cost the remote subscriber something');
   assert.deepEqual(missed.filter((m) => reasons.get(m) === 0), [], 'nothing acknowledged with success was lost');
   const back = a.lines.slice(from).find((l) => l.includes('Redis is reachable again'))!;
   const counted = (JSON.parse(back) as { droppedMessages: number }).droppedMessages;
-  assert.equal(counted, missed.length, `node o0 counted ${counted} messages that could not cross; the remote subscriber missed ${missed.length}`);
+  // The node counts what it could not hand to Redis; a message Redis took in the instant before
+  // it was killed may still not have reached the other node (its publisher was told: refused).
+  assert.ok(counted <= missed.length && missed.length - counted <= 5, `node o0 counted ${counted} messages that could not cross; the remote subscriber missed ${missed.length}`);
   assert.equal(a.lines.slice(from).filter((l) => l.includes('Redis is unreachable')).length, 1, 'logged once');
   const refused = [...reasons.values()].filter((r) => r !== 0).length;
-  process.stdout.write(`# Redis outage: ${seq} published, ${refused} refused to the publisher (0x80), ${missed.length} missed by the remote subscriber = ${counted} counted by the node; local subscriber got all\n`);
+  process.stdout.write(`# Redis outage: ${seq} published, ${refused} refused to the publisher (0x80), ${missed.length} missed by the remote subscriber, ${counted} counted by the node as not sent; local subscriber got all\n`);
   assert.equal(a.proc.exitCode, null, 'node o0 still running');
   assert.equal(b.proc.exitCode, null, 'node o1 still running');
+});
+
+test('a queue backlog held by a node that dies is adopted by a survivor: its consumers get every message, once', { skip, timeout: 60_000 }, async () => {
+  const [a, b] = nodes as [Node, Node];
+  // Held on o1: the queue has no consumer anywhere (each message acknowledged once stored).
+  const producer = await d.stomp(1, 'qa-prod', 'SERVICE');
+  for (let i = 0; i < 5; i++) await publishWithReceipt(producer, '/queue/adopt-q', `held ${i}`);
+  await b.kill();
+  const from = a.lines.length;
+  await a.waitFor(/node is gone/, 10_000, from);
+  const consumer = await d.stomp(0, 'qa-cons', 'SERVICE');
+  const inbox = new StompInbox();
+  await subscribeWithReceipt(consumer, '/queue/adopt-q', inbox);
+  const got = await Promise.all(Array.from({ length: 5 }, () => inbox.next(10_000)));
+  assert.deepEqual(got.map((m) => m.body), [0, 1, 2, 3, 4].map((i) => `held ${i}`));
+  await assert.rejects(inbox.next(500), 'nothing twice');
 });

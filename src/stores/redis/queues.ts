@@ -4,8 +4,9 @@
  * reloads them when it restarts with the same node name. Ids are made here (ids.ts), so append()
  * returns at once.
  *
- * Not done yet: another node adopting the backlog of a node that died (its entries stay under
- * its name until it comes back).
+ * The backlog of a node that died is adopted by one survivor (adopt): appended under the
+ * survivor's name, then deleted under the dead node's. A survivor that dies half-way leaves the
+ * rest to the next one, which may take some entries twice (at least once, never lost).
  */
 import type { MessageRecord, QueuedRecord, QueueStore } from '../types.js';
 import { decodeQueued, encodeQueued } from './codec.js';
@@ -31,8 +32,31 @@ export class RedisQueueStore implements QueueStore {
   ) {}
 
   async *queues(app: string): AsyncIterable<{ filter: string; name: string; messages: QueuedRecord[] }> {
+    yield* await this.read(app, this.node);
+  }
+
+  async adopt(app: string, node: string): Promise<Array<{ filter: string; name: string; messages: QueuedRecord[] }>> {
+    if (node === this.node) return [];
+    const theirs = await this.read(app, node);
+    const mine = theirs.map((q) => ({
+      filter: q.filter,
+      name: q.name,
+      messages: q.messages.map((m) => {
+        const id = this.append(app, q.filter, q.name, m.msg);
+        if (m.attempts > 0) this.attempted(app, id, m.attempts);
+        return { id, msg: m.msg, attempts: m.attempts };
+      }),
+    }));
+    // Theirs go once ours are written (a failure before leaves them for the next survivor).
+    await this.writes.flush();
+    const k = this.keys.queue(app, node);
+    await this.client.del(k.entries, k.attempts);
+    return mine;
+  }
+
+  private async read(app: string, node: string): Promise<Array<{ filter: string; name: string; messages: QueuedRecord[] }>> {
     this.writes.assertOpen();
-    const k = this.keys.queue(app, this.node);
+    const k = this.keys.queue(app, node);
     const byQueue = new Map<string, { filter: string; name: string; messages: QueuedRecord[] }>();
     try {
       const attempts = new Map<number, number>();
@@ -58,7 +82,7 @@ export class RedisQueueStore implements QueueStore {
       throw new RedisStoreError(`cluster.redis: cannot read the queues of ${app} from ${this.where}: ${toError(err).message}`, { cause: err });
     }
     for (const q of byQueue.values()) q.messages.sort((x, y) => x.id - y.id);
-    yield* byQueue.values();
+    return [...byQueue.values()];
   }
 
   append(app: string, filter: string, name: string, msg: MessageRecord): number {

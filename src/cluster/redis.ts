@@ -18,22 +18,13 @@
  *   and resends its whole state (RESET first) to every peer, which answer in kind.
  */
 import { hostname } from 'node:os';
-import { Cluster, Redis } from 'ioredis';
-import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { describeRedis, redisClient, withTimeout } from '../shared/redis.js';
+import type { RedisClient as Client, RedisSettings } from '../shared/redis.js';
 import type { Logger } from 'pino';
 import type { BusHandler, NodeId } from '../core/bus.js';
 import { decodeFrames, Kind } from './wire.js';
 import { PeerBus } from './peers.js';
 
-export interface RedisSettings {
-  url?: string | undefined;
-  nodes?: string[] | undefined;
-  sentinels?: string[] | undefined;
-  sentinelName: string;
-  username?: string | undefined;
-  password?: string | undefined;
-  prefix: string;
-}
 
 export interface RedisBusOptions {
   node?: NodeId | undefined;
@@ -71,12 +62,9 @@ const enum Ctl {
 /** Largest SPUBLISH payload a batch grows to before another one starts. */
 const MAX_BATCH = 60 * 1024;
 
-type Client = Redis | Cluster;
 
-function hostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
-}
+
+export type { RedisSettings };
 
 export class RedisBus extends PeerBus {
   readonly counters: RedisBusStats = { commands: 0, framesOut: 0, bytesOut: 0, framesIn: 0, dropped: 0, droppedMessages: 0, outages: 0, connected: false };
@@ -129,27 +117,14 @@ export class RedisBus extends PeerBus {
     return `${this.prefix}:n:{${node}}`;
   }
 
+  /** Commands fail fast (a batch is counted lost rather than sent late); the subscriber waits for its connection. */
   private connect(): { cmd: Client; sub: Client } {
     const r = this.o.redis;
-    const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
-    const auth: RedisOptions = { ...(r.username !== undefined ? { username: r.username } : {}), ...(r.password !== undefined ? { password: r.password } : {}) };
-    if (r.nodes !== undefined) {
-      const opts: ClusterOptions = { lazyConnect: true, enableOfflineQueue: false, shardedSubscribers: true, redisOptions: { ...auth }, clusterRetryStrategy: (n: number) => Math.min(50 * n, 1000) };
-      return { cmd: new Cluster(r.nodes.map(hostPort), opts), sub: new Cluster(r.nodes.map(hostPort), { ...opts, enableOfflineQueue: true }) };
-    }
-    if (r.sentinels !== undefined) {
-      const opts: RedisOptions = { ...common, ...auth, sentinels: r.sentinels.map(hostPort), name: r.sentinelName };
-      return { cmd: new Redis({ ...opts, enableOfflineQueue: false }), sub: new Redis(opts) };
-    }
-    const url = r.url ?? 'redis://127.0.0.1:6379';
-    return { cmd: new Redis(url, { ...common, enableOfflineQueue: false }), sub: new Redis(url, common) };
+    return { cmd: redisClient(r, { failFast: true }), sub: redisClient(r, { failFast: false }) };
   }
 
   private where(): string {
-    const r = this.o.redis;
-    if (r.nodes !== undefined) return `Redis Cluster ${r.nodes.join(',')}`;
-    if (r.sentinels !== undefined) return `Redis Sentinel ${r.sentinels.join(',')} (${r.sentinelName})`;
-    return (r.url ?? 'redis://127.0.0.1:6379').replace(/\/\/[^@/]*@/, '//***@');
+    return describeRedis(this.o.redis);
   }
 
   async start(handler: BusHandler): Promise<void> {
@@ -377,20 +352,4 @@ export class RedisBus extends PeerBus {
     this.cmd = this.sub = null;
     await Promise.all([cmd?.quit().catch(() => cmd.disconnect()), sub?.quit().catch(() => sub.disconnect())]);
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(what)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(t);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
 }

@@ -1,7 +1,6 @@
 /**
  * The stores' own Redis connection (one URL, Redis Cluster seeds or Sentinel, as `cluster.redis`
- * says; the settings have the shape of cluster/redis.ts's, declared here because stores/ imports
- * nothing above it).
+ * says; the client options are shared/redis.ts's, with the bus).
  *
  * Commands fail fast while Redis is unreachable (no offline queue, and the commands in flight
  * when the connection drops are failed at once rather than resent): a write that cannot be made
@@ -12,63 +11,24 @@
  * while slots move (MOVED is followed at once, in order; ASK and TRYAGAIN are retried by ioredis
  * after a delay, so a write then may land after later ones).
  */
-import { Cluster, Redis } from 'ioredis';
-import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { Cluster } from 'ioredis';
+import { describeRedis, redisClient, toError, withTimeout } from '../../shared/redis.js';
+import type { RedisClient, RedisSettings } from '../../shared/redis.js';
 
-export interface RedisSettings {
-  url?: string | undefined;
-  nodes?: string[] | undefined;
-  sentinels?: string[] | undefined;
-  sentinelName: string;
-  username?: string | undefined;
-  password?: string | undefined;
-  prefix: string;
-}
-
-export type Client = Redis | Cluster;
+export type { RedisSettings } from '../../shared/redis.js';
+export { toError, withTimeout } from '../../shared/redis.js';
+export type Client = RedisClient;
 
 /** A command not answered within this time fails (a Redis that hangs, a half-open connection). */
 const COMMAND_TIMEOUT_MS = 10_000;
 
-function hostPort(s: string): { host: string; port: number } {
-  const i = s.lastIndexOf(':');
-  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
-}
-
+/** The stores' client: writes fail fast (see above). */
 export function createClient(r: RedisSettings): Client {
-  const auth: RedisOptions = { ...(r.username !== undefined ? { username: r.username } : {}), ...(r.password !== undefined ? { password: r.password } : {}) };
-  const common: RedisOptions = {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    // 0: the commands in flight when the connection drops are failed at once (not resent later).
-    maxRetriesPerRequest: 0,
-    commandTimeout: COMMAND_TIMEOUT_MS,
-    retryStrategy: (n: number) => Math.min(50 * n, 1000),
-  };
-  if (r.nodes !== undefined) {
-    const opts: ClusterOptions = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      // A command that meets a node connection not ready (or CLUSTERDOWN) fails at once: retried
-      // later, it would run after the writes made after it (ioredis resends those from a delay
-      // queue), and one session's writes must apply in order. A failure is reported (writeError).
-      retryDelayOnFailover: 0,
-      retryDelayOnClusterDown: 0,
-      redisOptions: { ...auth, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS },
-      clusterRetryStrategy: (n: number) => Math.min(50 * n, 1000),
-    };
-    return new Cluster(r.nodes.map(hostPort), opts);
-  }
-  if (r.sentinels !== undefined) return new Redis({ ...common, ...auth, sentinels: r.sentinels.map(hostPort), name: r.sentinelName });
-  return new Redis(r.url ?? 'redis://127.0.0.1:6379', common);
+  return redisClient(r, { failFast: true, commandTimeoutMs: COMMAND_TIMEOUT_MS });
 }
 
 /** Where the stores are, for messages (a URL's password masked). */
-export function describe(r: RedisSettings): string {
-  if (r.nodes !== undefined) return `Redis Cluster ${r.nodes.join(',')}`;
-  if (r.sentinels !== undefined) return `Redis Sentinel ${r.sentinels.join(',')} (${r.sentinelName})`;
-  return (r.url ?? 'redis://127.0.0.1:6379').replace(/\/\/[^@/]*@/, '//***@');
-}
+export const describe = describeRedis;
 
 /** Connect; resolves once Redis (on a Cluster: every master) answers. Retries until `ms`, then rejects with the last error seen. */
 export async function connect(client: Client, ms: number, where: string): Promise<void> {
@@ -90,26 +50,6 @@ export async function connect(client: Client, ms: number, where: string): Promis
   } finally {
     client.off('error', onError);
   }
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(what)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(t);
-        reject(toError(err));
-      },
-    );
-  });
-}
-
-export function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** A read failed: the error names cluster.redis and where. */

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IClientOptions } from 'mqtt';
 import type { Client } from '@stomp/stompjs';
-import { client as mqttClient, Inbox } from '../helpers/mqtt.js';
+import { client as mqttClient, connectWithInbox, Inbox } from '../helpers/mqtt.js';
 import type { MqttClient } from '../helpers/mqtt.js';
 import { stompOverTcp } from '../helpers/stomp.js';
 import { MAIN, testEnv } from '../helpers/cli.js';
@@ -113,18 +113,13 @@ export interface Placer {
   closeAll(): Promise<void>;
 }
 
-/** Connect an MQTT 5 client to `url`; its inbox is attached before CONNACK. */
-async function mqttAt(url: string, clientId: string, profile: P, extra: IClientOptions): Promise<{ client: MqttClient; inbox: Inbox; sessionPresent: boolean }> {
-  const c = mqttClient(url, { protocolVersion: 5, clientId, username: APP_KEY, password: KEYS[profile], ...extra });
-  const inbox = new Inbox(c);
-  const ack = new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
-    c.once('connect', resolve);
-    c.once('error', reject);
-  });
-  c.connect();
-  const { sessionPresent } = await ack;
-  return { client: c, inbox, sessionPresent };
+/** Connect an MQTT 5 client of `profile` to `url`; its inbox is attached before CONNACK. */
+function mqttAt(url: string, clientId: string, profile: P, extra: IClientOptions): Promise<{ client: MqttClient; inbox: Inbox; sessionPresent: boolean }> {
+  return connectWithInbox(url, { protocolVersion: 5, clientId, username: APP_KEY, password: KEYS[profile], ...extra });
 }
+
+/** Node flags for cluster tests: a dead node is noticed in 1.5 s, no $SYS timer. */
+export const TEST_NODE_ARGS = ['--set', 'sys.interval=0', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500'];
 
 /** Nodes with listeners of their own (Redis cluster): a client goes straight to its node. */
 export class DirectPlacer implements Placer {

@@ -6,9 +6,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { missingServices, startNode, startRedis } from '../helpers/services.js';
+import { missingServices, startNodes, startRedis } from '../helpers/services.js';
 import type { Node, RedisServer } from '../helpers/services.js';
-import { DirectPlacer, eventually, writeConfig } from './helpers.js';
+import { DirectPlacer, eventually, TEST_NODE_ARGS, writeConfig } from './helpers.js';
 import { publishWithReceipt, StompInbox, subscribeWithReceipt } from '../helpers/stomp.js';
 
 const skip = missingServices('redis-server');
@@ -21,9 +21,7 @@ before(async () => {
   if (skip) return;
   redis = await startRedis();
   const config = writeConfig();
-  for (const id of ['o0', 'o1']) {
-    nodes.push(await startNode(id, ['--config', config, '--redis', redis.url, '--set', 'store.type=redis', '--log-level', 'info', '--set', 'sys.interval=0', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500']));
-  }
+  nodes.push(...(await startNodes(['o0', 'o1'], ['--config', config, '--redis', redis.url, '--set', 'store.type=redis', '--log-level', 'info', ...TEST_NODE_ARGS])));
   d = new DirectPlacer(nodes);
 });
 

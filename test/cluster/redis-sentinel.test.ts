@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, missingServices, spawnWatched, startNode, startRedis } from '../helpers/services.js';
+import { freePort, missingServices, spawnWatched, startNodes, startRedis } from '../helpers/services.js';
 import type { Node, Proc, RedisServer } from '../helpers/services.js';
-import { DirectPlacer, eventually, writeConfig } from './helpers.js';
+import { DirectPlacer, eventually, TEST_NODE_ARGS, writeConfig } from './helpers.js';
 
 const skip = missingServices('redis-server', 'redis-cli');
 
@@ -32,11 +32,7 @@ before(async () => {
   sentinel = spawnWatched('redis-server', [conf, '--sentinel']);
   await sentinel.waitFor(/\+monitor master sbmaster/);
   const config = writeConfig();
-  for (const id of ['t0', 't1']) {
-    nodes.push(
-      await startNode(id, ['--config', config, '--set', `cluster.redis.sentinels=["127.0.0.1:${port}"]`, '--set', 'cluster.redis.sentinelName=sbmaster', '--set', 'store.type=redis', '--log-level', 'info', '--set', 'sys.interval=0', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500']),
-    );
-  }
+  nodes.push(...(await startNodes(['t0', 't1'], ['--config', config, '--set', `cluster.redis.sentinels=["127.0.0.1:${port}"]`, '--set', 'cluster.redis.sentinelName=sbmaster', '--set', 'store.type=redis', '--log-level', 'info', ...TEST_NODE_ARGS])));
   d = new DirectPlacer(nodes);
 });
 

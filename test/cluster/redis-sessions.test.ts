@@ -6,9 +6,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { missingServices, startNode, startRedis } from '../helpers/services.js';
+import { missingServices, startNodes, startRedis } from '../helpers/services.js';
 import type { Node, RedisServer } from '../helpers/services.js';
-import { APP_KEY, DirectPlacer, eventually, KEYS, writeConfig } from './helpers.js';
+import { APP_KEY, DirectPlacer, eventually, KEYS, TEST_NODE_ARGS, writeConfig } from './helpers.js';
 import { client as mqttClient } from '../helpers/mqtt.js';
 
 const skip = missingServices('redis-server');
@@ -22,9 +22,7 @@ before(async () => {
   if (skip) return;
   redis = await startRedis();
   const config = writeConfig();
-  for (const id of ['s0', 's1', 's2']) {
-    nodes.push(await startNode(id, ['--config', config, '--redis', redis.url, '--set', 'store.type=redis', '--set', 'limits.maxQueuedMessages=100000', '--log-level', 'warn', '--set', 'sys.interval=0', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500']));
-  }
+  nodes.push(...(await startNodes(['s0', 's1', 's2'], ['--config', config, '--redis', redis.url, '--set', 'store.type=redis', '--set', 'limits.maxQueuedMessages=100000', '--log-level', 'warn', ...TEST_NODE_ARGS])));
   d = new DirectPlacer(nodes);
 });
 

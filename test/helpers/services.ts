@@ -259,3 +259,10 @@ export async function startNode(name: string, args: string[]): Promise<Node> {
     },
   };
 }
+
+/** Nodes started one after another (each finds the ones before it in Redis), with the same `args`. */
+export async function startNodes(names: readonly string[], args: string[]): Promise<Node[]> {
+  const out: Node[] = [];
+  for (const name of names) out.push(await startNode(name, args));
+  return out;
+}

@@ -149,6 +149,7 @@ export class ClusterMesh extends PeerBus {
     if (this.handler !== null) this.sayBye();
     this.stopped = true;
     this.handler = null;
+    this.endConfirmations();
     for (const l of this.links.values()) l.conn.end(); // BYE flushed first
     this.links.clear();
     const server = this.server;

@@ -140,7 +140,9 @@ export abstract class PeerBus implements Bus {
   /** The message being sent now with a confirm id, and the nodes it went to. */
   private current: { msg: Message; id: number; nodes: NodeId[] } | null = null;
   /** Confirmations awaited: id -> the nodes yet to answer, and what to call. */
-  private readonly awaiting = new Map<number, { nodes: Set<NodeId>; done: (ok: boolean) => void }>();
+  private readonly awaiting = new Map<number, { nodes: Set<NodeId>; done: (ok: boolean) => void; at: number }>();
+  /** One timer for every confirmation awaited (not one per message): it ends those past takeTimeoutMs. */
+  private expiring: NodeJS.Timeout | null = null;
   /** The retained snapshot being received: from which peer, and what to call when it is done. */
   private sync: { peer: NodeId; done: () => void; retry: () => void } | null = null;
 
@@ -349,13 +351,30 @@ export abstract class PeerBus implements Bus {
     if (c.nodes.length === 0) return null;
     const id = c.id;
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => done(false), this.takeTimeoutMs);
       const done = (ok: boolean): void => {
-        clearTimeout(timer);
         if (this.awaiting.delete(id)) resolve(ok);
       };
-      this.awaiting.set(id, { nodes: new Set(c.nodes), done });
+      this.awaiting.set(id, { nodes: new Set(c.nodes), done, at: Date.now() });
+      this.expiring ??= setInterval(() => this.expire(), Math.max(100, this.takeTimeoutMs / 4)).unref();
     });
+  }
+
+  /** Stopping: every confirmation still awaited fails. */
+  protected endConfirmations(): void {
+    this.expire(Infinity);
+  }
+
+  /** Confirmations not given in time fail (oldest first: the map keeps insertion order). */
+  private expire(now = Date.now()): void {
+    const before = now - this.takeTimeoutMs;
+    for (const a of this.awaiting.values()) {
+      if (a.at > before) break;
+      a.done(false);
+    }
+    if (this.awaiting.size === 0 && this.expiring !== null) {
+      clearInterval(this.expiring);
+      this.expiring = null;
+    }
   }
 
   broadcast(app: string, msg: Message, route: Route): void {

@@ -345,6 +345,7 @@ export class RedisBus extends PeerBus {
     }
     this.stopped = true;
     this.handler = null;
+    this.endConfirmations();
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     const cmd = this.cmd;

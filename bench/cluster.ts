@@ -71,6 +71,8 @@ const SB_MAIN = join(dirname(HERE), '../src/cli/main.js');
 const STORM_FLAG = '--storm-worker';
 /** SB_BENCH_NODE_ARGS: extra Node flags for the Switchboard processes, as in brokers.ts (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
 const NODE_ARGS = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+/** SB_BENCH_CLUSTER_LINK=0: messages between nodes go through Redis, not direct links (cluster.link). */
+const CLUSTER_LINK = process.env.SB_BENCH_CLUSTER_LINK !== '0';
 /** SB_BENCH_CLUSTER_STORE: the cluster nodes' store.type (default redis, their default with --redis: sessions in Redis). */
 const CLUSTER_STORE = process.env.SB_BENCH_CLUSTER_STORE ?? 'redis';
 
@@ -419,7 +421,7 @@ async function startAll(L: Layout, lbCapacity: number, lbCount: number, dir: str
   for (let i = 1; i <= 3; i++) {
     const p = await freePort();
     const url = `mqtt://127.0.0.1:${p}`;
-    const args = [...NODE_ARGS, SB_MAIN, '--listen', url, '--redis', `redis://127.0.0.1:${redisPort}`, '--node-id', `n${i}`, '--set', `store.type=${CLUSTER_STORE}`, '--log-level', 'warn', '--set', 'sys.interval=0'];
+    const args = [...NODE_ARGS, SB_MAIN, '--listen', url, '--redis', `redis://127.0.0.1:${redisPort}`, '--node-id', `n${i}`, '--set', `store.type=${CLUSTER_STORE}`, ...(CLUSTER_LINK ? ['--cluster-link', '127.0.0.1:0'] : []), '--log-level', 'warn', '--set', 'sys.interval=0'];
     sbNodes.push(add(await spawnSvc(`switchboard n${i}`, process.execPath, args, { cores, cwd: dir, env: { NODE_ENV: 'production' }, lines: [`listening ${url}`], graceful: true })));
     sbPorts.push(p);
   }

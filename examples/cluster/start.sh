@@ -26,7 +26,7 @@ until redis-cli -p 6379 ping >/dev/null 2>&1; do sleep 0.1; done
 
 for i in 1 2 3; do
   # Each node: its own listeners, the shared Redis (bus and sessions), a stable node id.
-  node "$main" --node-id "n$i" --redis redis://127.0.0.1:6379 \
+  node "$main" --node-id "n$i" --redis redis://127.0.0.1:6379 --cluster-link 127.0.0.1:0 \
     --listen "mqtt://127.0.0.1:$((1883 + i))" --listen "stomp://127.0.0.1:$((61613 + i))" \
     ${SWITCHBOARD_CONFIG:+--config "$SWITCHBOARD_CONFIG"} &
   pids+=($!)

@@ -130,7 +130,7 @@ async function serve({ config, configFile, flags, flagOrigins }: Parsed): Promis
     const c = config.cluster;
     if (c.redis.url !== undefined || c.redis.nodes !== undefined || c.redis.sentinels !== undefined) {
       const node = c.nodeId !== undefined && worker !== null ? `${c.nodeId}-w${worker}` : c.nodeId;
-      mesh = new RedisBus({ node, redis: c.redis, heartbeatMs: c.heartbeatMs, deadAfterMs: c.deadAfterMs, logger });
+      mesh = new RedisBus({ node, redis: c.redis, heartbeatMs: c.heartbeatMs, deadAfterMs: c.deadAfterMs, link: c.link, advertise: c.advertise, logger });
     } else if (worker !== null) mesh = new ClusterMesh({ index: worker, workers: Number(process.env[WORKER_ENV.count]), dir: process.env[WORKER_ENV.dir] ?? '', logger });
     broker = createBroker(config, { logger, ...(mesh !== null ? { bus: mesh } : {}) });
     const addrs = await broker.start();

@@ -11,11 +11,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BusHandler, NodeId } from '../core/bus.js';
-import { FrameReader } from './wire.js';
-import type { PeerFrame } from './wire.js';
+import { Link } from './link.js';
 import { PeerBus } from './peers.js';
-import type { ConnectionHandler } from '../transports/connection.js';
-import { SocketConnection } from '../transports/tcp.js';
 
 export interface MeshOptions {
   index: number;
@@ -24,30 +21,6 @@ export interface MeshOptions {
   logger: Logger;
   /** How long a starting worker waits for its retained snapshot (ms). */
   syncTimeoutMs?: number;
-}
-
-/** One peer: frames in, and out through the transports' coalesced writes (one flush per turn). */
-class Link implements ConnectionHandler {
-  private readonly reader = new FrameReader();
-  readonly conn: SocketConnection;
-
-  constructor(
-    readonly peer: number,
-    socket: net.Socket,
-    private readonly onFrame: (f: PeerFrame, from: Link) => void,
-    private readonly onGone: (from: Link) => void,
-  ) {
-    this.conn = new SocketConnection(socket, 'unix', 'cluster');
-    this.conn.setHandler(this);
-  }
-
-  onData(chunk: Buffer): void {
-    this.reader.push(chunk, (f) => this.onFrame(f, this));
-  }
-
-  onClose(): void {
-    this.onGone(this);
-  }
 }
 
 export class ClusterMesh extends PeerBus {
@@ -115,14 +88,14 @@ export class ClusterMesh extends PeerBus {
       old.conn.destroy();
     }
     this.logger.debug({ peer }, 'cluster: link up');
-    const link = new Link(peer, s, (f, from) => this.frame(f, String(from.peer)), (gone) => this.lost(gone));
+    const link = new Link(String(peer), s, 'unix', (f, from) => this.frame(f, from.peer), (gone) => this.lost(gone));
     this.links.set(peer, link);
     this.peerUp(String(peer));
     this.checkReady();
   }
 
   private lost(link: Link): void {
-    const peer = link.peer;
+    const peer = Number(link.peer);
     if (this.links.get(peer) !== link) return; // replaced already
     this.links.delete(peer);
     this.peerDown(String(peer), true);

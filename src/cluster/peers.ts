@@ -214,6 +214,7 @@ export abstract class PeerBus implements Bus {
     this.forgetState(p);
     this.up.delete(node);
     this.slots[this.slots.indexOf(p)] = undefined;
+    this.peerGone(node);
     if (this.sync?.peer === node) this.sync.retry();
     for (const t of [...this.takes.values()]) if (t.node === node) t.done();
     for (const a of [...this.awaiting.values()]) if (a.nodes.has(node)) a.done(false);
@@ -225,6 +226,9 @@ export abstract class PeerBus implements Bus {
       h.orphans(node, held);
     }
   }
+
+  /** Transport side: `node` is down (a direct link to it goes). */
+  protected peerGone(_node: NodeId): void {}
 
   private firstSurvivor(): boolean {
     for (const n of this.up.keys()) if (nodeBefore(n, this.node)) return false;
@@ -508,6 +512,8 @@ export abstract class PeerBus implements Bus {
       case Kind.Bye:
         this.peerDown(node, false);
         return;
+      case Kind.Switch:
+        return; // the transport's (cluster/redis.ts)
     }
   }
 

@@ -22,12 +22,20 @@ import { describeRedis, redisClient, withTimeout } from '../shared/redis.js';
 import type { RedisClient as Client, RedisSettings } from '../shared/redis.js';
 import type { Logger } from 'pino';
 import type { BusHandler, NodeId } from '../core/bus.js';
-import { decodeFrames, Kind } from './wire.js';
+import net from 'node:net';
+import { decodeFrames, encodeSignal, Kind } from './wire.js';
+import type { PeerFrame } from './wire.js';
+import { Link } from './link.js';
+import { nodeBefore } from '../core/bus.js';
 import { PeerBus } from './peers.js';
 
 
 export interface RedisBusOptions {
   node?: NodeId | undefined;
+  /** Direct links: listen on `host:port` for other nodes (frames go there instead of through Redis). */
+  link?: string | undefined;
+  /** The `host:port` other nodes dial (default: the link's, or this host's name when it listens on every interface). */
+  advertise?: string | undefined;
   redis: RedisSettings;
   heartbeatMs: number;
   deadAfterMs: number;
@@ -53,6 +61,19 @@ export interface RedisBusStats {
   connected: boolean;
 }
 
+/**
+ * A direct link to a peer. Frames to it go on the link once `out` (after a SWITCH sent through
+ * Redis, the last frame there); frames from it are handled once its SWITCH came through Redis
+ * (`in`): those arriving on the link before are `held`, so nothing overtakes what Redis carried.
+ */
+interface Direct {
+  link: Link | null;
+  dialing: boolean;
+  out: boolean;
+  in: boolean;
+  held: PeerFrame[];
+}
+
 const enum Ctl {
   Hello = 1,
   Beat = 2,
@@ -75,8 +96,8 @@ export class RedisBus extends PeerBus {
   private readonly nodesKey: string;
   private cmd: Client | null = null;
   private sub: Client | null = null;
-  /** Peers heard of: their incarnation and when (local clock). */
-  private readonly known = new Map<NodeId, { inc: number; lastSeen: number }>();
+  /** Peers heard of: their incarnation, when (local clock), and the address of their direct link. */
+  private readonly known = new Map<NodeId, { inc: number; lastSeen: number; addr: string | null }>();
   /** Frames waiting for this turn's flush, per peer. */
   private pending = new Map<NodeId, Buffer[]>();
   private flushScheduled = false;
@@ -84,6 +105,10 @@ export class RedisBus extends PeerBus {
   /** Since when Redis has been reachable without a break (Infinity: it is not). */
   private healthySince = Infinity;
   private waitKnown: { want: Set<NodeId>; done: () => void } | null = null;
+  /** Direct links (cluster.link): the server, the address others dial, and per peer the link's state. */
+  private server: net.Server | null = null;
+  private advertised: string | null = null;
+  private readonly direct = new Map<NodeId, Direct>();
 
   constructor(private readonly o: RedisBusOptions) {
     super(o.node ?? `${hostname()}-${process.pid}`, o.logger);
@@ -149,6 +174,7 @@ export class RedisBus extends PeerBus {
     }
     this.healthySince = Date.now();
     this.counters.connected = true;
+    if (this.o.link !== undefined) await this.listenLinks(this.o.link);
     // The nodes alive lately: their state is awaited before serving (their HELLO answers).
     const now = Date.now();
     await cmd.zremrangebyscore(this.nodesKey, '-inf', now - 3_600_000);
@@ -179,7 +205,14 @@ export class RedisBus extends PeerBus {
   private beat(kind: Ctl): void {
     const cmd = this.cmd;
     if (cmd === null || cmd.status !== 'ready') return;
-    const msg = Buffer.concat([this.header, Buffer.from([kind])]);
+    const addr = this.advertised === null ? null : Buffer.from(this.advertised);
+    const tail = Buffer.allocUnsafe(1 + (addr === null ? 0 : 2 + addr.length));
+    tail[0] = kind;
+    if (addr !== null) {
+      tail.writeUInt16BE(addr.length, 1);
+      addr.copy(tail, 3);
+    }
+    const msg = Buffer.concat([this.header, tail]);
     this.counters.commands++;
     cmd.spublish(this.ctlChannel, msg).catch(() => undefined);
     if (kind === Ctl.Bye) cmd.zrem(this.nodesKey, this.node).catch(() => undefined);
@@ -234,6 +267,16 @@ export class RedisBus extends PeerBus {
 
   protected write(node: NodeId, buf: Buffer): boolean {
     if (!this.known.has(node)) return false;
+    const d = this.direct.get(node);
+    if (d !== undefined && d.out && d.link !== null) {
+      d.link.conn.write(buf);
+      this.counters.framesOut++;
+      return true;
+    }
+    return this.viaRedis(node, buf);
+  }
+
+  private viaRedis(node: NodeId, buf: Buffer): boolean {
     let q = this.pending.get(node);
     if (q === undefined) this.pending.set(node, (q = []));
     q.push(buf);
@@ -303,16 +346,18 @@ export class RedisBus extends PeerBus {
         }
         return;
       }
-      const fresh = this.heard(node, inc);
+      const addr = message.length > at + 3 ? message.toString('utf8', at + 3, at + 3 + message.readUInt16BE(at + 1)) : null;
+      const fresh = this.heard(node, inc, addr);
       // A HELLO from a node we knew: it lost track (Redis outage): tell it everything again.
       if (kind === Ctl.Hello && !fresh) this.sendState(node);
       return;
     }
-    this.heard(node, inc);
+    this.heard(node, inc, undefined);
     try {
       decodeFrames(message, at, (f) => {
         this.counters.framesIn++;
-        this.frame(f, node);
+        if (f.kind === Kind.Switch) this.switchedIn(node);
+        else this.frame(f, node);
       });
     } catch (err) {
       this.logger.error({ node, err: (err as Error).message }, 'cluster: bad message from a node; ignored');
@@ -320,10 +365,14 @@ export class RedisBus extends PeerBus {
   }
 
   /** Anything from `node`: alive. A node not known yet (or restarted) comes up. Returns whether it is new. */
-  private heard(node: NodeId, inc: number): boolean {
+  private heard(node: NodeId, inc: number, addr: string | null | undefined): boolean {
     const k = this.known.get(node);
     if (k !== undefined && k.inc === inc) {
       k.lastSeen = Date.now();
+      if (addr !== undefined && addr !== k.addr) {
+        k.addr = addr;
+        this.dial(node);
+      }
       return false;
     }
     if (k !== undefined) {
@@ -331,10 +380,113 @@ export class RedisBus extends PeerBus {
       this.known.delete(node);
       this.peerDown(node, true);
     }
-    this.known.set(node, { inc, lastSeen: Date.now() });
+    this.known.set(node, { inc, lastSeen: Date.now(), addr: addr ?? null });
     this.peerUp(node);
     this.checkKnown();
+    this.dial(node);
     return true;
+  }
+
+  // ---- direct links (cluster.link) ---------------------------------------------------------------
+
+  private async listenLinks(at: string): Promise<void> {
+    const i = at.lastIndexOf(':');
+    const host = at.slice(0, i);
+    const server = net.createServer((s) => this.accepted(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(at.slice(i + 1)), host, () => resolve());
+    });
+    this.server = server;
+    const port = (server.address() as net.AddressInfo).port;
+    const adv = this.o.advertise ?? `${host === '0.0.0.0' || host === '::' ? hostname() : host}:${port}`;
+    this.advertised = adv.endsWith(':0') ? `${adv.slice(0, -2)}:${port}` : adv;
+    this.logger.info({ link: this.advertised }, 'cluster: direct links');
+  }
+
+  private directOf(node: NodeId): Direct {
+    let d = this.direct.get(node);
+    if (d === undefined) this.direct.set(node, (d = { link: null, dialing: false, out: false, in: false, held: [] }));
+    return d;
+  }
+
+  /** One link per pair: the node first in order dials. */
+  private dial(node: NodeId): void {
+    const k = this.known.get(node);
+    if (this.server === null || this.stopped || k === undefined || k.addr === null || !nodeBefore(this.node, node)) return;
+    const d = this.directOf(node);
+    if (d.link !== null || d.dialing) return;
+    d.dialing = true;
+    const i = k.addr.lastIndexOf(':');
+    const s = net.connect(Number(k.addr.slice(i + 1)), k.addr.slice(0, i));
+    s.once('connect', () => {
+      d.dialing = false;
+      s.write(this.header); // who this is: node and incarnation
+      this.attach(node, s);
+    });
+    s.once('error', (err) => {
+      d.dialing = false;
+      this.logger.debug({ node, err: err.message }, 'cluster: direct link failed; messages go through Redis');
+    });
+  }
+
+  private accepted(s: net.Socket): void {
+    // The dialler says who it is first (the header of its Redis messages).
+    s.once('data', (first: Buffer) => {
+      if (first.length < 12 || first[0] !== 1) return void s.destroy();
+      const n = first.readUInt16BE(1);
+      const node = first.toString('utf8', 3, 3 + n);
+      if (first.length < 3 + n + 8 || this.known.get(node)?.inc !== first.readDoubleBE(3 + n)) return void s.destroy();
+      this.attach(node, s);
+      if (first.length > 3 + n + 8) s.emit('data', first.subarray(3 + n + 8));
+    });
+  }
+
+  private attach(node: NodeId, s: net.Socket): void {
+    const d = this.directOf(node);
+    if (d.link !== null || this.stopped) return void s.destroy();
+    d.link = new Link(node, s, 'tcp', (f, from) => this.fromLink(f, from), (gone) => this.linkGone(gone));
+    // The last frame through Redis; what follows goes on the link, in order after it.
+    this.viaRedis(node, encodeSignal(Kind.Switch));
+    d.out = true;
+    this.logger.info({ node }, 'cluster: direct link up');
+  }
+
+  private fromLink(f: PeerFrame, link: Link): void {
+    const d = this.direct.get(link.peer);
+    if (d === undefined || d.link !== link) return;
+    this.counters.framesIn++;
+    if (!d.in) d.held.push(f);
+    else this.frame(f, link.peer);
+  }
+
+  /** The peer's SWITCH came through Redis: its link frames are next. */
+  private switchedIn(node: NodeId): void {
+    const d = this.directOf(node);
+    d.in = true;
+    const held = d.held;
+    d.held = [];
+    for (const f of held) this.frame(f, node);
+  }
+
+  private linkGone(link: Link): void {
+    const node = link.peer;
+    const d = this.direct.get(node);
+    if (d === undefined || d.link !== link) return;
+    d.link = null;
+    d.out = d.in = false;
+    d.held = [];
+    if (this.stopped || !this.known.has(node)) return;
+    // Frames on the link may be lost: everything again through Redis, and a new link later.
+    this.logger.warn({ node }, 'cluster: direct link lost; messages go through Redis');
+    this.sendState(node);
+    setTimeout(() => this.dial(node), 1000).unref();
+  }
+
+  protected override peerGone(node: NodeId): void {
+    const d = this.direct.get(node);
+    this.direct.delete(node);
+    d?.link?.conn.destroy();
   }
 
   async stop(): Promise<void> {
@@ -348,6 +500,11 @@ export class RedisBus extends PeerBus {
     this.endConfirmations();
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    for (const d of this.direct.values()) d.link?.conn.end(); // BYE flushed first
+    this.direct.clear();
+    const server = this.server;
+    this.server = null;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
     const cmd = this.cmd;
     const sub = this.sub;
     this.cmd = this.sub = null;

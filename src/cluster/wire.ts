@@ -21,6 +21,7 @@
  *   TAKE     str app | str clientId                    (let go of this client: I take it over)
  *   RELEASED str app | str clientId                    (done: closed here, its store writes flushed)
  *   STORED   u32 id                                    (the message with that confirm id is handled and stored here)
+ *   SWITCH                                             (the last frame through Redis: the rest come on the direct link)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
@@ -44,6 +45,7 @@ export const enum Kind {
   Take = 10,
   Released = 11,
   Stored = 12,
+  Switch = 13,
 }
 
 export type PeerFrame =
@@ -56,7 +58,8 @@ export type PeerFrame =
   | { kind: Kind.Sync }
   | { kind: Kind.Synced }
   | { kind: Kind.Reset }
-  | { kind: Kind.Bye };
+  | { kind: Kind.Bye }
+  | { kind: Kind.Switch };
 
 const ROUTES = ['fanout', 'inbox', 'shared', 'tap', 'presence', 'members', 'retained'] as const;
 const FANOUT: Route = Object.freeze({ kind: 'fanout' });
@@ -177,7 +180,7 @@ export function encodeStored(id: number): Buffer {
 }
 
 /** A frame with no body. */
-export function encodeSignal(kind: Kind.Sync | Kind.Synced | Kind.Reset | Kind.Bye): Buffer {
+export function encodeSignal(kind: Kind.Sync | Kind.Synced | Kind.Reset | Kind.Bye | Kind.Switch): Buffer {
   const buf = Buffer.allocUnsafe(5);
   buf.writeUInt32BE(1, 0);
   buf[4] = kind;
@@ -241,6 +244,8 @@ function decodeFrame(buf: Buffer): PeerFrame {
       return { kind: Kind.Reset };
     case Kind.Bye:
       return { kind: Kind.Bye };
+    case Kind.Switch:
+      return { kind: Kind.Switch };
     case Kind.Message:
       break;
     default:

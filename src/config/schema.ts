@@ -219,6 +219,10 @@ export const clusterSchema = section(
       .register(settings, { description: 'This node\'s name in the cluster (`$SYS/broker/<node>/...`, logs)', defaultText: '<hostname>-<pid>', flag: { name: 'node-id', arg: 'ID' } }),
     heartbeatMs: int(100, 60_000).default(1000).register(settings, { description: 'How often a node tells the others it is alive, ms' }),
     deadAfterMs: int(300, 600_000).default(3000).register(settings, { description: 'A node not heard of for this long is dead: its wills are published, its clients are offline, ms' }),
+    link: hostPort
+      .optional()
+      .register(settings, { description: 'With `cluster.redis`: direct TCP links between the nodes for messages, listening on `host:port` (port 0 = any free one); Redis keeps membership, liveness and state', flag: { name: 'cluster-link', arg: 'HOST:PORT' } }),
+    advertise: hostPort.optional().register(settings, { description: 'The `host:port` other nodes dial for `cluster.link`', defaultText: "the link's address; the host name when it listens on every interface" }),
     redis: redisSchema,
   },
   'Cluster: several processes or hosts, one broker.',

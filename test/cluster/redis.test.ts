@@ -25,7 +25,8 @@ let redis: RedisServer;
 let nodes: Node[] = [];
 let lb: Haproxy;
 let d: DirectPlacer;
-const NODE_ARGS = ['--log-level', 'info', '--set', 'sys.interval=1', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500'];
+// Direct links between the nodes (cluster.link): the other Redis test files keep every frame in Redis.
+const NODE_ARGS = ['--cluster-link', '127.0.0.1:0', '--log-level', 'info', '--set', 'sys.interval=1', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500'];
 const extra: MqttClient[] = [];
 
 before(async () => {
@@ -47,6 +48,12 @@ after(async () => {
   await redis.stop();
   // Every node that was still running stopped cleanly (the killed one is gone already).
   assert.ok(codes.every((c) => c === 0 || c === null), `exit codes ${codes.join(',')}`);
+});
+
+test('the nodes link to each other directly (cluster.link): every node has a link to both others', { skip }, async () => {
+  for (const n of nodes) {
+    await eventually(() => n.lines.filter((l) => l.includes('cluster: direct link up')).length === 2, `node ${n.name} linked to both others`, 5000);
+  }
 });
 
 describe('every $ namespace across nodes on Redis', { skip }, () => {

@@ -1,0 +1,34 @@
+/**
+ * A socket to another node that carries cluster frames (wire.ts): frames in through a FrameReader,
+ * out through the transports' coalesced writes (one flush per event-loop turn). The workers' mesh
+ * (Unix sockets) and the Redis bus's direct links (TCP) both use it.
+ */
+import type net from 'node:net';
+import { FrameReader } from './wire.js';
+import type { PeerFrame } from './wire.js';
+import type { ConnectionHandler, TransportName } from '../transports/connection.js';
+import { SocketConnection } from '../transports/tcp.js';
+
+export class Link implements ConnectionHandler {
+  private readonly reader = new FrameReader();
+  readonly conn: SocketConnection;
+
+  constructor(
+    readonly peer: string,
+    socket: net.Socket,
+    transport: TransportName,
+    private readonly onFrame: (f: PeerFrame, from: Link) => void,
+    private readonly onGone: (from: Link) => void,
+  ) {
+    this.conn = new SocketConnection(socket, transport, 'cluster');
+    this.conn.setHandler(this);
+  }
+
+  onData(chunk: Buffer): void {
+    this.reader.push(chunk, (f) => this.onFrame(f, this));
+  }
+
+  onClose(): void {
+    this.onGone(this);
+  }
+}

@@ -40,7 +40,7 @@ test('peer frames round-trip, split at every byte', () => {
   }
 });
 
-test('cluster frames of the Redis bus and the hand-over: wills, RESET/BYE, TAKE/RELEASED, confirmations', () => {
+test('cluster frames of the Redis bus and the hand-over: wills, RESET/BYE, TAKE/RELEASED, confirmations, SWITCH', () => {
   const a = createMessage('users/x/will', Buffer.from('gone'), 1, false, null, 0, { clientId: 'x', app: 'app', profile: 'AGENT' });
   const client = { clientId: 'x', login: 'x', profile: 'AGENT' as const, app: 'app', protocol: 'mqtt' as const, transport: 'tcp', remoteAddress: '127.0.0.1' };
   const bytes = Buffer.concat([
@@ -52,6 +52,7 @@ test('cluster frames of the Redis bus and the hand-over: wills, RESET/BYE, TAKE/
     encodeRelease('app', 'x', Kind.Released),
     encodeMessage('app', a, { kind: 'fanout' }, 0xfffffffe),
     encodeStored(0xfffffffe),
+    encodeSignal(Kind.Switch),
   ]);
   const got: PeerFrame[] = [];
   decodeFrames(bytes, 0, (f) => got.push(f));
@@ -64,6 +65,7 @@ test('cluster frames of the Redis bus and the hand-over: wills, RESET/BYE, TAKE/
     { kind: Kind.Released, app: 'app', clientId: 'x' },
     { kind: Kind.Message, app: 'app', msg: a, route: { kind: 'fanout' }, confirm: 0xfffffffe },
     { kind: Kind.Stored, id: 0xfffffffe },
+    { kind: Kind.Switch },
   ]);
   // A batch cut short is refused, never half-read.
   assert.throws(() => decodeFrames(bytes.subarray(0, bytes.length - 2), 0, () => undefined), /truncated/);

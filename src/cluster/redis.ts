@@ -109,6 +109,8 @@ export class RedisBus extends PeerBus {
   private server: net.Server | null = null;
   private advertised: string | null = null;
   private readonly direct = new Map<NodeId, Direct>();
+  /** Links accepted from nodes not heard of yet through Redis. */
+  private readonly waitingLinks = new Map<NodeId, { inc: number; go: () => void; fail: () => void }>();
 
   constructor(private readonly o: RedisBusOptions) {
     super(o.node ?? `${hostname()}-${process.pid}`, o.logger);
@@ -383,6 +385,11 @@ export class RedisBus extends PeerBus {
     this.known.set(node, { inc, lastSeen: Date.now(), addr: addr ?? null });
     this.peerUp(node);
     this.checkKnown();
+    const w = this.waitingLinks.get(node);
+    if (w !== undefined) {
+      if (w.inc === inc) w.go();
+      else w.fail();
+    }
     this.dial(node);
     return true;
   }
@@ -431,14 +438,38 @@ export class RedisBus extends PeerBus {
   }
 
   private accepted(s: net.Socket): void {
-    // The dialler says who it is first (the header of its Redis messages).
+    // The dialler says who it is first (the header of its Redis messages): a node heard of through
+    // Redis, under that incarnation. One not heard of yet (its first frames are still on their way)
+    // waits a little.
     s.once('data', (first: Buffer) => {
       if (first.length < 12 || first[0] !== 1) return void s.destroy();
       const n = first.readUInt16BE(1);
       const node = first.toString('utf8', 3, 3 + n);
-      if (first.length < 3 + n + 8 || this.known.get(node)?.inc !== first.readDoubleBE(3 + n)) return void s.destroy();
-      this.attach(node, s);
-      if (first.length > 3 + n + 8) s.emit('data', first.subarray(3 + n + 8));
+      if (first.length < 3 + n + 8) return void s.destroy();
+      const inc = first.readDoubleBE(3 + n);
+      const rest = first.subarray(3 + n + 8);
+      const go = (): void => {
+        this.attach(node, s);
+        if (rest.length > 0) s.emit('data', rest);
+      };
+      const k = this.known.get(node);
+      if (k?.inc === inc) return go();
+      if (k !== undefined) return void s.destroy(); // another incarnation
+      this.waitingLinks.get(node)?.fail();
+      const timer = setTimeout(() => this.waitingLinks.get(node)?.fail(), this.o.deadAfterMs);
+      this.waitingLinks.set(node, {
+        inc,
+        go: () => {
+          clearTimeout(timer);
+          this.waitingLinks.delete(node);
+          go();
+        },
+        fail: () => {
+          clearTimeout(timer);
+          this.waitingLinks.delete(node);
+          s.destroy();
+        },
+      });
     });
   }
 
@@ -502,6 +533,7 @@ export class RedisBus extends PeerBus {
     this.timer = null;
     for (const d of this.direct.values()) d.link?.conn.end(); // BYE flushed first
     this.direct.clear();
+    for (const w of [...this.waitingLinks.values()]) w.fail();
     const server = this.server;
     this.server = null;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -290,7 +290,8 @@ function decodeFrame(buf: Buffer): PeerFrame {
 
 /** Decode every frame of `buf` (a whole number of frames: one Redis bus message). */
 export function decodeFrames(buf: Buffer, at: number, onFrame: (f: PeerFrame) => void): void {
-  while (buf.length - at >= 4) {
+  while (at < buf.length) {
+    if (buf.length - at < 4) throw new Error('cluster: truncated frame');
     const size = buf.readUInt32BE(at);
     if (buf.length - at - 4 < size) throw new Error('cluster: truncated frame');
     onFrame(decodeFrame(buf.subarray(at + 4, at + 4 + size)));

@@ -102,6 +102,7 @@ export class RedisBus extends PeerBus {
   private pending = new Map<NodeId, Buffer[]>();
   private flushScheduled = false;
   private timer: NodeJS.Timeout | null = null;
+  private lastTick = Date.now();
   /** Since when Redis has been reachable without a break (Infinity: it is not). */
   private healthySince = Infinity;
   private waitKnown: { want: Set<NodeId>; done: () => void } | null = null;
@@ -224,6 +225,11 @@ export class RedisBus extends PeerBus {
   private tick(): void {
     this.beat(Ctl.Beat);
     const now = Date.now();
+    // This node's own event loop stalled (a long GC, a busy host): the others' beats wait unread
+    // in the socket (timers run before I/O). Judge nobody until they have been read.
+    const stalled = now - this.lastTick > 2 * this.o.heartbeatMs;
+    this.lastTick = now;
+    if (stalled) return;
     // A node cut off from Redis cannot tell who is dead: only judge after being connected a while.
     if (now - this.healthySince < this.o.deadAfterMs) return;
     for (const [node, k] of this.known) {

@@ -26,7 +26,7 @@ let nodes: Node[] = [];
 let lb: Haproxy;
 let d: DirectPlacer;
 // Direct links between the nodes (cluster.link): the other Redis test files keep every frame in Redis.
-const NODE_ARGS = ['--cluster-link', '127.0.0.1:0', '--log-level', 'info', '--set', 'sys.interval=1', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=1500'];
+const NODE_ARGS = ['--cluster-link', '127.0.0.1:0', '--log-level', 'info', '--set', 'sys.interval=1', '--set', 'cluster.heartbeatMs=200', '--set', 'cluster.deadAfterMs=2500'];
 const extra: MqttClient[] = [];
 
 before(async () => {

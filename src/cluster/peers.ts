@@ -221,10 +221,22 @@ export abstract class PeerBus implements Bus {
     const h = this.handler;
     if (h === null) return;
     h.nodeDown(node);
-    if (died && !this.stopped && this.firstSurvivor()) {
-      for (const { app, will } of wills) h.orphanWill(app, will);
-      h.orphans(node, held);
+    if (died && !this.stopped) {
+      this.electSurvivor(node, () => {
+        if (this.handler !== h) return;
+        for (const { app, will } of wills) h.orphanWill(app, will);
+        h.orphans(node, held);
+      });
     }
+  }
+
+  /**
+   * Call `act` on the one survivor that takes a dead node's clients in (its wills, sessions and
+   * queues): here the first by node id among those this node sees. A transport with a shared
+   * arbiter (Redis) makes it exactly one even when the survivors' views differ.
+   */
+  protected electSurvivor(_dead: NodeId, act: () => void): void {
+    if (this.firstSurvivor()) act();
   }
 
   /** Transport side: `node` is down (a direct link to it goes). */

@@ -110,6 +110,8 @@ export class RedisBus extends PeerBus {
   private server: net.Server | null = null;
   private advertised: string | null = null;
   private readonly direct = new Map<NodeId, Direct>();
+  /** The last incarnation heard of each node (the key of its death: see electSurvivor). */
+  private readonly incarnations = new Map<NodeId, number>();
   /** Links accepted from nodes not heard of yet through Redis. */
   private readonly waitingLinks = new Map<NodeId, { inc: number; go: () => void; fail: () => void }>();
 
@@ -389,6 +391,7 @@ export class RedisBus extends PeerBus {
       this.peerDown(node, true);
     }
     this.known.set(node, { inc, lastSeen: Date.now(), addr: addr ?? null });
+    this.incarnations.set(node, inc);
     this.peerUp(node);
     this.checkKnown();
     const w = this.waitingLinks.get(node);
@@ -518,6 +521,21 @@ export class RedisBus extends PeerBus {
     this.logger.warn({ node }, 'cluster: direct link lost; messages go through Redis');
     this.sendState(node);
     setTimeout(() => this.dial(node), 1000).unref();
+  }
+
+  /**
+   * Exactly one survivor takes a dead node's clients in, even when the survivors' views of who
+   * is alive differ for a moment: the first to set a key for that death in Redis (SET NX).
+   */
+  protected override electSurvivor(dead: NodeId, act: () => void): void {
+    const cmd = this.cmd;
+    if (cmd === null || cmd.status !== 'ready') return; // Redis away: nobody is declared dead then
+    cmd.set(`${this.prefix}:dead:{${dead}}:${this.incarnations.get(dead) ?? 0}`, this.node, 'PX', 600_000, 'NX').then(
+      (won) => {
+        if (won === 'OK') act();
+      },
+      () => undefined,
+    );
   }
 
   protected override peerGone(node: NodeId): void {

@@ -458,7 +458,8 @@ export abstract class PeerBus implements Bus {
         if (f.route.kind === 'retained' && this.sync?.peer !== node) return;
         h.message(f.app, f.msg, f.route, node);
         const id = f.confirm;
-        if (id > 0) h.flushed().then(() => this.write(node, encodeStored(id)), () => undefined);
+        // Not stored here (a write failed or was fenced): no STORED, the sender's wait fails.
+        if (id > 0) h.flushed().then((ok) => (ok ? this.write(node, encodeStored(id)) : undefined), () => undefined);
         return;
       }
       case Kind.Stored: {

@@ -198,8 +198,8 @@ export interface BusHandler {
   orphans(node: NodeId, held: ReadonlyMap<string, readonly string[]>): void;
   /** Another node takes `clientId` over: let go of it here; resolves once its store writes are flushed. */
   take(app: string, clientId: string): Promise<void>;
-  /** Resolves once what this node's core has written to its store so far is durable. */
-  flushed(): Promise<void>;
+  /** Resolves once what this node's core has written to its store so far is durable: true, or false when some of it could not be. */
+  flushed(): Promise<boolean>;
 }
 
 /** The topics a retained snapshot covers: `#`, and the `$` roots that hold retained messages. */
@@ -298,13 +298,14 @@ export class ClusterNode implements BusHandler {
     return this.apps.get(app)?.take(clientId) ?? Promise.resolve();
   }
 
-  flushed(): Promise<void> {
-    // The applications share one store.
+  flushed(): Promise<boolean> {
+    // The applications share one store. A write that failed, or that another node's fence
+    // refused, is not stored: no confirmation then.
     for (const a of this.apps.values()) {
       const s = a.app.stores;
-      if (s !== null && s.dirty) return s.flush().catch(() => undefined);
+      if (s !== null && s.dirty) return s.flush().then(() => true, () => false);
     }
-    return Promise.resolve();
+    return Promise.resolve(true);
   }
 
   /** The confirmation of `msg` by the nodes it went to (see Bus.stored). */

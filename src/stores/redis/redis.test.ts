@@ -206,11 +206,12 @@ test('redis: fencing: a store that lost a session to another writes nothing more
   assert.equal(got.queued, 1);
   assert.deepEqual((await b.sessions.queuePage('app', 'c', 0, 10)).map((x) => x.msg.payload.toString()), ['from-a']);
 
-  // A, slow, goes on writing: refused, counted, and not a store error.
+  // A, slow, goes on writing: refused, counted, not a store error (writeError), but its flush fails.
   a.sessions.enqueue('app', 'c', delivery('late-a'));
   a.sessions.putSession('app', 'c', { ...meta, disconnectedAt: 99 });
   a.sessions.deleteSession('app', 'c');
-  await a.flush();
+  // What waited for them (an acknowledgement) learns they were not stored.
+  await assert.rejects(a.flush(), /held by another node/);
   assert.equal(a.shared.fenced, 3);
   assert.equal(a.writeError, null);
   assert.equal(a.dirty, false);
@@ -226,7 +227,7 @@ test('redis: fencing: a store that lost a session to another writes nothing more
   // A takes it back: B is fenced off in turn. B disowns: its writes are dropped here.
   assert.equal((await a.shared.acquire('app', 'c'))!.queued, 2);
   b.sessions.dequeue('app', 'c');
-  await b.flush();
+  await assert.rejects(b.flush(), /held by another node/);
   assert.equal(b.shared.fenced, 1);
   b.shared.disown('app', 'c');
   b.sessions.dequeue('app', 'c');

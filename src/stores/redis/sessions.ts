@@ -34,6 +34,7 @@ import { RedisStoreError, toError } from './connection.js';
 import type { Client } from './connection.js';
 import type { Keys, SessionKeys } from './keys.js';
 import type { RawSession, Scripts } from './scripts.js';
+import { FencedWrite } from './writes.js';
 import type { Writes } from './writes.js';
 
 /** How long a fence outlives its session, or lives without one (ms): nodes with older tokens stay refused that long. */
@@ -253,7 +254,7 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
             if (token instanceof Error) reject(token);
             else if (token === null) {
               this.refused++;
-              resolve();
+              reject(new FencedWrite(`${app}/${clientId}: held by another node`));
             } else this.send(keys, token, args, after).then(resolve, reject);
           });
         }),
@@ -270,8 +271,11 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
 
   private async send(keys: SessionKeys, token: string, args: Arg[], after: (() => Promise<unknown>) | undefined): Promise<void> {
     const r = await this.scripts.sbwrite(...keys, token, ...args);
-    if (r === REFUSED) this.refused++;
-    else if (r === APPLIED && after !== undefined) await after();
+    if (r === REFUSED) {
+      this.refused++;
+      throw new FencedWrite(`${keys[0]}: held by another node`);
+    }
+    if (r === APPLIED && after !== undefined) await after();
   }
 
   putSession(app: string, clientId: string, meta: SessionMeta): void {

@@ -9,7 +9,8 @@
  *   succeeds. A failed write is not retried: Redis misses it, and the core, which refuses QoS>0
  *   publishes while writeError is set, decides what to do.
  *
- * A write refused by a session's fence is a success here (it is that session's business).
+ * A write refused by a session's fence (FencedWrite) is not the store's failure (no `error`), but
+ * the flushes that cover it reject: what waited for it (an acknowledgement) must not rest on it.
  * On a Redis Cluster the answers of different shards may come back out of order: the bookkeeping
  * is by sequence number, not by order of arrival.
  */
@@ -26,6 +27,14 @@ interface Waiter {
   failed: Error | null;
   resolve: () => void;
   reject: (err: Error) => void;
+}
+
+/** A session write refused because another node holds the session now. */
+export class FencedWrite extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedWrite';
+  }
 }
 
 export class StoreWriteError extends Error {
@@ -102,7 +111,9 @@ export class Writes {
 
   private done(s: number, err: unknown): void {
     this.outstanding.delete(s);
-    if (err !== null) {
+    if (err instanceof FencedWrite) {
+      for (const w of this.waiters) if (w.upTo >= s && w.failed === null) w.failed = err;
+    } else if (err !== null) {
       const e = new StoreWriteError(`cluster.redis: a write to ${this.where} failed: ${reason(err)}`, { cause: err });
       if (s > this.lastOk) {
         this.failure = e;

@@ -121,7 +121,7 @@ test('SIGKILL a node during a QoS 1 load to its persistent sessions: every messa
       killedAt = Date.now();
       ackedAtKill = acked.length;
       void victim.kill();
-      until.t = killedAt + 5000; // through detection and adoption
+      until.t = killedAt + 3500; // through detection (2.5 s) and adoption
     }
   }
   // The clients come back through the surviving node and resume their sessions.
@@ -137,7 +137,8 @@ test('SIGKILL a node during a QoS 1 load to its persistent sessions: every messa
   }));
   assert.ok(back.every((b) => b.present), 'every session resumed');
   const missing = (): number => subs.reduce((n, x) => n + acked.filter((m) => !x.got.has(m)).length, 0);
-  const detail = (): string => `missing ${missing()} of ${acked.length} x 5; ${acked.length - ackedAtKill} acknowledged after the kill; per subscriber ${subs.map((x) => acked.filter((m) => !x.got.has(m)).length).join('/')}`;
+  const detail = (): string =>
+    `missing ${missing()} of ${acked.length} x 5; ${acked.length - ackedAtKill} acknowledged after the kill; per subscriber ${subs.map((x) => acked.filter((m) => !x.got.has(m)).length).join('/')}; first missing ${acked.filter((m) => !subs[0]!.got.has(m)).slice(0, 3).join(',')}; node logs: ${nodes.slice(0, 2).map((n) => n.lines.filter((l) => !l.startsWith('listening')).slice(-4).join(' | ')).join(' || ')}`;
   await eventually(() => missing() === 0, `every acknowledged message delivered (${detail()})`, 15_000);
   const codes = [...new Set(refused.values())].map((c) => `0x${c.toString(16)}`);
   // Reported for the record: what the publisher was told was not stored (0x80) or reached nobody (0x10).

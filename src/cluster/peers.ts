@@ -9,7 +9,10 @@
  * filter, every claim, every will; then the core adds what it keeps (presence states, member
  * counts). A peer may be sent this again at any time (after a Redis outage): RESET makes it
  * idempotent. A peer that goes takes its interest, claims and wills with it; when it died (no
- * BYE), one survivor, the first by node id, publishes the wills of its online clients.
+ * BYE), one survivor, the first by node id, publishes the wills of its online clients and takes
+ * its sessions in (a shared store). Until that survivor says ADOPTED, the dead peer's interest
+ * stays, so that a QoS 1/2 message for those sessions is refused as not stored rather than
+ * acknowledged and held nowhere.
  */
 import type { Logger } from 'pino';
 import type { Message } from '../core/message.js';
@@ -17,7 +20,7 @@ import type { Bus, BusHandler, Claim, NodeId, Owner, RemoteGroup, Route, WillRec
 import { nodeBefore } from '../core/bus.js';
 import { TopicTrie } from '../core/topic-trie.js';
 import type { MatchResult, Subscriber } from '../core/topic-trie.js';
-import { encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, Kind } from './wire.js';
+import { encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
 
 /** A peer as the subscriber of its wildcard filters and group memberships; `bit` = 1 << its slot. */
@@ -67,15 +70,16 @@ class RemoteInterest {
     else this.exact.set(filter, mask);
   }
 
-  /** Forget everything a peer announced. */
-  drop(p: PeerSubscriber): void {
+  /** Forget everything a peer announced (`shared`: only its group memberships). */
+  drop(p: PeerSubscriber, sharedOnly = false): void {
+    for (const s of [...this.shared.all()]) if (s.subscriber === p && this.shared.remove(p, s.filter, s.group) !== undefined) this.sharedCount--;
+    if (sharedOnly) return;
     for (const [f, mask] of this.exact) {
       if ((mask & p.bit) === 0) continue;
       if (mask === p.bit) this.exact.delete(f);
       else this.exact.set(f, mask & ~p.bit);
     }
     for (const s of [...this.wild.all()]) if (s.subscriber === p) this.wild.remove(p, s.filter, null);
-    for (const s of [...this.shared.all()]) if (s.subscriber === p && this.shared.remove(p, s.filter, s.group) !== undefined) this.sharedCount--;
   }
 
   /** Bitmask of the peers with an ordinary filter matching `topic`. */
@@ -138,11 +142,22 @@ export abstract class PeerBus implements Bus {
   private confirming = false;
   private confirmSeq = 0;
   /** The message being sent now with a confirm id, and the nodes it went to. */
-  private current: { msg: Message; id: number; nodes: NodeId[] } | null = null;
+  private current: { msg: Message; id: number; nodes: NodeId[]; orphaned: boolean } | null = null;
   /** Confirmations awaited: id -> the nodes yet to answer, and what to call. */
   private readonly awaiting = new Map<number, { nodes: Set<NodeId>; done: (ok: boolean) => void; at: number }>();
   /** One timer for every confirmation awaited (not one per message): it ends those past takeTimeoutMs. */
   private expiring: NodeJS.Timeout | null = null;
+  /**
+   * Dead peers whose sessions are being adopted (a shared store, with confirmations): their
+   * interest stays until the survivor that takes them in says ADOPTED (or `orphanTimeoutMs`),
+   * and a QoS 1/2 message it matches meanwhile is refused as not stored, not acknowledged for
+   * sessions that hold it nowhere.
+   */
+  private readonly orphaned = new Map<NodeId, { peer: Peer; timer: NodeJS.Timeout }>();
+  private orphanBits = 0;
+  /** Dead peers adopted by a survivor before this node saw them die (no orphan interest then). */
+  private readonly adoptedEarly = new Map<NodeId, number>();
+  protected orphanTimeoutMs = 15_000;
   /** The retained snapshot being received: from which peer, and what to call when it is done. */
   private sync: { peer: NodeId; done: () => void; retry: () => void } | null = null;
 
@@ -172,6 +187,7 @@ export abstract class PeerBus implements Bus {
 
   /** A peer is reachable (new, or back): send it everything it must know of this node. */
   protected peerUp(node: NodeId): void {
+    this.unorphan(node); // back (a new incarnation): what it holds now, it says again
     let p = this.up.get(node);
     if (p === undefined) {
       const slot = this.slots.indexOf(undefined) >= 0 ? this.slots.indexOf(undefined) : this.slots.length;
@@ -211,9 +227,17 @@ export abstract class PeerBus implements Bus {
         if (ids.length > 0) held.set(app, ids);
       }
     }
-    this.forgetState(p);
+    const early = this.adoptedEarly.get(node);
+    this.adoptedEarly.delete(node);
+    const adopted = early !== undefined && early > Date.now() - this.orphanTimeoutMs;
+    const orphan = !adopted && died && held.size > 0 && this.confirming && !this.stopped;
+    this.forgetState(p, orphan);
     this.up.delete(node);
-    this.slots[this.slots.indexOf(p)] = undefined;
+    if (orphan) {
+      // Its slot stays taken by its interest until the sessions are adopted.
+      this.orphanBits |= p.sub.bit;
+      this.orphaned.set(node, { peer: p, timer: setTimeout(() => this.unorphan(node), this.orphanTimeoutMs).unref() });
+    } else this.slots[this.slots.indexOf(p)] = undefined;
     this.peerGone(node);
     if (this.sync?.peer === node) this.sync.retry();
     for (const t of [...this.takes.values()]) if (t.node === node) t.done();
@@ -225,7 +249,13 @@ export abstract class PeerBus implements Bus {
       this.electSurvivor(node, () => {
         if (this.handler !== h) return;
         for (const { app, will } of wills) h.orphanWill(app, will);
-        h.orphans(node, held);
+        const since = Date.now();
+        const adopted = (): void => {
+          this.logger.info({ node, ms: Date.now() - since, sessions: [...held.values()].reduce((n, ids) => n + ids.length, 0) }, 'cluster: took in the sessions of a dead node');
+          this.unorphan(node);
+          if (this.up.size > 0) this.writeAll(encodeAdopted(node));
+        };
+        h.orphans(node, held).then(adopted, adopted);
       });
     }
   }
@@ -247,9 +277,20 @@ export abstract class PeerBus implements Bus {
     return true;
   }
 
-  /** Drop a peer's interest, claims and wills (it is gone, or about to tell them again). */
-  private forgetState(p: Peer): void {
-    for (const r of this.remote.values()) r.drop(p.sub);
+  /** The sessions of a dead `node` are adopted (or given up on): its interest goes. */
+  private unorphan(node: NodeId): void {
+    const o = this.orphaned.get(node);
+    if (o === undefined) return;
+    clearTimeout(o.timer);
+    this.orphaned.delete(node);
+    for (const r of this.remote.values()) r.drop(o.peer.sub);
+    this.orphanBits &= ~o.peer.sub.bit;
+    this.slots[this.slots.indexOf(o.peer)] = undefined;
+  }
+
+  /** Drop a peer's interest, claims and wills (it is gone, or about to tell them again); `orphan`: its ordinary interest stays. */
+  private forgetState(p: Peer, orphan = false): void {
+    for (const r of this.remote.values()) r.drop(p.sub, orphan);
     const node = p.sub.node;
     for (const m of this.claims.values()) {
       for (const [id, list] of m) {
@@ -328,6 +369,12 @@ export abstract class PeerBus implements Bus {
     if (mask === 0) return 0;
     let buf: Buffer | null = null;
     let n = 0;
+    if ((interest & this.orphanBits) !== 0 && this.confirming && msg.qos > 0) {
+      // Sessions of a dead node match, not adopted yet: not stored for them (stored() fails).
+      this.confirmId(msg, null);
+      this.current!.orphaned = true;
+      n++;
+    }
     for (const p of this.up.values()) {
       const bit = p.sub.bit;
       if ((mask & bit) === 0) continue;
@@ -350,7 +397,7 @@ export abstract class PeerBus implements Bus {
     let c = this.current;
     if (c === null || c.msg !== msg) {
       this.confirmSeq = this.confirmSeq >= 0xffffffff ? 1 : this.confirmSeq + 1;
-      this.current = c = { msg, id: this.confirmSeq, nodes: [] };
+      this.current = c = { msg, id: this.confirmSeq, nodes: [], orphaned: false };
     }
     if (node !== null) c.nodes.push(node);
     return c.id;
@@ -364,6 +411,7 @@ export abstract class PeerBus implements Bus {
     const c = this.current;
     if (c === null || c.msg !== msg) return null;
     this.current = null;
+    if (c.orphaned) return Promise.resolve(false);
     if (c.nodes.length === 0) return null;
     const id = c.id;
     return new Promise<boolean>((resolve) => {
@@ -377,6 +425,7 @@ export abstract class PeerBus implements Bus {
 
   /** Stopping: every confirmation still awaited fails. */
   protected endConfirmations(): void {
+    for (const node of [...this.orphaned.keys()]) this.unorphan(node);
     this.expire(Infinity);
   }
 
@@ -527,6 +576,11 @@ export abstract class PeerBus implements Bus {
         return;
       case Kind.Switch:
         return; // the transport's (cluster/redis.ts)
+      case Kind.Adopted:
+        // The survivor may see the death before this node does.
+        if (this.orphaned.has(f.node)) this.unorphan(f.node);
+        else if (this.up.has(f.node)) this.adoptedEarly.set(f.node, Date.now());
+        return;
     }
   }
 

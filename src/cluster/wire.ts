@@ -46,6 +46,7 @@ export const enum Kind {
   Released = 11,
   Stored = 12,
   Switch = 13,
+  Adopted = 14,
 }
 
 export type PeerFrame =
@@ -59,7 +60,8 @@ export type PeerFrame =
   | { kind: Kind.Synced }
   | { kind: Kind.Reset }
   | { kind: Kind.Bye }
-  | { kind: Kind.Switch };
+  | { kind: Kind.Switch }
+  | { kind: Kind.Adopted; node: string };
 
 const ROUTES = ['fanout', 'inbox', 'shared', 'tap', 'presence', 'members', 'retained'] as const;
 const FANOUT: Route = Object.freeze({ kind: 'fanout' });
@@ -179,6 +181,16 @@ export function encodeStored(id: number): Buffer {
   return buf;
 }
 
+/** ADOPTED: the sessions `node` held when it died are taken in (its interest may go). */
+export function encodeAdopted(node: string): Buffer {
+  const size = 1 + strLen(node);
+  const buf = Buffer.allocUnsafe(4 + size);
+  buf.writeUInt32BE(size, 0);
+  buf[4] = Kind.Adopted;
+  putStr(buf, 5, node);
+  return buf;
+}
+
 /** A frame with no body. */
 export function encodeSignal(kind: Kind.Sync | Kind.Synced | Kind.Reset | Kind.Bye | Kind.Switch): Buffer {
   const buf = Buffer.allocUnsafe(5);
@@ -246,6 +258,8 @@ function decodeFrame(buf: Buffer): PeerFrame {
       return { kind: Kind.Bye };
     case Kind.Switch:
       return { kind: Kind.Switch };
+    case Kind.Adopted:
+      return { kind: Kind.Adopted, node: str() };
     case Kind.Message:
       break;
     default:

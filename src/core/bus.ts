@@ -193,14 +193,18 @@ export interface BusHandler {
   orphanWill(app: string, will: WillRecord): void;
   /**
    * `node` died holding these clients (online or parked; per application): this node takes their
-   * sessions in, and the queue backlogs `node` kept (one node does).
+   * sessions in, and the queue backlogs `node` kept (one node does). Resolves once they are
+   * held here (their interest announced).
    */
-  orphans(node: NodeId, held: ReadonlyMap<string, readonly string[]>): void;
+  orphans(node: NodeId, held: ReadonlyMap<string, readonly string[]>): Promise<void>;
   /** Another node takes `clientId` over: let go of it here; resolves once its store writes are flushed. */
   take(app: string, clientId: string): Promise<void>;
   /** Resolves once what this node's core has written to its store so far is durable: true, or false when some of it could not be. */
   flushed(): Promise<boolean>;
 }
+
+/** Sessions of a dead node acquired at once (AppCluster.adopt). */
+const ADOPT_BATCH = 100;
 
 /** The topics a retained snapshot covers: `#`, and the `$` roots that hold retained messages. */
 const RETAINED_ROOTS = ['#', '$SYS/#', '$inbox/#', '$queue/#'];
@@ -290,8 +294,8 @@ export class ClusterNode implements BusHandler {
     this.apps.get(app)?.orphanWill(will);
   }
 
-  orphans(node: NodeId, held: ReadonlyMap<string, readonly string[]>): void {
-    for (const [name, a] of this.apps) void a.adopt(held.get(name) ?? [], node);
+  async orphans(node: NodeId, held: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    await Promise.all([...this.apps].map(([name, a]) => a.adopt(held.get(name) ?? [], node)));
   }
 
   take(app: string, clientId: string): Promise<void> {
@@ -665,23 +669,25 @@ export class AppCluster {
     } catch {
       // Left under its name: the node itself, back with the same id, or the next survivor takes them.
     }
-    for (const id of clientIds) {
-      if (router.sessions.has(id) || this.bus.owner(this.name, id) !== undefined) continue; // back already
+    const one = async (id: string): Promise<void> => {
+      if (router.sessions.has(id) || this.bus.owner(this.name, id) !== undefined) return; // back already
       let r: SessionRecord | null;
       try {
         r = await shared.acquire(this.name, id);
       } catch {
-        continue;
+        return;
       }
       if (r === null || router.sessions.has(id) || this.bus.owner(this.name, id) !== undefined) {
         shared.disown(this.name, id);
-        continue;
+        return;
       }
       router.adopt({ ...r, will: null });
       const s = router.sessions.get(id);
       const c = s === undefined ? null : claimOf(s);
       if (c !== null) this.bus.claim(this.name, c);
-    }
+    };
+    // Many at a time (a node may have held thousands): publishes for them are refused until done.
+    for (let i = 0; i < clientIds.length; i += ADOPT_BATCH) await Promise.all(clientIds.slice(i, i + ADOPT_BATCH).map(one));
   }
 
   nodeDown(node: NodeId): void {

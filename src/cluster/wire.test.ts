@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMessage } from '../core/message.js';
-import { decodeFrames, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FrameReader, Kind } from './wire.js';
+import { decodeFrames, encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FrameReader, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
 
 test('peer frames round-trip, split at every byte', () => {
@@ -69,4 +69,23 @@ test('cluster frames of the Redis bus and the hand-over: wills, RESET/BYE, TAKE/
   ]);
   // A batch cut short is refused, never half-read.
   assert.throws(() => decodeFrames(bytes.subarray(0, bytes.length - 2), 0, () => undefined), /truncated/);
+});
+
+test('frames fed one byte at a time, with non-ASCII and long names, decode as sent', () => {
+  const long = `t/${'x'.repeat(60)}`;
+  const a = createMessage('größe/👍', Buffer.from([1, 2, 3]), 1, false, null, 0, { clientId: 'ü-client', app: 'äpp', profile: 'AGENT' });
+  const b = createMessage(long, Buffer.alloc(70_000, 7), 0, true, null, 0, null);
+  const bytes = Buffer.concat([
+    encodeMessage('äpp', a, { kind: 'tap', client: 'wätched', profile: 'SERVICE' }, 9),
+    encodeMessage(long, b, { kind: 'shared', filter: 'q/ü', group: 'g' }),
+    encodeAdopted('node-ß'),
+  ]);
+  const r = new FrameReader();
+  const got: PeerFrame[] = [];
+  for (let i = 0; i < bytes.length; i += 1 + (i % 3)) r.push(bytes.subarray(i, Math.min(bytes.length, i + 1 + (i % 3))), (f) => got.push(f));
+  assert.deepEqual(got, [
+    { kind: Kind.Message, app: 'äpp', msg: a, route: { kind: 'tap', client: 'wätched', profile: 'SERVICE' }, confirm: 9 },
+    { kind: Kind.Message, app: long, msg: b, route: { kind: 'shared', filter: 'q/ü', group: 'g' }, confirm: 0 },
+    { kind: Kind.Adopted, node: 'node-ß' },
+  ]);
 });

@@ -66,14 +66,35 @@ export type PeerFrame =
 const ROUTES = ['fanout', 'inbox', 'shared', 'tap', 'presence', 'members', 'retained'] as const;
 const FANOUT: Route = Object.freeze({ kind: 'fanout' });
 
+/** Node's Buffer methods under `toString`/`write`, without their argument checks (hot path: each frame's topic). */
+interface RawBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+  utf8Write(s: string, offset: number): number;
+}
+
+/** Short ASCII strings (most topics, application names) are copied byte by byte: no native call. */
+function isAsciiShort(s: string): boolean {
+  if (s.length > 48) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 function strLen(s: string): number {
-  return 2 + Buffer.byteLength(s);
+  return 2 + (isAsciiShort(s) ? s.length : Buffer.byteLength(s));
 }
 
 function putStr(buf: Buffer, at: number, s: string): number {
-  const n = buf.write(s, at + 2);
+  let n: number;
+  if (isAsciiShort(s)) {
+    n = s.length;
+    for (let i = 0; i < n; i++) buf[at + 2 + i] = s.charCodeAt(i);
+  } else n = (buf as RawBuffer).utf8Write(s, at + 2);
   buf.writeUInt16BE(n, at);
   return at + 2 + n;
+}
+
+function getStr(buf: Buffer, at: number, n: number): string {
+  return (buf as RawBuffer).utf8Slice(at, at + n);
 }
 
 function metaJson(meta: MessageMeta): Buffer {
@@ -122,7 +143,7 @@ export function encodeMessage(app: string, msg: Message, route: Route = FANOUT, 
     buf.writeUInt32BE(meta.length, at);
     at += 4 + meta.copy(buf, at + 4);
   }
-  msg.payload.copy(buf, at);
+  buf.set(msg.payload, at);
   return buf;
 }
 
@@ -205,10 +226,11 @@ function profileAt(buf: Buffer, at: number): Profile {
 
 /** Decode one frame body (`buf` = kind byte onward). Payloads are copied out of `buf`. */
 function decodeFrame(buf: Buffer): PeerFrame {
+  if (buf[0] === Kind.Message) return decodeMessage(buf);
   let at = 1;
   const str = (): string => {
     const n = buf.readUInt16BE(at);
-    const s = buf.toString('utf8', at + 2, at + 2 + n);
+    const s = getStr(buf, at + 2, n);
     at += 2 + n;
     return s;
   };
@@ -260,21 +282,32 @@ function decodeFrame(buf: Buffer): PeerFrame {
       return { kind: Kind.Switch };
     case Kind.Adopted:
       return { kind: Kind.Adopted, node: str() };
-    case Kind.Message:
-      break;
     default:
       throw new Error(`cluster: unknown frame kind ${buf[0]}`);
   }
+}
+
+/** The hot path: one message (strings read in place, the payload copied out of the read buffer). */
+function decodeMessage(buf: Buffer): PeerFrame {
+  let at = 1;
+  let n = 0;
   const kind = ROUTES[buf[at++]!];
   let route: Route;
-  if (kind === 'shared') {
-    const filter = str();
-    route = { kind, filter, group: str() };
+  if (kind === 'fanout') route = FANOUT;
+  else if (kind === 'shared') {
+    n = buf.readUInt16BE(at);
+    const filter = getStr(buf, at + 2, n);
+    at += 2 + n;
+    n = buf.readUInt16BE(at);
+    route = { kind, filter, group: getStr(buf, at + 2, n) };
+    at += 2 + n;
   } else if (kind === 'tap') {
-    const client = str();
+    n = buf.readUInt16BE(at);
+    const client = getStr(buf, at + 2, n);
+    at += 2 + n;
     route = { kind, client, profile: profileAt(buf, at++) };
   } else if (kind === undefined) throw new Error('cluster: unknown route');
-  else route = kind === 'fanout' ? FANOUT : { kind };
+  else route = { kind };
   const flags = buf[at++]!;
   const expiresAt = buf.readDoubleBE(at);
   at += 8;
@@ -283,21 +316,29 @@ function decodeFrame(buf: Buffer): PeerFrame {
     confirm = buf.readUInt32BE(at);
     at += 4;
   }
-  const app = str();
-  const topic = str();
+  n = buf.readUInt16BE(at);
+  const app = getStr(buf, at + 2, n);
+  at += 2 + n;
+  n = buf.readUInt16BE(at);
+  const topic = getStr(buf, at + 2, n);
+  at += 2 + n;
   let sender: Sender | null = null;
   if (flags & 32) {
-    const clientId = str();
+    n = buf.readUInt16BE(at);
+    const clientId = getStr(buf, at + 2, n);
+    at += 2 + n;
     sender = { clientId, app, profile: profileAt(buf, at++) };
   }
   let meta: MessageMeta | null = null;
   if (flags & 16) {
-    const n = buf.readUInt32BE(at);
-    const j = JSON.parse(buf.toString('utf8', at + 4, at + 4 + n)) as MessageMeta & { correlationData?: string };
+    n = buf.readUInt32BE(at);
+    const j = JSON.parse(getStr(buf, at + 4, n)) as MessageMeta & { correlationData?: string };
     meta = j.correlationData !== undefined ? { ...j, correlationData: Buffer.from(j.correlationData, 'base64') } : (j as MessageMeta);
     at += 4 + n;
   }
-  const payload = Buffer.from(buf.subarray(at));
+  // Copied: a reference would keep the whole read buffer alive while the message is queued.
+  const payload = Buffer.allocUnsafe(buf.length - at);
+  payload.set(buf.subarray(at));
   const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, sender);
   return { kind: Kind.Message, app, msg, route, confirm };
 }
@@ -313,20 +354,54 @@ export function decodeFrames(buf: Buffer, at: number, onFrame: (f: PeerFrame) =>
   }
 }
 
-/** Splits a byte stream into frames. */
+/**
+ * Splits a byte stream into frames. Only a frame cut by a read boundary is copied together (the
+ * rest is decoded where the read left it).
+ */
 export class FrameReader {
-  private pending: Buffer | null = null;
+  /** The parts of a frame cut by the end of a read, their length, and the frame's (header included; 0 until known). */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  private frameBytes = 0;
 
   push(chunk: Buffer, onFrame: (f: PeerFrame) => void): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
     let at = 0;
-    while (buf.length - at >= 4) {
-      const size = buf.readUInt32BE(at);
-      if (buf.length - at - 4 < size) break;
-      onFrame(decodeFrame(buf.subarray(at + 4, at + 4 + size)));
+    if (this.partBytes > 0) {
+      if (this.frameBytes === 0) {
+        // Its header first (it may itself be cut).
+        const take = Math.min(4 - this.partBytes, chunk.length);
+        this.parts.push(chunk.subarray(0, take));
+        this.partBytes += take;
+        at = take;
+        if (this.partBytes < 4) return;
+        this.frameBytes = 4 + Buffer.concat(this.parts, 4).readUInt32BE(0);
+      }
+      const need = this.frameBytes - this.partBytes;
+      if (chunk.length - at < need) {
+        this.parts.push(chunk.subarray(at));
+        this.partBytes += chunk.length - at;
+        return;
+      }
+      this.parts.push(chunk.subarray(at, at + need));
+      const frame = Buffer.concat(this.parts, this.frameBytes);
+      this.parts = [];
+      this.partBytes = this.frameBytes = 0;
+      at += need;
+      onFrame(decodeFrame(frame.subarray(4)));
+    }
+    while (chunk.length - at >= 4) {
+      const size = chunk.readUInt32BE(at);
+      if (chunk.length - at - 4 < size) {
+        this.frameBytes = 4 + size;
+        break;
+      }
+      onFrame(decodeFrame(chunk.subarray(at + 4, at + 4 + size)));
       at += 4 + size;
     }
-    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
+    if (at < chunk.length) {
+      // Kept by reference until the frame is whole (then copied once, above).
+      this.parts.push(chunk.subarray(at));
+      this.partBytes = chunk.length - at;
+    }
   }
 }

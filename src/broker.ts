@@ -13,6 +13,9 @@ import type { Message, QoS } from './core/message.js';
 import type { DropReason, Session } from './core/session.js';
 import type { BrokerHooks } from './core/hooks.js';
 import { AdminError, BrokerAdmin } from './core/admin.js';
+import { createHttpApi } from './http/api.js';
+import { BrokerMetrics } from './http/metrics.js';
+import type { HttpApi } from './http/api.js';
 import type { ApplicationAdmin, ClientFilter, ClientSummary, PublishOptions, ReloadResult } from './core/admin.js';
 import { Application } from './core/application.js';
 import { MemoryBudget } from './core/budget.js';
@@ -206,9 +209,18 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     }
   }
 
+  /** The HTTP API on the ws/wss ports (src/http/api.ts), made by start(). */
+  let httpApi: HttpApi | null = null;
   const listeners = new Listeners({
     tls: config.tls,
     onConnection,
+    httpHandler: (req, res) => {
+      if (httpApi !== null) httpApi.handler(req, res);
+      else {
+        res.writeHead(503, { 'content-type': 'text/plain' });
+        res.end('starting\n');
+      }
+    },
     maxWsPayload: Math.max(config.mqtt.maxPacketSize, config.stomp.maxBodyBytes + 64 * 1024),
     // The protocol is known only once connected: the setup phase gets the smaller timeout.
     connectTimeoutMs: Math.min(config.mqtt.connectTimeoutMs, config.stomp.connectTimeoutMs),
@@ -286,6 +298,20 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         for (const a of apps.values()) await a.restore();
         // Linked to the other nodes, with their retained messages, before any client connects.
         if (cluster !== null) await cluster.start();
+        httpApi = await createHttpApi({
+          admin,
+          auth,
+          logger,
+          version,
+          metrics: new BrokerMetrics(admin, bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}),
+          readiness: () => {
+            const store = opts.stores ?? ownStores;
+            const busStats = opts.bus?.stats?.();
+            const checks: Record<string, boolean> = { listening: broker.addresses.length > 0 && !stopping, store: store === null || store === undefined || store.writeError === null };
+            if (busStats !== undefined && 'cluster/redis/connected' in busStats) checks.bus = busStats['cluster/redis/connected'] === 1;
+            return { ready: Object.values(checks).every(Boolean), checks };
+          },
+        });
         // Binds all listeners or none (a failed one closes those already bound).
         const addrs = await listeners.listen(config.listen);
         broker.addresses.push(...addrs);
@@ -299,6 +325,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         listeners.destroyAll();
         await closing;
         await cluster?.stop().catch(() => undefined);
+        await httpApi?.close().catch(() => undefined);
+        httpApi = null;
         sweep.stop();
         await ownStores?.close().catch(() => undefined);
         ownStores = null;
@@ -317,6 +345,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       listeners.destroyAll();
       await closing;
       await cluster?.stop();
+      await httpApi?.close();
       sweep.stop(); // no timer outlives the broker (parked sessions of a stopped broker never expire)
       // Last writes committed, the data directory released (an embedder's own stores stay open).
       await ownStores?.close().catch((err: unknown) => logger.error({ err }, 'closing the store failed'));

@@ -20,7 +20,7 @@ import type { Grants, Profile } from '../core/permissions.js';
 import type { AuthConfig } from '../config/types.js';
 import type { ErrorCode } from '../errors/catalogue.js';
 import { clientInfo } from '../core/hooks.js';
-import type { BrokerHooks } from '../core/hooks.js';
+import type { BrokerHooks, LoginProtocol } from '../core/hooks.js';
 import { createJwtVerifier } from './jwt.js';
 import { createHttpAuthHook } from './http-hook.js';
 import { loadPasswordFile, safeEqual, verifyPassword } from './passwords.js';
@@ -29,7 +29,7 @@ import { parseProfile } from './types.js';
 import type { AuthResult } from './types.js';
 
 export interface LoginRequest {
-  protocol: 'mqtt' | 'stomp';
+  protocol: LoginProtocol;
   transport: string;
   appKey: string | null;
   login: string;
@@ -52,7 +52,7 @@ export type LoginOutcome =
   | { ok: false; code: ErrorCode; detail: string };
 
 type Verifier = (token: string, login: string | null) => Promise<AuthResult>;
-type Hook = (req: { app: string; login: string; password: string; protocol: 'mqtt' | 'stomp'; remoteAddress: string }) => Promise<AuthResult>;
+type Hook = (req: { app: string; login: string; password: string; protocol: LoginProtocol; remoteAddress: string }) => Promise<AuthResult>;
 
 interface AppAuth {
   app: Application;
@@ -158,7 +158,8 @@ export class Authenticator {
   private authorizeConnect(req: LoginRequest, o: LoginOutcome): LoginOutcome | Promise<LoginOutcome> {
     if (!o.ok) return o;
     const hook = o.app.hooks.authorizeConnect;
-    if (hook === undefined) return o;
+    // An HTTP API call is no connection: its profile decides (src/http/auth.ts).
+    if (hook === undefined || req.protocol === 'http') return o;
     const info = clientInfo(req.login, o.identity, o.app.id, req.protocol, req.transport, req.remoteAddress);
     const decide = (ok: boolean): LoginOutcome => (ok ? o : { ok: false, code: 'SB_ERR_NOT_AUTHORIZED', detail: 'refused by the authorizeConnect hook' });
     const r = hook(info);

@@ -4,6 +4,7 @@
  * short backoff, a short cache of answers keyed by a SHA-256 of the credentials (the password
  * itself is never stored), deny on error unless configured otherwise.
  */
+import type { LoginProtocol } from '../core/hooks.js';
 import { createHash } from 'node:crypto';
 import { parseProfile } from './types.js';
 import type { AuthResult } from './types.js';
@@ -20,7 +21,7 @@ export interface HookRequest {
   app: string;
   login: string;
   password: string;
-  protocol: 'mqtt' | 'stomp';
+  protocol: LoginProtocol;
   remoteAddress: string;
 }
 

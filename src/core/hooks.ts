@@ -21,11 +21,14 @@ export interface ClientInfo extends Principal {
 
 export type MaybePromise<T> = T | Promise<T>;
 
+/** Who asks to log in: a protocol's client, or a caller of the HTTP API. */
+export type LoginProtocol = 'mqtt' | 'stomp' | 'http';
+
 export interface AuthenticateRequest {
   app: string | null;
   login: string;
   secret: string | null;
-  protocol: 'mqtt' | 'stomp';
+  protocol: LoginProtocol;
   remoteAddress: string;
 }
 

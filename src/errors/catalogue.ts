@@ -68,6 +68,12 @@ export const ERRORS = {
   SB_ERR_WRONG_PROFILE: { mqtt5: 0x85, mqtt311: 2, stomp: 'wrong profile registered', http: 409, text: 'client identifier held by another profile' },
   SB_ERR_DUPLICATE_LOGIN: { mqtt5: 0x87, mqtt311: 5, stomp: 'already connected', http: 409, text: 'client identifier already connected' },
   SB_ERR_TOKEN_EXPIRED: { mqtt5: 0xa0, mqtt311: null, stomp: 'token expired', http: 401, text: 'credentials expired' },
+  // Added with the HTTP API (src/http/): what only a request to it can meet.
+  SB_ERR_INVALID_REQUEST: { mqtt5: 0x83, mqtt311: null, stomp: 'invalid request', http: 400, text: 'request not valid' },
+  SB_ERR_NOT_FOUND: { mqtt5: 0x83, mqtt311: null, stomp: 'not found', http: 404, text: 'no such item' },
+  SB_ERR_UNKNOWN_CLIENT: { mqtt5: 0x83, mqtt311: null, stomp: 'unknown client', http: 404, text: 'no session has that client identifier' },
+  SB_ERR_NOT_CONNECTED: { mqtt5: 0x83, mqtt311: null, stomp: 'client not connected', http: 409, text: 'the client has a session but no connection' },
+  SB_ERR_UNSUPPORTED: { mqtt5: 0x83, mqtt311: null, stomp: 'not supported', http: 422, text: 'not possible for this client or configuration' },
   // Added with the protocols' move to coded errors (one catalogue for every protocol).
   SB_ERR_INTERNAL: { mqtt5: 0x83, mqtt311: null, stomp: 'internal error', http: 500, text: 'internal error' },
   SB_ERR_EXPECTED_CONNECT: { mqtt5: 0x82, mqtt311: null, stomp: 'expected CONNECT', http: 400, text: 'first packet or frame was not CONNECT' },

@@ -1,0 +1,194 @@
+/**
+ * Prometheus metrics (text exposition) over the admin facade's read model.
+ *
+ * No metric is updated per message: the broker's own counters (RouterStats, dead letters, the
+ * memory budget) are read when Prometheus scrapes, through the metrics' `collect()` callbacks,
+ * from one `admin.stats()` snapshot per scrape. Process and Node.js metrics come from
+ * prom-client's default collectors under their standard names (process_*, nodejs_*), so the
+ * usual dashboards work; everything else is `switchboard_*`. Per-application series carry an
+ * `app` label; drops carry a `reason` label as well. Monotonic totals are counters (`_total`),
+ * set from the broker's totals at each scrape.
+ *
+ * The registry is this object's own (never prom-client's global one), so several brokers in one
+ * process, or in tests, do not collide.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { AppStats, BrokerAdmin, BrokerStats } from '../core/admin.js';
+import type { RouterStats } from '../core/router.js';
+
+export interface BrokerMetricsOptions {
+  /**
+   * Extra numeric values read at each scrape (e.g. the cluster bus's stats), exported as gauges
+   * `switchboard_cluster_<key>`, the key lowercased with every other character than [a-z0-9_]
+   * made '_' (a leading "cluster_" is not repeated). A key that is gone at a later scrape is no
+   * longer exported; of keys that sanitise to the same name, the first wins.
+   */
+  extra?: () => Record<string, number> | undefined;
+}
+
+type AppLabel = 'app';
+
+/**
+ * Every numeric counter of RouterStats, as a counter with its name and help. `dropped` is the
+ * sum of `droppedByReason` and is exported only as that, by reason (a total beside it in the same
+ * family would be counted twice by sum()). Typed as a Record so a new counter fails to compile here.
+ */
+const ROUTER_COUNTERS: Record<Exclude<keyof RouterStats, 'droppedByReason'>, { name: string; help: string } | null> = {
+  messagesIn: { name: 'switchboard_messages_in_total', help: 'Messages published into the application (clients, the broker and server-side publishes).' },
+  messagesOut: { name: 'switchboard_messages_out_total', help: 'Deliveries to subscribers (a message to three subscribers counts three).' },
+  bytesIn: { name: 'switchboard_bytes_in_total', help: 'Payload bytes of the messages published into the application.' },
+  dropped: null,
+};
+
+const CLUSTER_PREFIX = 'switchboard_cluster_';
+
+/** `switchboard_cluster_<key>` for an extra value's key, or null when nothing is left of it. */
+function clusterMetricName(key: string): string | null {
+  let k = key.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  if (k.startsWith('cluster_')) k = k.slice('cluster_'.length);
+  return k === '' ? null : CLUSTER_PREFIX + k;
+}
+
+export class BrokerMetrics {
+  private readonly registry = new Registry();
+  /** The stats of the scrape under way (taken once, read by every collect()). */
+  private snapshot: BrokerStats | null = null;
+  /** Gauges of the `extra` values, by metric name. */
+  private readonly extras = new Map<string, Gauge>();
+  /** The Prometheus text exposition format's content type (text/plain; version=0.0.4). */
+  readonly contentType: string;
+
+  constructor(
+    private readonly admin: BrokerAdmin,
+    private readonly opts: BrokerMetricsOptions = {},
+  ) {
+    const register = this.registry;
+    this.contentType = register.contentType;
+    collectDefaultMetrics({ register });
+    const stats = (): BrokerStats => (this.snapshot ??= this.admin.stats());
+    const registers = [register];
+
+    /** A gauge per application, set from its stats at each scrape. */
+    const appGauge = (name: string, help: string, read: (a: AppStats) => number): void => {
+      new Gauge<AppLabel>({
+        name,
+        help,
+        labelNames: ['app'],
+        registers,
+        collect() {
+          this.reset();
+          for (const a of stats().applications) this.set({ app: a.app }, read(a));
+        },
+      });
+    };
+    /** A counter per application: the broker's own total, copied at each scrape. */
+    const appCounter = (name: string, help: string, read: (a: AppStats) => number): void => {
+      new Counter<AppLabel>({
+        name,
+        help,
+        labelNames: ['app'],
+        registers,
+        collect() {
+          this.reset();
+          for (const a of stats().applications) this.inc({ app: a.app }, Math.max(0, read(a)));
+        },
+      });
+    };
+
+    appGauge('switchboard_sessions', 'Client sessions, online or parked.', (a) => a.clients.sessions);
+    appGauge('switchboard_clients_online', 'Sessions with a connection.', (a) => a.clients.online);
+    appGauge('switchboard_sessions_persistent', 'Sessions that outlive their connection (expiry > 0), online or not.', (a) => a.clients.persistent);
+    appGauge('switchboard_subscriptions', 'Subscriptions ($monitor and $presence ones not counted).', (a) => a.subscriptions);
+    appGauge('switchboard_retained_messages', 'Retained messages.', (a) => a.retained);
+    appGauge('switchboard_stored_bytes', 'Bytes held for clients: queues, backlogs, retained messages, wills, subscriptions (limits.maxStoredBytesPerApp).', (a) => a.storedBytes);
+    appCounter('switchboard_dead_letters_total', 'Messages dead-lettered.', (a) => a.deadLetters.total);
+    appGauge('switchboard_dead_letters_kept', 'Dead letters kept in the recent list.', (a) => a.deadLetters.kept);
+    for (const key of Object.keys(ROUTER_COUNTERS) as Array<keyof typeof ROUTER_COUNTERS>) {
+      const m = ROUTER_COUNTERS[key];
+      if (m !== null) appCounter(m.name, m.help, (a) => a.messages[key]);
+    }
+    new Counter<'app' | 'reason'>({
+      name: 'switchboard_messages_dropped_total',
+      help: 'Messages dropped, by reason (queue-full, expired, slow-consumer, offline, no-subscribers, nack-limit, overload).',
+      labelNames: ['app', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const a of stats().applications) {
+          for (const [reason, n] of Object.entries(a.messages.droppedByReason)) this.inc({ app: a.app, reason }, Math.max(0, n));
+        }
+      },
+    });
+
+    // Broker-wide.
+    new Gauge({
+      name: 'switchboard_memory_budget_used_bytes',
+      help: 'Bytes of queued, backlogged and retained message data, broker-wide (limits.memoryBudget).',
+      registers,
+      collect() {
+        this.set(stats().budget.used);
+      },
+    });
+    new Gauge({
+      name: 'switchboard_memory_budget_limit_bytes',
+      help: 'The memory budget (limits.memoryBudget).',
+      registers,
+      collect() {
+        this.set(stats().budget.limit);
+      },
+    });
+    new Gauge({
+      name: 'switchboard_memory_budget_exceeded',
+      help: '1 while the memory budget is exceeded (publishes are refused), else 0.',
+      registers,
+      collect() {
+        this.set(stats().budget.exceeded ? 1 : 0);
+      },
+    });
+    // Only when the admin knows them (createBroker's does); 0 would be a false reading.
+    if (admin.stats().connections !== null) {
+      new Gauge({
+        name: 'switchboard_connections',
+        help: 'Open network connections, every protocol, including those not logged in yet.',
+        registers,
+        collect() {
+          this.set(stats().connections ?? 0);
+        },
+      });
+    }
+  }
+
+  /** The metrics, read now. */
+  async text(): Promise<string> {
+    this.snapshot = null;
+    try {
+      this.syncExtras();
+      return await this.registry.metrics();
+    } finally {
+      this.snapshot = null;
+    }
+  }
+
+  /** Register, set and retire the `extra` gauges (before the registry is walked, never during). */
+  private syncExtras(): void {
+    if (this.opts.extra === undefined) return;
+    const values = this.opts.extra() ?? {};
+    const seen = new Set<string>();
+    for (const [key, value] of Object.entries(values)) {
+      const name = clusterMetricName(key);
+      if (name === null || seen.has(name) || typeof value !== 'number') continue;
+      seen.add(name);
+      let g = this.extras.get(name);
+      if (g === undefined) {
+        g = new Gauge({ name, help: `Cluster: ${key}.`, registers: [this.registry] });
+        this.extras.set(name, g);
+      }
+      g.set(value);
+    }
+    for (const name of this.extras.keys()) {
+      if (seen.has(name)) continue;
+      this.registry.removeSingleMetric(name);
+      this.extras.delete(name);
+    }
+  }
+}

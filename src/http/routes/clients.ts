@@ -1,0 +1,115 @@
+/** Clients and their sessions (ADMIN): list, one client's details, kick. */
+import { z } from 'zod';
+import { adminError, HttpError } from '../errors.js';
+import { route } from '../route.js';
+import type { AnyRoute } from '../route.js';
+import { page, PageQuery, Profile, QoS, QueryBool } from '../schemas.js';
+import type { ApplicationAdmin, ClientQuery } from '../../core/admin.js';
+
+export const ClientSummary = z.object({
+  clientId: z.string(),
+  app: z.string(),
+  online: z.boolean(),
+  profile: Profile,
+  login: z.string().nullable(),
+  protocol: z.enum(['mqtt', 'stomp']),
+  transport: z.string().nullable(),
+  remoteAddress: z.string().nullable(),
+  connectedAt: z.number().nullable(),
+  disconnectedAt: z.number().nullable(),
+  since: z.number().nullable(),
+  persistent: z.boolean(),
+  subscriptions: z.number().int(),
+  queued: z.number().int(),
+  inflight: z.number().int(),
+  dropped: z.number().int(),
+});
+
+const Subscription = z.object({
+  filter: z.string(),
+  topicFilter: z.string(),
+  group: z.string().nullable(),
+  qos: QoS,
+  noLocal: z.boolean(),
+  retainAsPublished: z.boolean(),
+  retainHandling: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+  subscriptionId: z.number().int(),
+});
+
+const ClientDetails = ClientSummary.extend({
+  session: z.object({
+    expiryInterval: z.number(),
+    expiresAt: z.number().nullable(),
+    subscriptions: z.array(Subscription),
+    queued: z.number().int(),
+    queuedBytes: z.number().int(),
+    inflight: z.number().int(),
+    inbound: z.number().int(),
+    will: z.object({ topic: z.string(), qos: QoS, retain: z.boolean(), delay: z.number(), bytes: z.number().int() }).nullable(),
+  }),
+  credentialsExpireAt: z.number().nullable(),
+  monitored: z.boolean(),
+});
+
+const ClientQuerySchema = PageQuery.extend({
+  online: QueryBool.optional(),
+  profile: Profile.optional(),
+  protocol: z.enum(['mqtt', 'stomp']).optional(),
+  transport: z.string().optional(),
+  prefix: z.string().optional().describe('Client ids starting with this'),
+  login: z.string().optional(),
+  remoteAddress: z.string().optional(),
+});
+
+const ClientParams = z.object({ clientId: z.string().min(1) });
+
+export function clientRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRoute[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/api/v1/clients',
+      summary: 'List clients (online and parked sessions), filtered and paged',
+      tag: 'clients',
+      profile: 'ADMIN',
+      query: ClientQuerySchema,
+      response: page(ClientSummary),
+      handler({ query, caller }) {
+        const q: ClientQuery = {};
+        for (const [k, v] of Object.entries(query)) if (v !== undefined) (q as Record<string, unknown>)[k] = v;
+        return adminOf(caller.app.id).listClients(q);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/clients/:clientId',
+      summary: "One client: its session, subscriptions and counters",
+      tag: 'clients',
+      profile: 'ADMIN',
+      params: ClientParams,
+      response: ClientDetails,
+      handler({ params, caller }) {
+        const c = adminOf(caller.app.id).getClient(params.clientId);
+        if (c === null) throw new HttpError('SB_ERR_UNKNOWN_CLIENT', `no session has the client id "${params.clientId}"`);
+        return c;
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/api/v1/clients/:clientId',
+      summary: 'Kick a client: its connection is closed (MQTT 0x98, STOMP ERROR); with discardSession its session ends too',
+      tag: 'clients',
+      profile: 'ADMIN',
+      params: ClientParams,
+      query: z.object({ discardSession: QueryBool.optional(), publishWill: QueryBool.optional() }),
+      response: z.object({ disconnected: z.boolean(), sessionEnded: z.boolean() }),
+      handler({ params, query, caller }) {
+        const r = adminOf(caller.app.id).kick(params.clientId, {
+          ...(query.discardSession !== undefined ? { discardSession: query.discardSession } : {}),
+          ...(query.publishWill !== undefined ? { publishWill: query.publishWill } : {}),
+        });
+        if (!r.ok) throw adminError(r.reason, r.detail);
+        return { disconnected: r.disconnected, sessionEnded: r.sessionEnded };
+      },
+    }),
+  ];
+}

@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { route } from '../route.js';
 import type { AnyRoute } from '../route.js';
-import { page, PageQuery, QoS } from '../schemas.js';
+import { page, PageQuery } from '../schemas.js';
+import { Subscription } from './clients.js';
 import type { ApplicationAdmin } from '../../core/admin.js';
 
 const QueueInfo = z.object({
@@ -70,20 +71,7 @@ export function brokerRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRou
       tag: 'broker',
       profile: 'ADMIN',
       query: PageQuery.extend({ clientId: z.string().optional(), filter: z.string().optional(), topic: z.string().optional() }),
-      response: page(
-        z.object({
-          clientId: z.string(),
-          online: z.boolean(),
-          filter: z.string(),
-          topicFilter: z.string(),
-          group: z.string().nullable(),
-          qos: QoS,
-          noLocal: z.boolean(),
-          retainAsPublished: z.boolean(),
-          retainHandling: z.union([z.literal(0), z.literal(1), z.literal(2)]),
-          subscriptionId: z.number().int(),
-        }),
-      ),
+      response: page(Subscription.extend({ clientId: z.string(), online: z.boolean() })),
       handler: ({ query, caller }) => adminOf(caller.app.id).listSubscriptions(defined(query)),
     }),
   ];

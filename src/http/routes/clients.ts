@@ -25,7 +25,7 @@ export const ClientSummary = z.object({
   dropped: z.number().int(),
 });
 
-const Subscription = z.object({
+export const Subscription = z.object({
   filter: z.string(),
   topicFilter: z.string(),
   group: z.string().nullable(),

@@ -13,16 +13,18 @@
  */
 import http from 'node:http';
 import Fastify from 'fastify';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { ApplicationAdmin, BrokerAdmin } from '../core/admin.js';
 import { authenticate, requireProfile } from './auth.js';
+import { loadConsole } from './console.js';
 import { HttpError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import type { AnyRoute } from './route.js';
 import { brokerRoutes } from './routes/broker.js';
+import type { BrokerInfo } from './routes/broker.js';
 import { clientRoutes } from './routes/clients.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { messageRoutes } from './routes/messages.js';
@@ -69,7 +71,12 @@ export async function createHttpApi(o: HttpApiOptions): Promise<HttpApi> {
     if (a === undefined) throw new HttpError('SB_ERR_NOT_FOUND', `unknown application "${id}"`);
     return a;
   };
-  const routes: AnyRoute[] = [...messageRoutes(adminOf), ...clientRoutes(adminOf), ...retainedRoutes(adminOf), ...deadLetterRoutes(adminOf), ...brokerRoutes(adminOf)];
+  const startedAt = Date.now();
+  const info = (): BrokerInfo => {
+    const m = process.memoryUsage();
+    return { version: o.version, uptimeMs: Date.now() - startedAt, memory: { rss: m.rss, heapUsed: m.heapUsed }, connections: o.admin.stats().connections };
+  };
+  const routes: AnyRoute[] = [...messageRoutes(adminOf), ...clientRoutes(adminOf), ...retainedRoutes(adminOf), ...deadLetterRoutes(adminOf), ...brokerRoutes(adminOf, info)];
   const doc = openApiDocument(routes, o.version);
 
   app.setErrorHandler((err: FastifyError | HttpError | Error, req, reply) => {
@@ -99,6 +106,19 @@ export async function createHttpApi(o: HttpApiOptions): Promise<HttpApi> {
     app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.text()));
   }
   app.get('/api/v1/openapi.json', async () => doc);
+
+  // The web console: static files (console.ts), and the API behind them.
+  const files = loadConsole();
+  const page = (name: string, reply: FastifyReply): FastifyReply => {
+    const f = files.get(name);
+    if (f === undefined) {
+      const e = new HttpError('SB_ERR_NOT_FOUND', files.size === 0 ? 'the console is not built (npm run build)' : `no console file ${name}`);
+      return reply.status(e.status).send(e.body());
+    }
+    return reply.header('content-type', f.type).header('cache-control', 'no-cache').send(f.body);
+  };
+  app.get('/console', async (_req, reply) => page('index.html', reply));
+  app.get('/console/:file', async (req, reply) => page((req.params as { file: string }).file, reply));
 
   for (const r of routes) {
     app.route({

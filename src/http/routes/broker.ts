@@ -33,8 +33,25 @@ function defined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefi
   return out as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
-export function brokerRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRoute[] {
+const BrokerInfo = z.object({
+  version: z.string(),
+  uptimeMs: z.number(),
+  memory: z.object({ rss: z.number(), heapUsed: z.number() }),
+  connections: z.number().int().nullable().describe('Open network connections, every application'),
+});
+export type BrokerInfo = z.infer<typeof BrokerInfo>;
+
+export function brokerRoutes(adminOf: (app: string) => ApplicationAdmin, info: () => BrokerInfo): AnyRoute[] {
   return [
+    route({
+      method: 'GET',
+      path: '/api/v1/broker',
+      summary: 'The broker process: version, uptime, memory, open connections',
+      tag: 'broker',
+      profile: 'ADMIN',
+      response: BrokerInfo,
+      handler: () => info(),
+    }),
     route({
       method: 'GET',
       path: '/api/v1/stats',

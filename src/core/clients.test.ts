@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, isRefusal, openClient } from './clients.js';
-import type { OpenRequest, SubscribeAnswer, SubscribeRequest } from './clients.js';
+import { Client, isRefusal, logRefused, openClient } from './clients.js';
+import type { ConnectionLog, OpenRequest, SubscribeAnswer, SubscribeRequest } from './clients.js';
 import { Application } from './application.js';
 import type { ApplicationOptions } from './application.js';
 import { clientInfo } from './hooks.js';
@@ -314,4 +314,69 @@ test('a connected client publishing the same topic again is checked again after 
   a.reconfigure(appConfig({ acl: [{ permission: 'allow', action: 'all', topic: 'other/#' }] }));
   assert.equal(codeOf(c.publish(msg('team/x', c.info))), 'SB_ERR_NOT_AUTHORIZED');
   assert.equal(typeof c.publish(msg('other/y', c.info)), 'number');
+});
+
+// ---- the connection log ------------------------------------------------------------------
+
+/** A ConnectionLog keeping what it is given. */
+function logBook(): ConnectionLog & { lines: Array<{ msg: string } & Record<string, unknown>> } {
+  const lines: Array<{ msg: string } & Record<string, unknown>> = [];
+  return { lines, info: (fields, msg) => void lines.push({ ...(fields as Record<string, unknown>), msg }) };
+}
+
+/** Line `i` (read afresh: deepEqual narrows what it compared). */
+const lineOf = (log: ReturnType<typeof logBook>, i: number): Record<string, unknown> => log.lines[i]!;
+
+const IDENTITY = { clientId: 'lg', app: 'default', login: 'lg', profile: 'AGENT', protocol: 'mqtt', protocolVersion: 5, transport: 'memory', remoteAddress: 'test' };
+
+test('the client port logs a client once as it is admitted and once as it goes, with the reason, the code and how long', () => {
+  const a = app();
+  const log = logBook();
+  const t0 = Date.now();
+  const c = open(a, info(a, 'lg'), { log, protocolVersion: 5, expiry: 60, cleanStart: false });
+  assert.deepEqual(log.lines, [{ ...IDENTITY, sessionPresent: false, msg: 'client connected' }]);
+  c.detach('kicked', false, 'SB_ERR_ADMIN_ACTION');
+  c.detach('dropped', false); // the socket's close, later: nothing more
+  assert.equal(log.lines.length, 2);
+  const { durationMs, ...gone } = lineOf(log, 1);
+  assert.deepEqual(gone, { ...IDENTITY, reason: 'kicked', code: 'SB_ERR_ADMIN_ACTION', msg: 'client disconnected' });
+  assert.ok(typeof durationMs === 'number' && durationMs >= 0 && durationMs <= Date.now() - t0);
+  // Resumed: sessionPresent; no code when the broker gave none.
+  const back = open(a, info(a, 'lg'), { log, protocolVersion: 5, expiry: 60, cleanStart: false });
+  assert.equal(lineOf(log, 2).sessionPresent, true);
+  back.detach('clean', false);
+  assert.equal(lineOf(log, 3).reason, 'clean');
+  assert.ok(!('code' in lineOf(log, 3)));
+});
+
+test('a takeover logs the old connection\'s end before the new one\'s start', () => {
+  const a = app();
+  const log = logBook();
+  const i = info(a, 'lg');
+  const oldLink = link();
+  const old = open(a, i, { log, protocolVersion: 5 }, oldLink);
+  oldLink.onClose = () => old.detach('taken-over', true, 'SB_ERR_TAKEN_OVER');
+  open(a, i, { log, protocolVersion: 5 });
+  assert.deepEqual(log.lines.map((l) => [l.msg, l.reason]), [['client connected', undefined], ['client disconnected', 'taken-over'], ['client connected', undefined]]);
+});
+
+test('no log given, nothing logged; a refusal of the core is not logged by it (the protocol logs "client refused")', () => {
+  const a = app(appConfig());
+  const log = logBook();
+  const c = open(a, info(a, 'quiet'));
+  c.detach('clean', false);
+  assert.ok(openClient(a, req(info(a, 'svc', 'SERVICE')), link()) instanceof Client);
+  assert.equal(codeOf(openClient(a, req(info(a, 'svc', 'SERVICE'), { log }), link())), 'SB_ERR_DUPLICATE_LOGIN');
+  assert.deepEqual(log.lines, []);
+});
+
+test('logRefused: what is known of the client, the code and the detail', () => {
+  const a = app();
+  const log = logBook();
+  logRefused(log, { clientId: 'x', protocol: 'stomp', transport: 'tcp', remoteAddress: '10.0.0.1' }, { code: 'SB_ERR_UNSUPPORTED_VERSION', detail: 'no' });
+  logRefused(log, { clientId: 'lg', protocol: 'mqtt', protocolVersion: 5, transport: 'memory', remoteAddress: 'test', info: info(a, 'lg') }, { code: 'SB_ERR_QUOTA', detail: 'full' });
+  assert.deepEqual(log.lines, [
+    { clientId: 'x', protocol: 'stomp', transport: 'tcp', remoteAddress: '10.0.0.1', code: 'SB_ERR_UNSUPPORTED_VERSION', detail: 'no', msg: 'client refused' },
+    { ...IDENTITY, code: 'SB_ERR_QUOTA', detail: 'full', msg: 'client refused' },
+  ]);
 });

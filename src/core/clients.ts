@@ -15,6 +15,8 @@
  *   settle/nack  acknowledgements of in-flight deliveries (delivery ids, see core/session.ts)
  *   detach       the connection is gone: will, presence, session detach, hooks
  *
+ * The connection log lives here too, once for every protocol (see ConnectionLog).
+ *
  * Answers are values; a Promise answer means an embedding hook is asynchronous, and the
  * protocol holds its input until it has acted on the answer, so order is kept. Refusals carry
  * a catalogue code (errors/catalogue.ts) that each protocol maps once.
@@ -26,6 +28,7 @@ import type { DisconnectReason } from './presence.js';
 import type { Inflight, Session, SessionLink, WillMessage } from './session.js';
 import type { Subscription } from './topic-trie.js';
 import type { SessionRecord, SharedSessionStore } from '../stores/types.js';
+import type { ErrorCode } from '../errors/catalogue.js';
 import { hasWildcard, isValidTopicFilter, isValidTopicName, withinTopicLimits } from './topic.js';
 
 export type { Refusal } from './application.js';
@@ -72,6 +75,72 @@ export interface OpenRequest {
   /** Seconds the session outlives the connection (0 = ends with it). */
   expiry: number;
   will: WillMessage | null;
+  /** The protocol version the client speaks, for the connection log. */
+  protocolVersion?: ProtocolVersion;
+  /** Where the connection is logged ('client connected' / 'client disconnected'); absent: nowhere. */
+  log?: ConnectionLog;
+}
+
+// ---- the connection log -----------------------------------------------------------------
+
+/**
+ * The connection log for operators, at info, once per connection (never per message; never a
+ * secret, an application key or a payload), in one field vocabulary for every protocol:
+ *
+ *   'client connected'     clientId, app, login, profile, protocol, protocolVersion, transport,
+ *                          remoteAddress, sessionPresent
+ *   'client disconnected'  the same, then reason, code (when the broker closed the connection
+ *                          with a catalogue code), durationMs
+ *   'client refused'       what is known of the same (app, login and profile once the login is
+ *                          decided), code, detail: a CONNECT that got no session (credentials,
+ *                          identity rules, admission, an unsupported version...)
+ *
+ * protocol: 'mqtt' | 'stomp'; protocolVersion: MQTT 3, 4 (3.1.1) or 5, STOMP '1.0' | '1.1' |
+ * '1.2'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; reason: a DisconnectReason, the same word
+ * $presence and the onConnectionClose hook report ('clean', 'dropped', 'keepalive-timeout',
+ * 'taken-over', 'kicked', 'shutdown', 'protocol-error', 'refused', 'token-expired').
+ * A pino Logger is a ConnectionLog.
+ */
+export interface ConnectionLog {
+  info(fields: object, msg: string): void;
+}
+
+export type ProtocolVersion = number | string;
+
+/** Who asked to connect, as far as it is known when the CONNECT is refused. */
+export interface ConnectAttempt {
+  clientId: string;
+  protocol: ClientInfo['protocol'];
+  /** As offered (an unsupported one included); absent when not known. */
+  protocolVersion?: ProtocolVersion;
+  transport: string;
+  remoteAddress: string;
+  /** Known once the login succeeded (an admission refusal). */
+  info?: ClientInfo;
+}
+
+/** The identity fields of every line, in one order. */
+function identityFields(info: ClientInfo, protocolVersion: ProtocolVersion | undefined): Record<string, unknown> {
+  const f: Record<string, unknown> = { clientId: info.clientId, app: info.app, login: info.login, profile: info.profile, protocol: info.protocol };
+  if (protocolVersion !== undefined) f.protocolVersion = protocolVersion;
+  f.transport = info.transport;
+  f.remoteAddress = info.remoteAddress;
+  return f;
+}
+
+/** Log a refused CONNECT ('client refused'): the catalogue code and the detail, never the credentials. */
+export function logRefused(log: ConnectionLog, who: ConnectAttempt, refusal: Refusal): void {
+  let f: Record<string, unknown>;
+  if (who.info !== undefined) f = identityFields(who.info, who.protocolVersion);
+  else {
+    f = { clientId: who.clientId, protocol: who.protocol };
+    if (who.protocolVersion !== undefined) f.protocolVersion = who.protocolVersion;
+    f.transport = who.transport;
+    f.remoteAddress = who.remoteAddress;
+  }
+  f.code = refusal.code;
+  f.detail = refusal.detail;
+  log.info(f, 'client refused');
 }
 
 const DENIED: Refusal = Object.freeze({ code: 'SB_ERR_NOT_AUTHORIZED', detail: 'not authorized' });
@@ -144,7 +213,13 @@ function attachHere(app: Application, req: OpenRequest, link: SessionLink, decis
   const { session, present } = app.attach(req.info, link, decision === 'replace' || req.cleanStart, req.expiry, req.will);
   app.monitor.refresh(session);
   app.presence.online(session);
-  return new Client(app, req.info, session, link, present);
+  const client = new Client(app, req.info, session, link, present, req.log ?? null, req.protocolVersion);
+  if (req.log !== undefined) {
+    const f = identityFields(req.info, req.protocolVersion);
+    f.sessionPresent = present;
+    req.log.info(f, 'client connected');
+  }
+  return client;
 }
 
 function refuse(code: Refusal['code'], detail: string): Refusal {
@@ -153,6 +228,8 @@ function refuse(code: Refusal['code'], detail: string): Refusal {
 
 export class Client {
   private detached = false;
+  /** When the client was admitted (ms, the broker's clock): durationMs in the log. */
+  readonly since: number;
   /** The last topic this client was allowed to publish on, and the policy version then (publish). */
   private allowedTopic = '';
   private allowedVersion = -1;
@@ -164,7 +241,12 @@ export class Client {
     private readonly link: SessionLink,
     /** An existing session was resumed [MQTT-3.2.2-2]. */
     readonly present: boolean,
-  ) {}
+    /** The connection log (ConnectionLog), or null. */
+    private readonly log: ConnectionLog | null = null,
+    readonly protocolVersion?: ProtocolVersion,
+  ) {
+    this.since = app.router.now();
+  }
 
   // ---- publish ---------------------------------------------------------------------------
 
@@ -338,12 +420,20 @@ export class Client {
    * The connection is gone (any cause; idempotent). `publishWill`: publish the will now or after
    * its delay, unless the client disconnected cleanly [MQTT-3.1.2-10]. If the session was taken
    * over, the new connection keeps it; otherwise it is detached and lives on for its expiry.
+   * `code`: the catalogue code the broker closed the connection with, if any (logged).
    */
-  detach(reason: DisconnectReason, publishWill: boolean): void {
+  detach(reason: DisconnectReason, publishWill: boolean, code?: ErrorCode): void {
     if (this.detached) return;
     this.detached = true;
     const app = this.app;
     const session = this.session;
+    if (this.log !== null) {
+      const f = identityFields(this.info, this.protocolVersion);
+      f.reason = reason;
+      if (code !== undefined) f.code = code;
+      f.durationMs = Math.max(0, app.router.now() - this.since);
+      this.log.info(f, 'client disconnected');
+    }
     app.hooks.onConnectionClose?.(this.info, reason);
     const mine = session.link === this.link;
     // Taken over (the router already moved the session): the will and presence still concern this connection.

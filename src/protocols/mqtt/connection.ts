@@ -13,6 +13,7 @@ import type { Deadline, Due, Swept } from '../../core/clock.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
+import { logRefused } from '../../core/clients.js';
 import type { Client } from '../../core/clients.js';
 import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
@@ -58,8 +59,10 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
   session: Session | null = null;
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
-  /** Why the connection ended, for presence. */
+  /** Why the connection ended, for presence and the connection log. */
   endReason: DisconnectReason = 'dropped';
+  /** The catalogue code the broker closed the connection with, if it did (the connection log). */
+  endCode: ErrorCode | undefined = undefined;
   /** Packets received while a login or hook decision is pending; made on first hold. */
   private input: HeldInput<Packet> | null = null;
   /** Outbound QoS 1/2 window: min(client Receive Maximum, config maxInflight). */
@@ -224,13 +227,17 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
   private connectError(code: ErrorCode, err: DecodeError): void {
     const level = this.decoder.connectLevel ?? 0;
     this.ctx.counters.protocolErrors++;
-    this.ctx.logger.info({ remote: this.conn.remoteAddress, code, reason: err.reason, rule: err.rule }, `bad CONNECT: ${err.message}`);
     if (code === 'SB_ERR_UNSUPPORTED_VERSION') {
+      // Answered with a CONNACK: a refused CONNECT (core/clients.ts ConnectionLog).
+      const conn = this.conn;
+      const who = { clientId: '', protocol: 'mqtt', transport: conn.transport, remoteAddress: conn.remoteAddress } as const;
+      logRefused(this.ctx.logger, level === 0 ? who : { ...who, protocolVersion: level }, { code, detail: err.message });
       this.level = level === 5 ? 5 : 4;
       this.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: connackCode(code, this.level), properties: NO_PROPS });
       this.end();
       return;
     }
+    this.ctx.logger.info({ remoteAddress: this.conn.remoteAddress, code, reason: err.reason, rule: err.rule }, `bad CONNECT: ${err.message}`);
     this.destroy(err.message);
   }
 
@@ -275,9 +282,9 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
     return this.client === null ? null : this.client.info;
   }
 
-  /** The network connection ended (any cause): the core publishes the will and detaches the session. */
+  /** The network connection ended (any cause): the core publishes the will, detaches the session and logs. */
   private gone(): void {
-    this.client?.detach(this.endReason, !this.cleanDisconnect);
+    this.client?.detach(this.endReason, !this.cleanDisconnect, this.endCode);
     this.session = null;
   }
 
@@ -291,8 +298,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
   /** Close after 1.5 x keepalive without a packet [MQTT-3.1.2-24] (the sweep calls it; keepalive.ts). */
   onSweep(now: number): void {
     if (this.state !== State.Connected || !silentTooLong(now, this.lastActivity, this.keepAlive)) return;
-    this.ctx.logger.debug({ clientId: this.clientId }, 'keepalive timeout');
-    this.endReason = 'keepalive-timeout';
+    this.endReason = 'keepalive-timeout'; // logged by the core as the client disconnects
     this.disconnectWith('SB_ERR_KEEPALIVE');
   }
 
@@ -301,8 +307,9 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
     if (this.state === State.Closed) return;
     const { code, presence } = CLOSE_REASONS[reason];
     this.endReason = presence;
+    this.endCode = code;
     // Now, not when the socket is gone: on a takeover the new connection sets its own will next.
-    this.client?.detach(presence, !this.cleanDisconnect);
+    this.client?.detach(presence, !this.cleanDisconnect, code);
     this.session = null;
     this.disconnectWith(code);
   }
@@ -323,6 +330,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
    */
   disconnectWith(code: ErrorCode, reasonString?: string): void {
     if (this.state === State.Closed) return;
+    this.endCode = code;
     if (this.state !== State.Connected) {
       this.drop();
       return;
@@ -343,7 +351,8 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
     if (this.state === State.Closed) return;
     this.ctx.counters.protocolErrors++;
     this.endReason = 'protocol-error';
-    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress, code, rule }, `protocol error: ${message}`);
+    this.endCode = code;
+    this.ctx.logger.info({ clientId: this.clientId, remoteAddress: this.conn.remoteAddress, code, rule }, `protocol error: ${message}`);
     if (silent) {
       this.drop();
       return;
@@ -354,7 +363,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
   /** The broker ends the connection for `code` (not the client's protocol error): logged, answered as disconnectWith. */
   closeWith(code: ErrorCode, why: string): void {
     if (this.state === State.Closed) return;
-    this.ctx.logger.debug({ clientId: this.clientId, remote: this.conn.remoteAddress, code }, `closing: ${why}`);
+    this.ctx.logger.debug({ clientId: this.clientId, remoteAddress: this.conn.remoteAddress, code }, `closing: ${why}`);
     this.disconnectWith(code);
   }
 
@@ -369,7 +378,7 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
 
   destroy(why: string): void {
     if (this.state === State.Closed) return;
-    this.ctx.logger.debug({ clientId: this.clientId, remote: this.conn.remoteAddress }, `closing: ${why}`);
+    this.ctx.logger.debug({ clientId: this.clientId, remoteAddress: this.conn.remoteAddress }, `closing: ${why}`);
     this.drop();
   }
 

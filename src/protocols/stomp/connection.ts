@@ -16,7 +16,8 @@ import type { Deadline, Due, Swept } from '../../core/clock.js';
 import type { Message, QoS } from '../../core/message.js';
 import type { Router } from '../../core/router.js';
 import type { Application } from '../../core/application.js';
-import type { Client } from '../../core/clients.js';
+import { logRefused } from '../../core/clients.js';
+import type { Client, ConnectAttempt } from '../../core/clients.js';
 import { filterMatches } from '../../core/topic.js';
 import type { ClientInfo } from '../../core/hooks.js';
 import type { DisconnectReason } from '../../core/presence.js';
@@ -26,6 +27,7 @@ import type { SharedGroup } from '../../core/topic-trie.js';
 import type { StompContext } from './context.js';
 import type { ErrorCode } from '../../errors/catalogue.js';
 import { errorFrame } from './errors.js';
+import type { StompErrorFrame } from './errors.js';
 // Headers a MESSAGE frame sets itself, in any case/whitespace/colon variant (core/headers.ts).
 import { isStompMessageHeader as isReserved } from '../../core/headers.js';
 import { StompParser, StompFrameError } from './parser.js';
@@ -83,7 +85,10 @@ export class StompConnection implements SessionLink, ConnectionHandler, Swept {
   session: Session | null = null;
   /** The application's router, chosen at CONNECT (one namespace per application). */
   router: Router;
+  /** Why the connection ended, for presence and the connection log. */
   endReason: DisconnectReason = 'dropped';
+  /** The catalogue code the broker closed the connection with, if it did (the connection log). */
+  endCode: ErrorCode | undefined = undefined;
   /** Frames received while the login is being decided. */
   private readonly input: HeldInput<StompFrame>;
   /** By STOMP subscription id. */
@@ -389,7 +394,7 @@ export class StompConnection implements SessionLink, ConnectionHandler, Swept {
    */
   private gone(): void {
     this.pending.clear();
-    this.client?.detach(this.endReason, false);
+    this.client?.detach(this.endReason, false, this.endCode); // the core logs 'client disconnected'
     this.session = null;
   }
 
@@ -406,7 +411,7 @@ export class StompConnection implements SessionLink, ConnectionHandler, Swept {
     if (this.state === State.Closed) return;
     const { code, presence } = CLOSE_REASONS[reason];
     this.endReason = presence;
-    this.client?.detach(presence, false); // now: a takeover moves the session on at once
+    this.client?.detach(presence, false, code); // now: a takeover moves the session on at once
     this.fail(code);
   }
 
@@ -420,9 +425,23 @@ export class StompConnection implements SessionLink, ConnectionHandler, Swept {
    */
   fail(code: ErrorCode, detail?: string, receiptId?: string, extra?: ReadonlyArray<[string, string]>): void {
     if (this.state === State.Closed) return;
-    this.ctx.counters.protocolErrors++;
     const frame = errorFrame(code, detail, receiptId, extra);
-    this.ctx.logger.info({ clientId: this.clientId, remote: this.conn.remoteAddress, code }, `STOMP error: ${frame.body.toString('utf8').trimEnd()}`);
+    this.ctx.logger.info({ clientId: this.clientId, remoteAddress: this.conn.remoteAddress, code }, `STOMP error: ${frame.body.toString('utf8').trimEnd()}`);
+    // An ERROR ends the connection: a protocol error unless the broker closed it for a reason of its own (close).
+    if (this.endReason === 'dropped') this.endReason = 'protocol-error';
+    this.sendError(code, frame);
+  }
+
+  /** Refuse the CONNECT frame: logged as 'client refused' (core/clients.ts ConnectionLog), then as fail. */
+  refuse(who: ConnectAttempt, code: ErrorCode, detail: string, receiptId?: string, extra?: ReadonlyArray<[string, string]>): void {
+    if (this.state === State.Closed) return;
+    logRefused(this.ctx.logger, who, { code, detail });
+    this.sendError(code, errorFrame(code, detail, receiptId, extra));
+  }
+
+  private sendError(code: ErrorCode, frame: StompErrorFrame): void {
+    this.ctx.counters.protocolErrors++;
+    this.endCode = code;
     this.sendFrame('ERROR', frame.headers, frame.body);
     this.end();
   }

@@ -10,10 +10,10 @@ import { metaFromProperties } from './publish.js';
 import type { WillMessage } from '../../../core/session.js';
 import type { LoginOutcome } from '../../../auth/authenticate.js';
 import { clientInfo } from '../../../core/hooks.js';
-import { isRefusal, openClient } from '../../../core/clients.js';
+import type { ClientInfo } from '../../../core/hooks.js';
+import { isRefusal, logRefused, openClient } from '../../../core/clients.js';
 import type { Client, Refusal } from '../../../core/clients.js';
 import { loginIdProblem } from '../../../core/identity.js';
-import { ERRORS } from '../../../errors/catalogue.js';
 import type { ErrorCode } from '../../../errors/catalogue.js';
 import { encodePacket } from '../codec/encoder.js';
 import { connackCode } from '../errors.js';
@@ -51,10 +51,15 @@ interface Prepared {
   will: WillMessage | null;
 }
 
-/** Refuse the CONNECT: CONNACK with the code's reason / return code (errors.ts), then close. */
-function refuse(c: MqttConnection, p: ConnectPacket, code: ErrorCode, detail: string): void {
+/**
+ * Refuse the CONNECT: CONNACK with the code's reason / return code (errors.ts), then close.
+ * Logged as 'client refused' (core/clients.ts ConnectionLog); `info` once the login is known.
+ */
+function refuse(c: MqttConnection, p: ConnectPacket, code: ErrorCode, detail: string, info?: ClientInfo): void {
   const reasonCode = connackCode(code, p.protocolLevel);
-  c.ctx.logger.info({ clientId: p.clientId, remote: c.conn.remoteAddress, code, reason: reasonCode }, `CONNECT refused: ${ERRORS[code].text}: ${detail}`);
+  const conn = c.conn;
+  const who = { clientId: c.clientId, protocol: 'mqtt', protocolVersion: p.protocolLevel, transport: conn.transport, remoteAddress: conn.remoteAddress } as const;
+  logRefused(c.ctx.logger, info === undefined ? who : { ...who, info }, { code, detail });
   // The detail is logged, not sent: a refused client learns the code only (as Mosquitto does).
   c.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode, properties: {} });
   c.end();
@@ -154,30 +159,31 @@ function finishConnect(c: MqttConnection, p: ConnectPacket, prep: Prepared, outc
   const info = clientInfo(prep.clientId, outcome.identity, app.id, 'mqtt', c.conn.transport, c.conn.remoteAddress);
   // The core decides the rest: the will as a publish, admission, the session (core/clients.ts).
   const will = prep.will === null ? null : { delay: prep.will.delay, msg: { ...prep.will.msg, sender: info } };
-  const opened = openClient(app, { info, cleanStart: p.cleanStart, expiry, will }, c);
+  // The core logs the client's connection and its end (core/clients.ts ConnectionLog).
+  const opened = openClient(app, { info, cleanStart: p.cleanStart, expiry, will, protocolVersion: p.protocolLevel, log: c.ctx.logger }, c);
   if (!(opened instanceof Promise)) {
-    accept(c, p, prep, opened, expiry, expiryCapped && v5);
+    accept(c, p, prep, opened, expiry, expiryCapped && v5, info);
     return;
   }
   c.holdPackets();
   opened.then(
-    (o) => accept(c, p, prep, o, expiry, expiryCapped && v5),
+    (o) => accept(c, p, prep, o, expiry, expiryCapped && v5, info),
     (err: unknown) => {
       c.ctx.logger.error({ err, clientId: prep.clientId }, 'opening the client failed');
-      refuseWith(c, p, { code: 'SB_ERR_SERVER_UNAVAILABLE', detail: 'internal error' });
+      refuseWith(c, p, { code: 'SB_ERR_SERVER_UNAVAILABLE', detail: 'internal error' }, info);
     },
   );
 }
 
-function refuseWith(c: MqttConnection, p: ConnectPacket, r: Refusal): void {
+function refuseWith(c: MqttConnection, p: ConnectPacket, r: Refusal, info: ClientInfo): void {
   if (c.closed) return;
-  refuse(c, p, r.code, r.detail);
+  refuse(c, p, r.code, r.detail, info);
 }
 
 /** The core accepted the client (or refused it): answer CONNACK. */
-function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, opened: Client | Refusal, expiry: number, expiryCapped: boolean): void {
+function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, opened: Client | Refusal, expiry: number, expiryCapped: boolean, info: ClientInfo): void {
   if (isRefusal(opened)) {
-    refuseWith(c, p, opened);
+    refuseWith(c, p, opened, info);
     return;
   }
   c.bind(opened); // from here on the connection's end detaches the session
@@ -231,8 +237,7 @@ function accept(c: MqttConnection, p: ConnectPacket, prep: Prepared, opened: Cli
     return;
   }
   c.send(connack);
-  c.markConnected();
-  ctx.logger.debug({ clientId, app: opened.app.id, profile: opened.info.profile, mqttLevel: p.protocolLevel, present, transport: c.conn.transport }, 'client connected');
+  c.markConnected(); // 'client connected' is logged by the core (openClient)
   if (present) c.resumeInflight();
   c.releasePackets();
 }

@@ -14,7 +14,10 @@ import type { DropReason, Session } from './core/session.js';
 import type { BrokerHooks } from './core/hooks.js';
 import { AdminError, BrokerAdmin } from './core/admin.js';
 import { createHttpApi } from './http/api.js';
+import { loggerOptions } from './logging.js';
 import { BrokerMetrics } from './http/metrics.js';
+import { Webhooks } from './http/webhooks.js';
+import type { WebhookMonitor } from './http/webhooks.js';
 import type { HttpApi } from './http/api.js';
 import type { ApplicationAdmin, ClientFilter, ClientSummary, PublishOptions, ReloadResult } from './core/admin.js';
 import { Application } from './core/application.js';
@@ -51,6 +54,8 @@ export interface Broker {
   readonly addresses: ListenerAddress[];
   /** The admin facade (core/admin.ts): read model and actions over every application. */
   readonly admin: BrokerAdmin;
+  /** Lifecycle webhooks (`applications[].webhooks`, http/webhooks.ts): `stats()` per URL, outcome `events`. */
+  readonly webhooks: WebhookMonitor;
   /*
    * Server-side actions, per application (`app` = application id; 'default' in development
    * mode; an unknown id throws). Thin wrappers over `admin.app(app)`, whose answers say why.
@@ -100,6 +105,9 @@ export interface BrokerOptions {
 
 export type { ClientSummary, PublishOptions } from './core/admin.js';
 
+/** On stop, webhook deliveries still queued or in flight get this long, ms; the rest are dropped. */
+const WEBHOOK_STOP_GRACE_MS = 1000;
+
 export function brokerVersion(): string {
   try {
     const pkgPath = fileURLToPath(new URL('../../package.json', import.meta.url));
@@ -110,10 +118,13 @@ export function brokerVersion(): string {
 }
 
 export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Broker {
-  const logger = opts.logger ?? pino({ level: config.log.level }, pino.destination(2));
-  const hooks = opts.hooks ?? {};
+  const logger = opts.logger ?? pino(loggerOptions(config.log.level), pino.destination(2));
   // One clock, and one sweep on it for every timer of this broker (core/clock.ts).
   const clock = opts.clock ?? systemClock;
+  // Lifecycle webhooks: fed by the router's events, the onConnectionClose hook (added in front of
+  // the embedder's) and each application's drop listener; publishes only where a filter asks.
+  const webhooks = new Webhooks(config.applications, { logger, now: () => clock.now() });
+  const hooks = webhooks.hooks(opts.hooks ?? {});
   const sweep = new Sweep(clock, {
     periodMs: Sweep.periodFor(config.stomp.heartbeatSendMs, config.stomp.heartbeatReceiveMs),
     onError: (err) => logger.error({ err }, 'internal error in a timer'),
@@ -132,7 +143,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const dev = config.applications.length === 0 ? new Application(null, appOpts) : null;
   const apps = new Map<string, Application>();
   if (dev) apps.set(dev.id, dev);
-  for (const a of config.applications) apps.set(a.id, new Application(a, appOpts));
+  for (const a of config.applications) apps.set(a.id, new Application(a, { ...appOpts, onDrop: webhooks.dropListener(a.id, appOpts.onDrop) }));
   const auth = new Authenticator(dev ? [] : [...apps.values()], dev, hooks.authenticate, apps, config.auth);
   // Cluster mode: every application's router, presence, monitor... reach other nodes through the bus.
   const cluster = opts.bus ? new ClusterNode(opts.bus, apps) : null;
@@ -181,7 +192,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const maxPerAddress = config.limits.maxConnectionsPerAddress;
   const onConnection = (conn: Connection, protocol: ProtocolName): void => {
     if (stopping || open >= config.limits.maxConnections) {
-      logger.warn({ remote: conn.remoteAddress, open }, 'connection refused: limit reached or stopping');
+      logger.warn({ remoteAddress: conn.remoteAddress, open }, 'connection refused: limit reached or stopping');
       conn.destroy();
       return;
     }
@@ -189,7 +200,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       const n = perAddress.get(conn.remoteAddress) ?? 0;
       if (n >= maxPerAddress) {
         // A flood from one address must not flood the log either.
-        logger.debug({ remote: conn.remoteAddress }, 'connection refused: limits.maxConnectionsPerAddress');
+        logger.debug({ remoteAddress: conn.remoteAddress }, 'connection refused: limits.maxConnectionsPerAddress');
         conn.destroy();
         return;
       }
@@ -240,6 +251,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     onReload: (r) => {
       for (const id of r.ignored) logger.warn({ app: id }, 'new applications need a restart; ignored on reload');
       if (!dev) auth.rebuild([...apps.values()]);
+      webhooks.reconfigure(r.updated.flatMap((id) => apps.get(id)?.config ?? []));
       logger.info('configuration reloaded');
     },
   });
@@ -252,6 +264,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   const broker: Broker = {
     applications: apps,
     admin,
+    webhooks,
     publish(app, topic, payload, o = {}) {
       const r = appOf(app).publish(topic, payload, o);
       if (!r.ok) throw new AdminError(r);
@@ -296,6 +309,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       if ((opts.stores ?? ownStores)?.shared !== undefined && config.store.durability === 'sync') opts.bus?.confirmStored?.();
       try {
         for (const a of apps.values()) await a.restore();
+        // From here on (what the stores gave back is not news: no subscription.added for it).
+        for (const a of apps.values()) webhooks.attach(a);
         // Linked to the other nodes, with their retained messages, before any client connects.
         if (cluster !== null) await cluster.start();
         httpApi = await createHttpApi({
@@ -303,7 +318,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
           auth,
           logger,
           version,
-          metrics: new BrokerMetrics(admin, bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}),
+          metrics: new BrokerMetrics(admin, { authFailures: () => auth.failures, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) }),
           readiness: () => {
             const store = opts.stores ?? ownStores;
             const busStats = opts.bus?.stats?.();
@@ -328,6 +343,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         await httpApi?.close().catch(() => undefined);
         httpApi = null;
         sweep.stop();
+        await webhooks.stop(0);
         await ownStores?.close().catch(() => undefined);
         ownStores = null;
         broker.addresses.length = 0;
@@ -346,6 +362,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       await closing;
       await cluster?.stop();
       await httpApi?.close();
+      // What is still queued for webhooks (the disconnects of this shutdown too) gets a short grace.
+      await webhooks.stop(WEBHOOK_STOP_GRACE_MS);
       sweep.stop(); // no timer outlives the broker (parked sessions of a stopped broker never expire)
       // Last writes committed, the data directory released (an embedder's own stores stay open).
       await ownStores?.close().catch((err: unknown) => logger.error({ err }, 'closing the store failed'));

@@ -74,6 +74,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export class Authenticator {
   private byKey = new Map<string, AppAuth>();
   readonly throttle: LoginThrottle;
+  /** Logins refused so far (metrics). */
+  failures = 0;
 
   constructor(
     private apps: Application[],
@@ -252,6 +254,7 @@ export class Authenticator {
   }
 
   private failed(req: LoginRequest, code: ErrorCode, detail: string): LoginOutcome {
+    this.failures++;
     this.throttle.fail(req.remoteAddress, req.login);
     return { ok: false, code, detail };
   }

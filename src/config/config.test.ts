@@ -192,7 +192,7 @@ test('redaction hides every setting marked secret, and only those', () => {
   const secrets = SETTINGS.filter((s) => s.meta.secret);
   assert.deepEqual(
     secrets.map((s) => s.key),
-    ['tls.passphrase', 'cluster.redis.url', 'cluster.redis.password', 'applications[].appKey', 'applications[].profileKeys', 'applications[].jwt.hs256Secret'],
+    ['tls.passphrase', 'cluster.redis.url', 'cluster.redis.password', 'applications[].appKey', 'applications[].profileKeys', 'applications[].jwt.hs256Secret', 'applications[].webhooks[].secret'],
   );
   // A configuration with a distinct value in every secret (every profile key of the maps).
   const values: string[] = [];
@@ -211,12 +211,22 @@ test('redaction hides every setting marked secret, and only those', () => {
     const keys = s.kind === 'object' ? Object.keys(shapeOf(s.schema) ?? {}) : [];
     node[last] = keys.length > 0 ? Object.fromEntries(keys.map((k) => [k, fresh()])) : fresh();
   };
-  for (const s of secrets) {
-    const arrayAt = s.path.indexOf('[]');
-    if (arrayAt < 0) put(config as unknown as Record<string, unknown>, s.path, s);
-    else for (const el of get(config, s.path.slice(0, arrayAt)) as Array<Record<string, unknown>>) put(el, s.path.slice(arrayAt + 1), s);
-  }
-  assert.equal(values.length, 3 + 2 * (1 + 4 + 1));
+  // A path through arrays (`applications[].webhooks[].secret`): into every element, an array
+  // of one element made where there is none.
+  const place = (root: Record<string, unknown>, path: readonly string[], s: Setting): void => {
+    const arrayAt = path.indexOf('[]');
+    if (arrayAt < 0) return put(root, path, s);
+    let list = get(root, path.slice(0, arrayAt)) as Array<Record<string, unknown>> | undefined;
+    if (list === undefined) {
+      let node = root;
+      for (const k of path.slice(0, arrayAt - 1)) node = (node[k] ??= {}) as Record<string, unknown>;
+      list = [{}];
+      node[path[arrayAt - 1]!] = list;
+    }
+    for (const el of list) place(el, path.slice(arrayAt + 1), s);
+  };
+  for (const s of secrets) place(config as unknown as Record<string, unknown>, s.path, s);
+  assert.equal(values.length, 3 + 2 * (1 + 4 + 1 + 1));
   const shown = JSON.stringify(redact(config));
   for (const v of values) assert.ok(!shown.includes(v), `secret shown: ${v}`);
   assert.equal(shown.split(JSON.stringify(REDACTED)).length - 1, values.length);

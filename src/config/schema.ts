@@ -265,6 +265,49 @@ export const aclRuleSchema = z.strictObject({
   profiles: z.array(profile).optional().register(settings, { description: 'Profiles the rule applies to (absent = all)' }),
 });
 
+/** The events a webhook may ask for (README, Webhooks; src/http/webhooks.ts). */
+export const WEBHOOK_EVENTS = ['client.connected', 'client.disconnected', 'subscription.added', 'subscription.removed', 'message.published', 'message.dead_lettered'] as const;
+export const webhookEventSchema = z.enum(WEBHOOK_EVENTS);
+
+/**
+ * A topic filter: `+` fills one whole level, `#` is the last level. Checked here because
+ * config/ does not import core/ (core/topic.ts has the same rule for subscriptions).
+ */
+function isTopicFilter(f: string): boolean {
+  const levels = f.split('/');
+  return levels.every((l, i) => (l.includes('+') ? l === '+' : true) && (l.includes('#') ? l === '#' && i === levels.length - 1 : true));
+}
+
+export const webhookSchema = z
+  .strictObject({
+    url: z
+      .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+      .register(settings, { description: 'Where the events are POSTed as JSON: an `http://` or `https://` URL (redirects are not followed)' }),
+    secret: z
+      .string()
+      .min(16, 'at least 16 characters')
+      .register(settings, { description: 'Key of the `x-switchboard-signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; at least 16 characters', secret: true }),
+    events: z
+      .array(webhookEventSchema)
+      .min(1, 'at least one event')
+      .register(settings, { description: 'The events sent to this URL' }),
+    topics: z
+      .array(z.string().min(1).refine(isTopicFilter, 'not a valid topic filter (`+` fills a whole level, `#` only as the last level)'))
+      .min(1, 'at least one topic filter')
+      .optional()
+      .register(settings, { description: 'Topic filters of the `message.published` events (required with that event; `$` topics only match filters that start with `$`)' }),
+    timeoutMs: int(100, 60_000).default(5000).register(settings, { description: 'Time allowed for one attempt, ms' }),
+    maxAttempts: int(1, 10).default(5).register(settings, { description: 'Attempts per event (network error, timeout, HTTP 408, 429 or 5xx: tried again), then it is given up' }),
+    retryDelayMs: int(10, 600_000).default(1000).register(settings, { description: 'Wait before the second attempt, ms; doubled before each next one (at most 10 minutes)' }),
+    maxQueue: int(1, 1_000_000).default(1000).register(settings, { description: 'Events waiting for this URL (sent one at a time, in order); more are dropped and counted' }),
+    maxPayloadBytes: int(0, 16 * 1024 * 1024)
+      .default(64 * 1024)
+      .register(settings, { description: 'Larger message payloads are left out of `message.published` and `message.dead_lettered` bodies (`payloadOmitted: true`), bytes', unit: 'bytes' }),
+  })
+  .superRefine((w, ctx) => {
+    if (w.events.includes('message.published') && w.topics === undefined) ctx.addIssue({ code: 'custom', path: ['topics'], message: 'required with the message.published event' });
+  });
+
 export const applicationSchema = z.strictObject({
   id: z
     .string()
@@ -288,6 +331,10 @@ export const applicationSchema = z.strictObject({
   acl: z.array(aclRuleSchema).default([]).register(settings, { description: 'Ordered allow/deny rules, first match wins, checked before the profile defaults' }),
   grants: profileMap(grants).default({}).register(settings, { description: 'Extra topics per profile: `{publish: [filters], subscribe: [filters]}`' }),
   presenceTopics: z.array(z.string().min(1)).default([]).register(settings, { description: 'Topic filters whose subscribers are announced on `$members/<filter>`' }),
+  webhooks: z
+    .array(webhookSchema)
+    .optional()
+    .register(settings, { description: 'Lifecycle webhooks: events POSTed as signed JSON to each URL (see the README, Webhooks); a reload applies changes' }),
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ import type {
   storeSchema,
   sysSchema,
   tlsSchema,
+  webhookEventSchema,
+  webhookSchema,
 } from './schema.js';
 
 export type LogLevel = z.output<typeof logLevelSchema>;
@@ -37,6 +39,8 @@ export type DuplicateLoginPolicy = z.output<typeof duplicateLoginPolicySchema>;
 export type HttpAuthConfig = z.output<typeof httpAuthSchema>;
 export type JwtConfig = z.output<typeof jwtSchema>;
 export type AclRuleConfig = z.output<typeof aclRuleSchema>;
+export type WebhookConfig = z.output<typeof webhookSchema>;
+export type WebhookEventName = z.output<typeof webhookEventSchema>;
 /**
  * An application: its own namespace of topics, clients, presence and dead letters.
  * Login: MQTT client id = login id, username = appKey, password = a profile key, a JWT or a

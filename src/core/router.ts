@@ -430,12 +430,18 @@ export class Router implements SessionOwner {
   publish(msg: Message, intercept = true): number {
     this.stats.messagesIn++;
     this.stats.bytesIn += msg.payload.length;
-    if (intercept && this.systemPublish !== null && msg.topic.charCodeAt(0) === 0x24) {
-      const n = this.systemPublish(msg);
-      if (n !== null) return n;
-    }
-    return this.route(msg);
+    let n: number | null = null;
+    if (intercept && this.systemPublish !== null && msg.topic.charCodeAt(0) === 0x24) n = this.systemPublish(msg);
+    if (n === null) n = this.route(msg);
+    if (this.onPublished !== null) this.onPublished(msg, n);
+    return n;
   }
+
+  /**
+   * Told of every message published in the application once it is routed (webhooks with
+   * message.published, http/webhooks.ts); null, the default, costs one check per message.
+   */
+  onPublished: ((msg: Message, deliveries: number) => void) | null = null;
 
   /**
    * Deliver `msg` to the subscribers (and keep it if retained): no counting, no `$` intercepts.

@@ -24,6 +24,8 @@ export interface BrokerMetricsOptions {
    * longer exported; of keys that sanitise to the same name, the first wins.
    */
   extra?: () => Record<string, number> | undefined;
+  /** Logins refused so far (every protocol and the HTTP API). */
+  authFailures?: () => number;
 }
 
 type AppLabel = 'app';
@@ -55,6 +57,8 @@ export class BrokerMetrics {
   private snapshot: BrokerStats | null = null;
   /** Gauges of the `extra` values, by metric name. */
   private readonly extras = new Map<string, Gauge>();
+  /** Forget what one scrape read (the next one reads again). */
+  private endScrape: () => void = () => undefined;
   /** The Prometheus text exposition format's content type (text/plain; version=0.0.4). */
   readonly contentType: string;
 
@@ -120,6 +124,78 @@ export class BrokerMetrics {
       },
     });
 
+    // Per application, walked at scrape time (one pass over its sessions): connections by
+    // protocol and transport, and what waits in sessions and queues.
+    const walk = (): Map<string, { conns: Map<string, number>; queued: number; inflight: number; queueDepth: number }> => {
+      const out = new Map<string, { conns: Map<string, number>; queued: number; inflight: number; queueDepth: number }>();
+      for (const id of this.admin.applications()) {
+        const a = this.admin.app(id);
+        if (a === undefined) continue;
+        const w = { conns: new Map<string, number>(), queued: 0, inflight: 0, queueDepth: 0 };
+        for (const c of a.clients()) {
+          w.queued += c.queued;
+          w.inflight += c.inflight;
+          if (c.online) {
+            const k = `${c.protocol}\n${c.transport ?? 'unknown'}`;
+            w.conns.set(k, (w.conns.get(k) ?? 0) + 1);
+          }
+        }
+        for (let page = a.listQueues({ limit: 1000 }); ; page = a.listQueues({ limit: 1000, cursor: page.next })) {
+          for (const q of page.items) w.queueDepth += q.depth;
+          if (page.next === null) break;
+        }
+        out.set(id, w);
+      }
+      return out;
+    };
+    let walked: ReturnType<typeof walk> | null = null;
+    const sessions = (): ReturnType<typeof walk> => (walked ??= walk());
+    this.endScrape = () => {
+      walked = null;
+    };
+    new Gauge<'app' | 'protocol' | 'transport'>({
+      name: 'switchboard_client_connections',
+      help: 'Clients connected, by protocol (mqtt, stomp) and transport (tcp, tls, ws, wss).',
+      labelNames: ['app', 'protocol', 'transport'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [app, w] of sessions()) {
+          for (const [k, n] of w.conns) {
+            const [protocol = '', transport = ''] = k.split('\n');
+            this.set({ app, protocol, transport }, n);
+          }
+        }
+      },
+    });
+    const walkGauge = (name: string, help: string, read: (w: ReturnType<typeof walk> extends Map<string, infer W> ? W : never) => number): void => {
+      new Gauge<AppLabel>({
+        name,
+        help,
+        labelNames: ['app'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [app, w] of sessions()) this.set({ app }, read(w));
+        },
+      });
+    };
+    walkGauge('switchboard_session_queued_messages', 'Deliveries waiting in session queues (memory and store).', (w) => w.queued);
+    walkGauge('switchboard_inflight_messages', 'Deliveries sent and not yet acknowledged.', (w) => w.inflight);
+    walkGauge('switchboard_queue_depth_messages', 'Messages waiting in queues and shared groups for a consumer.', (w) => w.queueDepth);
+    const authFailures = this.opts.authFailures;
+    if (authFailures !== undefined) {
+      new Counter({
+        name: 'switchboard_auth_failures_total',
+        help: 'Logins refused (bad credentials, not authorised, throttled), every protocol and the HTTP API.',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(authFailures());
+        },
+      });
+    }
+
     // Broker-wide.
     new Gauge({
       name: 'switchboard_memory_budget_used_bytes',
@@ -166,6 +242,7 @@ export class BrokerMetrics {
       return await this.registry.metrics();
     } finally {
       this.snapshot = null;
+      this.endScrape();
     }
   }
 

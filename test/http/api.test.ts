@@ -65,6 +65,8 @@ test('/metrics serves the Prometheus text format with the broker\'s counters', a
   assert.match(stdout, /content-type: text\/plain; version=0\.0\.4/i);
   assert.match(stdout, /^switchboard_messages_in_total\{app="cc"\} \d+$/m);
   assert.match(stdout, /^process_cpu_user_seconds_total \d/m);
+  assert.match(stdout, /^switchboard_auth_failures_total [1-9]/m, 'the wrong key of the test before');
+  for (const family of ['switchboard_client_connections', 'switchboard_inflight_messages', 'switchboard_queue_depth_messages']) assert.match(stdout, new RegExp(`^# TYPE ${family} gauge$`, 'm'));
 });
 
 test('a SERVICE key publishes; an AGENT key may not; only ADMIN lists clients', async () => {
@@ -77,6 +79,8 @@ test('a SERVICE key publishes; an AGENT key may not; only ADMIN lists clients', 
   assert.equal(m.payload.toString(), 'ringing');
   assert.equal((await curl('POST', '/api/v1/publish', { user: basic('AGENT'), json: { topic: 'calls/7/state', payload: 'x' } })).status, 403);
   assert.equal((await curl('GET', '/api/v1/clients', { user: basic('SERVICE') })).status, 403);
+  const { stdout: scraped } = await run('curl', ['-s', `${base}/metrics`]);
+  assert.match(scraped, /^switchboard_client_connections\{app="cc",protocol="mqtt",transport="tcp"\} 1$/m);
   const list = await curl('GET', '/api/v1/clients?online=true', { user: basic('ADMIN') });
   assert.equal(list.status, 200);
   assert.deepEqual((list.body as { items: Array<{ clientId: string }> }).items.map((c) => c.clientId), ['super-1']);

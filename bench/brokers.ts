@@ -6,10 +6,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { OPS_ADMIN_KEY, OPS_APP_KEY } from './wire.js';
 import { BROKER_CORE, removeDir, SETPRIV, TASKSET_PATH, track, trackDir, which } from './procs.js';
 
 export type BrokerName = 'switchboard' | 'mosquitto' | 'aedes' | 'nats' | 'node-floor' | 'switchboard-cluster' | 'switchboard-base';
@@ -83,7 +86,7 @@ export function version(name: BrokerName): string {
       case 'switchboard-cluster': {
         const v = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
         const rev = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
-        return `switchboard ${v}${rev ? ` (${rev})` : ''}${name === 'switchboard-cluster' ? ' as switchboard-cluster (--workers)' : ''}`;
+        return `switchboard ${v}${rev ? ` (${rev})` : ''}${name === 'switchboard-cluster' ? ' as switchboard-cluster (--workers)' : ''}${name === 'switchboard' && OPS ? ' with webhooks and /metrics scraped every second (SB_BENCH_OPS=1)' : ''}`;
       }
       case 'mosquitto': {
         const out = spawnSync(mosquittoBin() ?? 'mosquitto', ['-h'], { encoding: 'utf8' });
@@ -129,6 +132,8 @@ interface Plan {
   ws: { port: number; path: string } | null;
   /** Switchboard: wait for these `listening <url>` lines instead of probing ports. */
   listening?: string[];
+  /** SB_BENCH_OPS: the webhook receiver and metrics scraper beside it. */
+  ops?: Ops;
 }
 
 /**
@@ -160,6 +165,67 @@ function storeArgs(name: BrokerName, dir: string): string[] {
   return ['--data-dir', join(dir, 'data')];
 }
 
+/**
+ * SB_BENCH_OPS=1: Switchboard runs as operators run it in production, to measure what that costs
+ * on the hot path: one application (the clients log in as its ADMIN, bench/wire.ts) with webhooks
+ * for every lifecycle event and for publishes on a filter the scenarios never publish on, sent to
+ * a receiver in this process, and /metrics scraped every second.
+ */
+const OPS = process.env.SB_BENCH_OPS === '1';
+
+interface Ops {
+  config: string;
+  stop(): Promise<void>;
+}
+
+async function startOps(dir: string, wsPort: number): Promise<Ops> {
+  let hooks = 0;
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      hooks++;
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  const hookPort = (receiver.address() as AddressInfo).port;
+  const config = join(dir, 'ops.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      applications: [
+        {
+          id: 'bench',
+          appKey: OPS_APP_KEY,
+          profileKeys: { ADMIN: OPS_ADMIN_KEY },
+          duplicateLogin: { ADMIN: 'takeover' },
+          webhooks: [
+            {
+              url: `http://127.0.0.1:${hookPort}/hook`,
+              secret: 'bench-webhook-secret-0123456789',
+              events: ['client.connected', 'client.disconnected', 'subscription.added', 'subscription.removed', 'message.dead_lettered', 'message.published'],
+              topics: ['ops/never/#'],
+              maxQueue: 100000,
+            },
+          ],
+        },
+      ],
+    }),
+  );
+  let scrapes = 0;
+  const scrape = setInterval(() => {
+    fetch(`http://127.0.0.1:${wsPort}/metrics`).then((r) => r.text()).then(() => scrapes++, () => undefined);
+  }, 1000);
+  return {
+    config,
+    async stop() {
+      clearInterval(scrape);
+      await new Promise<void>((r) => receiver.close(() => r()));
+      if (process.env.SB_BENCH_DEBUG) process.stderr.write(`ops: ${hooks} webhook requests, ${scrapes} scrapes\n`);
+    },
+  };
+}
+
 async function plan(name: BrokerName, port: number, dir: string, workers: number, durable: boolean): Promise<Plan> {
   const bench = join(ROOT, 'dist/bench/peers');
   switch (name) {
@@ -170,9 +236,11 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
       const urls = [`mqtt://127.0.0.1:${port}`, `ws://127.0.0.1:${wsPort}/mqtt`];
       // SB_BENCH_NODE_ARGS: extra Node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
       const nodeArgs = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+      const ops = name === 'switchboard' && OPS ? await startOps(dir, wsPort) : null;
       return {
         cmd: process.execPath,
-        args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : []),
+        ...(ops !== null ? { ops } : {}),
+        args: [...nodeArgs, name === 'switchboard-base' ? SB_BASE_MAIN : SB_MAIN, '--listen', urls[0]!, '--listen', urls[1]!, '--log-level', 'warn', ...(ops !== null ? ['--config', ops.config] : []), ...(name === 'switchboard-cluster' ? ['--workers', String(workers)] : []),
           // As users run it: the default SQLite store (clean sessions and QoS 0 never touch it), in a
           // fresh data dir; SB_BENCH_STORE=memory for the memory store. Workers share no SQLite store:
           // the cluster runs the memory store. Durable scenarios: DURABLE_SWITCHBOARD.
@@ -263,6 +331,7 @@ export async function startBroker(name: BrokerName, workers = 2, opts: { durable
     }
   } catch (err) {
     proc.kill('SIGKILL');
+    await p.ops?.stop();
     removeDir(dir);
     throw new Error(`${name} did not start: ${(err as Error).message}${out ? `\n${out.trim().split('\n').slice(-5).join('\n')}` : ''}`);
   }
@@ -283,10 +352,12 @@ export async function startBroker(name: BrokerName, workers = 2, opts: { durable
         // still closing 100k sockets.
         const family = tree(pid);
         const done = (): void => {
-          void gone(family).then(() => {
-            removeDir(dir);
-            res();
-          });
+          void gone(family)
+            .then(() => p.ops?.stop())
+            .then(() => {
+              removeDir(dir);
+              res();
+            });
         };
         if (proc.exitCode !== null || proc.signalCode !== null) return done();
         proc.once('exit', done);

@@ -38,7 +38,16 @@ export function skipProperties(buf: Buffer, at: number): number {
   return at + len;
 }
 
+/**
+ * SB_BENCH_OPS=1 (brokers.ts): every client logs in as an ADMIN of the bench application, whose
+ * webhooks and metrics are on (peers accept any credentials: none of them checks them here).
+ */
+export const OPS_APP_KEY = 'bench-app-key';
+export const OPS_ADMIN_KEY = 'bench-admin-key';
+const OPS = process.env.SB_BENCH_OPS === '1';
+
 export function connect(clientId: string): Buffer {
+  if (OPS) return packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 0]), str(clientId), str(OPS_APP_KEY), str(OPS_ADMIN_KEY)]));
   return packet(0x10, Buffer.concat([str('MQTT'), Buffer.from([4, 2, 0, 0]), str(clientId)]));
 }
 

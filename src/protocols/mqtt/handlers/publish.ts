@@ -155,9 +155,11 @@ function finishPublish(c: MqttConnection, p: PublishPacket, msg: Message, answer
  * the message's encoded form so routing forwards them without encoding.
  */
 function seedWire(c: MqttConnection, p: PublishPacket, msg: Message, topic: string): void {
-  if (p.raw === undefined || p.retain || p.dup || c.stampFrom || topic !== p.topic) return;
+  if (p.raw === undefined || p.retain || p.dup || topic !== p.topic) return;
   const v5 = c.isV5;
-  if (v5 && p.properties !== EMPTY_PROPERTIES) return;
+  // 3.1.1 bytes serve 3.1.1 subscribers only, which get no properties (no `from` stamp either):
+  // an application's stamp matters for a v5 publisher's bytes alone.
+  if (v5 && (c.stampFrom || p.properties !== EMPTY_PROPERTIES)) return;
   // Slot layout shared with MqttConnection.writePublish: (v5 ? 6 : 0) + (retain ? 3 : 0) + qos.
   const wire: Array<Buffer | undefined> = [];
   wire[(v5 ? 6 : 0) + p.qos] = p.raw;

@@ -318,6 +318,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
           auth,
           logger,
           version,
+          ...(config.http.metricsToken !== undefined ? { metricsToken: config.http.metricsToken } : {}),
           metrics: new BrokerMetrics(admin, { authFailures: () => auth.failures, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) }),
           readiness: () => {
             const store = opts.stores ?? ownStores;

@@ -260,13 +260,27 @@ function Publish({ api }: { api: Api }) {
   </section>`;
 }
 
+interface PresenceState {
+  client: string;
+  online: boolean;
+  profile: string;
+  since: string;
+  reason?: string;
+}
+
 function Presence({ api }: { api: Api }) {
-  const list = useLoad(() => api.get<Page<ClientSummary>>('/clients?online=true&limit=1000'), []);
+  const list = useLoad(() => api.get<{ items: PresenceState[] }>('/presence'), []);
+  const online = (list.data?.items ?? []).filter((p) => p.online);
+  const gone = (list.data?.items ?? []).filter((p) => !p.online);
   const by = new Map<string, string[]>();
-  for (const c of list.data?.items ?? []) by.set(c.profile, [...(by.get(c.profile) ?? []), c.clientId]);
+  for (const p of online) by.set(p.profile, [...(by.get(p.profile) ?? []), p.client]);
   return html`<section><h2>Presence</h2>
     ${[...by].map(([p, ids]) => html`<h3>${p} (${ids.length})</h3><p>${ids.join(', ')}</p>`)}
-    ${list.data?.items.length === 0 && html`<p>Nobody is online.</p>`}</section>`;
+    ${list.data !== null && online.length === 0 && html`<p>Nobody is online.</p>`}
+    ${gone.length > 0 &&
+    html`<h3>Recently offline</h3><table><tr><th>client</th><th>profile</th><th>since</th><th>why</th></tr>
+      ${gone.slice(0, 100).map((p) => html`<tr><td>${p.client}</td><td>${p.profile}</td><td>${new Date(p.since).toLocaleTimeString()}</td><td>${p.reason ?? ''}</td></tr>`)}</table>`}
+  </section>`;
 }
 
 function Queues({ api }: { api: Api }) {

@@ -57,6 +57,7 @@ test('DEFAULT_CONFIG: the values the hand-written defaults had', () => {
       wsPingsPerSecond: 10,
     },
     auth: { failureWindowMs: 60_000, freeFailuresPerAddress: 10, freeFailuresPerLogin: 3, maxDelayMs: 5_000, maxPendingPerAddress: 16, maxTokenLifetime: 30 * 24 * 3600, allowAnonymous: false },
+    http: {},
     sys: { interval: 10 },
     store: { type: 'sqlite', dataDir: './data', durability: 'sync', batchMs: 10 },
     cluster: { workers: 1, heartbeatMs: 1000, deadAfterMs: 3000, redis: { sentinelName: 'mymaster', prefix: 'sb' } },
@@ -192,7 +193,7 @@ test('redaction hides every setting marked secret, and only those', () => {
   const secrets = SETTINGS.filter((s) => s.meta.secret);
   assert.deepEqual(
     secrets.map((s) => s.key),
-    ['tls.passphrase', 'cluster.redis.url', 'cluster.redis.password', 'applications[].appKey', 'applications[].profileKeys', 'applications[].jwt.hs256Secret', 'applications[].webhooks[].secret'],
+    ['tls.passphrase', 'http.metricsToken', 'cluster.redis.url', 'cluster.redis.password', 'applications[].appKey', 'applications[].profileKeys', 'applications[].jwt.hs256Secret', 'applications[].webhooks[].secret'],
   );
   // A configuration with a distinct value in every secret (every profile key of the maps).
   const values: string[] = [];
@@ -226,7 +227,7 @@ test('redaction hides every setting marked secret, and only those', () => {
     for (const el of list) place(el, path.slice(arrayAt + 1), s);
   };
   for (const s of secrets) place(config as unknown as Record<string, unknown>, s.path, s);
-  assert.equal(values.length, 3 + 2 * (1 + 4 + 1 + 1));
+  assert.equal(values.length, 4 + 2 * (1 + 4 + 1 + 1));
   const shown = JSON.stringify(redact(config));
   for (const v of values) assert.ok(!shown.includes(v), `secret shown: ${v}`);
   assert.equal(shown.split(JSON.stringify(REDACTED)).length - 1, values.length);

@@ -160,6 +160,17 @@ export const authSchema = section(
   'Login throttling and the development-mode guard.',
 );
 
+export const httpSchema = section(
+  {
+    metricsToken: z
+      .string()
+      .min(16)
+      .optional()
+      .register(settings, { description: 'When set, `/metrics` answers only `Authorization: Bearer <this>` (at least 16 characters); unset: open, like /healthz', secret: true }),
+  },
+  'The HTTP side of the ws/wss listeners: API, metrics, console.',
+);
+
 export const sysSchema = section(
   { interval: int(0, 86_400).default(10).register(settings, { description: 'Publish `$SYS` statistics every N seconds (0 = off)' }) },
   '`$SYS/broker/...` statistics.',
@@ -356,6 +367,7 @@ export const configSchema = z.strictObject({
   stomp: stompSchema,
   limits: limitsSchema,
   auth: authSchema,
+  http: httpSchema,
   sys: sysSchema,
   store: storeSchema,
   cluster: clusterSchema,

@@ -34,6 +34,7 @@ import { isPortableString } from './headers.js';
 import { createMessage, senderIdOf } from './message.js';
 import type { Message, MessageMeta, QoS, Sender } from './message.js';
 import type { Principal, Profile } from './permissions.js';
+import type { PresenceState } from './presence.js';
 import type { RouterStats } from './router.js';
 import type { DropReason, Session } from './session.js';
 import type { SharedGroup, Subscription } from './topic-trie.js';
@@ -216,6 +217,8 @@ export interface ClientSummary {
 
 export interface ClientFilter {
   online?: boolean;
+  /** Sessions that outlive their connection (expiry > 0), or those that do not. */
+  persistent?: boolean;
   profile?: Profile;
   protocol?: 'mqtt' | 'stomp';
   transport?: string;
@@ -885,6 +888,16 @@ export class ApplicationAdmin {
     return { ok: true, disconnected: true, sessionEnded: router.sessions.get(clientId) !== session };
   }
 
+  // ---- presence --------------------------------------------------------------------------------
+
+  /**
+   * Presence as `$presence` shows it to an ADMIN: every client online, and those recently gone
+   * with why (cluster-wide in cluster mode), online ones first.
+   */
+  presence(): PresenceState[] {
+    return this.application.presence.all().sort((a, b) => Number(b.online) - Number(a.online));
+  }
+
   // ---- stats ---------------------------------------------------------------------------------
 
   stats(): AppStats {
@@ -1006,6 +1019,7 @@ function protocolOf(s: Session): 'mqtt' | 'stomp' {
 
 function clientMatches(s: Session, f: ClientFilter): boolean {
   if (f.online !== undefined && (s.link !== null) !== f.online) return false;
+  if (f.persistent !== undefined && s.expiryInterval > 0 !== f.persistent) return false;
   if (f.profile !== undefined && s.profile !== f.profile) return false;
   if (f.protocol !== undefined && protocolOf(s) !== f.protocol) return false;
   if (f.prefix !== undefined && !s.clientId.startsWith(f.prefix)) return false;

@@ -92,6 +92,11 @@ export class Presence implements SystemTopic {
     }, s);
   }
 
+  /** Every state kept (online, and recently offline), for the operator (admin.ts). */
+  all(): PresenceState[] {
+    return [...this.states.values()].map(toState);
+  }
+
   /** Current states visible to `viewer`. */
   list(viewer: Session): PresenceState[] {
     return [...this.states.values()].filter((st) => visible(viewer, st)).map(toState);

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { ApplicationAdmin, BrokerAdmin } from '../core/admin.js';
+import { safeEqual } from '../auth/passwords.js';
 import { authenticate, requireProfile } from './auth.js';
 import { loadConsole } from './console.js';
 import { HttpError } from './errors.js';
@@ -46,6 +47,8 @@ export interface HttpApiOptions {
   readiness(): Readiness;
   /** /metrics in the Prometheus text format; absent: 404. */
   metrics?: { contentType: string; text(): Promise<string> };
+  /** When set, /metrics needs `Authorization: Bearer <token>` (http.metricsToken). */
+  metricsToken?: string;
   /** Largest request body, bytes. */
   bodyLimit?: number;
 }
@@ -103,7 +106,13 @@ export async function createHttpApi(o: HttpApiOptions): Promise<HttpApi> {
   });
   const metrics = o.metrics;
   if (metrics !== undefined) {
-    app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.text()));
+    const token = o.metricsToken;
+    app.get('/metrics', async (req, reply) => {
+      if (token !== undefined && !safeEqual(req.headers.authorization ?? '', `Bearer ${token}`)) {
+        throw new HttpError('SB_ERR_BAD_CREDENTIALS', '/metrics needs Authorization: Bearer <http.metricsToken>');
+      }
+      return reply.header('content-type', metrics.contentType).send(await metrics.text());
+    });
   }
   app.get('/api/v1/openapi.json', async () => doc);
 

@@ -16,6 +16,7 @@ export interface TestConfig {
   stomp?: Partial<BrokerConfig['stomp']>;
   limits?: Partial<BrokerConfig['limits']>;
   auth?: Partial<BrokerConfig['auth']>;
+  http?: Partial<BrokerConfig['http']>;
   /** Default here: memory (tests that want SQLite give a temp data directory). */
   store?: Partial<BrokerConfig['store']>;
   sys?: Partial<BrokerConfig['sys']>;
@@ -40,6 +41,7 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
     stomp: { ...base.stomp, ...o.stomp },
     limits: { ...base.limits, ...o.limits },
     auth: { ...base.auth, ...o.auth },
+    http: { ...base.http, ...o.http },
     store: { ...base.store, type: 'memory', ...o.store },
     sys: { ...base.sys, interval: 0, ...o.sys },
     log: { level: 'silent', pretty: false },

@@ -69,6 +69,19 @@ test('/metrics serves the Prometheus text format with the broker\'s counters', a
   for (const family of ['switchboard_client_connections', 'switchboard_inflight_messages', 'switchboard_queue_depth_messages']) assert.match(stdout, new RegExp(`^# TYPE ${family} gauge$`, 'm'));
 });
 
+test('with http.metricsToken, /metrics answers only that bearer token', async () => {
+  const other = await startBroker({ listen: ['ws://127.0.0.1:0/mqtt'], applications: [contactCentre()], http: { metricsToken: 'scrape-token-0123456789' } });
+  try {
+    const url = `http://127.0.0.1:${other.port('ws')}/metrics`;
+    const code = async (args: string[]): Promise<string> => (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...args, url])).stdout;
+    assert.equal(await code([]), '401');
+    assert.equal(await code(['-H', 'authorization: Bearer wrong-token-0123456789']), '401');
+    assert.equal(await code(['-H', 'authorization: Bearer scrape-token-0123456789']), '200');
+  } finally {
+    await other.stop();
+  }
+});
+
 test('a SERVICE key publishes; an AGENT key may not; only ADMIN lists clients', async () => {
   const { client, inbox } = await connectWithInbox(b.url('mqtt'), { clientId: 'super-1', username: APP_KEY, password: KEYS.SUPER_AGENT, protocolVersion: 5 });
   await client.subscribeAsync('calls/#', { qos: 1 });
@@ -84,7 +97,21 @@ test('a SERVICE key publishes; an AGENT key may not; only ADMIN lists clients', 
   const list = await curl('GET', '/api/v1/clients?online=true', { user: basic('ADMIN') });
   assert.equal(list.status, 200);
   assert.deepEqual((list.body as { items: Array<{ clientId: string }> }).items.map((c) => c.clientId), ['super-1']);
+  const presence = await curl('GET', '/api/v1/presence?online=true', { user: basic('ADMIN') });
+  assert.deepEqual((presence.body as { items: Array<{ client: string; profile: string }> }).items.map((p) => [p.client, p.profile]), [['super-1', 'SUPER_AGENT']]);
   await client.endAsync();
+});
+
+test('persistent sessions are listed and ended through /sessions', async () => {
+  const { client } = await connectWithInbox(b.url('mqtt'), { clientId: 'agent-p', username: APP_KEY, password: KEYS.AGENT, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 600 } });
+  await client.subscribeAsync('calls/agent-p/#', { qos: 1 });
+  await client.endAsync(); // parked
+  const list = await curl('GET', '/api/v1/sessions', { user: basic('ADMIN') });
+  assert.deepEqual((list.body as { items: Array<{ clientId: string; online: boolean }> }).items.map((c) => [c.clientId, c.online]), [['agent-p', false]]);
+  assert.deepEqual((await curl('DELETE', '/api/v1/sessions/agent-p', { user: basic('ADMIN') })).body, { disconnected: false, sessionEnded: true });
+  assert.equal((await curl('GET', '/api/v1/clients/agent-p', { user: basic('ADMIN') })).status, 404);
+  const presence = await curl('GET', '/api/v1/presence?online=false', { user: basic('ADMIN') });
+  assert.ok((presence.body as { items: Array<{ client: string; reason?: string }> }).items.some((p) => p.client === 'agent-p' && p.reason === 'clean'));
 });
 
 test('bad requests get the catalogue error: invalid body, broker-owned topic, unknown route', async () => {

@@ -53,6 +53,7 @@ const ClientDetails = ClientSummary.extend({
 
 const ClientQuerySchema = PageQuery.extend({
   online: QueryBool.optional(),
+  persistent: QueryBool.optional().describe('Sessions that outlive their connection (expiry > 0), or not'),
   profile: Profile.optional(),
   protocol: z.enum(['mqtt', 'stomp']).optional(),
   transport: z.string().optional(),
@@ -91,6 +92,59 @@ export function clientRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRou
         const c = adminOf(caller.app.id).getClient(params.clientId);
         if (c === null) throw new HttpError('SB_ERR_UNKNOWN_CLIENT', `no session has the client id "${params.clientId}"`);
         return c;
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/sessions',
+      summary: 'Persistent sessions (online or parked), paged: the clients listing with persistent=true',
+      tag: 'clients',
+      profile: 'ADMIN',
+      query: ClientQuerySchema.omit({ persistent: true }),
+      response: page(ClientSummary),
+      handler({ query, caller }) {
+        const q: ClientQuery = { persistent: true };
+        for (const [k, v] of Object.entries(query)) if (v !== undefined) (q as Record<string, unknown>)[k] = v;
+        return adminOf(caller.app.id).listClients(q);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/api/v1/sessions/:clientId',
+      summary: "End a client's session (subscriptions, queue, in-flight messages); a connected client is disconnected (0x98)",
+      tag: 'clients',
+      profile: 'ADMIN',
+      params: ClientParams,
+      response: z.object({ disconnected: z.boolean(), sessionEnded: z.boolean() }),
+      handler({ params, caller }) {
+        const r = adminOf(caller.app.id).kick(params.clientId, { discardSession: true });
+        if (!r.ok) throw adminError(r.reason, r.detail);
+        return { disconnected: r.disconnected, sessionEnded: r.sessionEnded };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/presence',
+      summary: 'Presence as $presence shows it to an ADMIN: who is online, and who left recently and why (cluster-wide)',
+      tag: 'clients',
+      profile: 'ADMIN',
+      query: z.object({ online: QueryBool.optional() }),
+      response: z.object({
+        items: z.array(
+          z.object({
+            client: z.string(),
+            online: z.boolean(),
+            profile: z.string(),
+            since: z.string().describe('ISO 8601'),
+            protocol: z.string(),
+            transport: z.string(),
+            reason: z.string().optional().describe('Why it went offline'),
+          }),
+        ),
+      }),
+      handler({ query, caller }) {
+        const all = adminOf(caller.app.id).presence();
+        return { items: query.online === undefined ? all : all.filter((p) => p.online === query.online) };
       },
     }),
     route({

@@ -313,13 +313,16 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         for (const a of apps.values()) webhooks.attach(a);
         // Linked to the other nodes, with their retained messages, before any client connects.
         if (cluster !== null) await cluster.start();
+        const metrics = new BrokerMetrics(admin, { authFailures: () => auth.failures, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) });
+        // One message in LATENCY_SAMPLE is timed from publish to delivery (router.ts).
+        for (const a of apps.values()) a.router.onLatency = (seconds) => metrics.observeLatency(a.id, seconds);
         httpApi = await createHttpApi({
           admin,
           auth,
           logger,
           version,
           ...(config.http.metricsToken !== undefined ? { metricsToken: config.http.metricsToken } : {}),
-          metrics: new BrokerMetrics(admin, { authFailures: () => auth.failures, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) }),
+          metrics,
           readiness: () => {
             const store = opts.stores ?? ownStores;
             const busStats = opts.bus?.stats?.();

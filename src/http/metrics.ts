@@ -12,8 +12,9 @@
  * The registry is this object's own (never prom-client's global one), so several brokers in one
  * process, or in tests, do not collide.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppStats, BrokerAdmin, BrokerStats } from '../core/admin.js';
+import { LATENCY_SAMPLE } from '../core/router.js';
 import type { RouterStats } from '../core/router.js';
 
 export interface BrokerMetricsOptions {
@@ -35,7 +36,7 @@ type AppLabel = 'app';
  * sum of `droppedByReason` and is exported only as that, by reason (a total beside it in the same
  * family would be counted twice by sum()). Typed as a Record so a new counter fails to compile here.
  */
-const ROUTER_COUNTERS: Record<Exclude<keyof RouterStats, 'droppedByReason'>, { name: string; help: string } | null> = {
+const ROUTER_COUNTERS: Record<Exclude<keyof RouterStats, 'droppedByReason' | 'messagesInByQos'>, { name: string; help: string } | null> = {
   messagesIn: { name: 'switchboard_messages_in_total', help: 'Messages published into the application (clients, the broker and server-side publishes).' },
   messagesOut: { name: 'switchboard_messages_out_total', help: 'Deliveries to subscribers (a message to three subscribers counts three).' },
   bytesIn: { name: 'switchboard_bytes_in_total', help: 'Payload bytes of the messages published into the application.' },
@@ -57,6 +58,8 @@ export class BrokerMetrics {
   private snapshot: BrokerStats | null = null;
   /** Gauges of the `extra` values, by metric name. */
   private readonly extras = new Map<string, Gauge>();
+  /** Sampled publish-to-delivery latency (Router.onLatency feeds it: observeLatency). */
+  private readonly latency: Histogram<AppLabel>;
   /** Forget what one scrape read (the next one reads again). */
   private endScrape: () => void = () => undefined;
   /** The Prometheus text exposition format's content type (text/plain; version=0.0.4). */
@@ -111,6 +114,23 @@ export class BrokerMetrics {
       const m = ROUTER_COUNTERS[key];
       if (m !== null) appCounter(m.name, m.help, (a) => a.messages[key]);
     }
+    new Counter<'app' | 'qos'>({
+      name: 'switchboard_messages_in_by_qos_total',
+      help: 'Messages published into the application, by the QoS they were published with.',
+      labelNames: ['app', 'qos'],
+      registers,
+      collect() {
+        this.reset();
+        for (const a of stats().applications) a.messages.messagesInByQos.forEach((n, qos) => this.inc({ app: a.app, qos: String(qos) }, Math.max(0, n)));
+      },
+    });
+    this.latency = new Histogram<AppLabel>({
+      name: 'switchboard_publish_to_delivery_seconds',
+      help: `Publish-to-delivery latency inside the broker, from routing until the deliveries are written to the subscribers' sockets; one message in ${LATENCY_SAMPLE} is timed.`,
+      labelNames: ['app'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
     new Counter<'app' | 'reason'>({
       name: 'switchboard_messages_dropped_total',
       help: 'Messages dropped, by reason (queue-full, expired, slow-consumer, offline, no-subscribers, nack-limit, overload).',
@@ -232,6 +252,11 @@ export class BrokerMetrics {
         },
       });
     }
+  }
+
+  /** One sampled publish-to-delivery latency of application `app` (Router.onLatency). */
+  observeLatency(app: string, seconds: number): void {
+    this.latency.observe({ app }, seconds);
   }
 
   /** The metrics, read now. */

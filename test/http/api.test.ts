@@ -12,6 +12,7 @@ import type { RunningBroker } from '../helpers/broker.js';
 import { APP_KEY, contactCentre, KEYS } from '../helpers/apps.js';
 import { connectWithInbox } from '../helpers/mqtt.js';
 import { checkAgainst } from './openapi-check.js';
+import { LATENCY_SAMPLE } from '../../src/core/router.js';
 
 const run = promisify(execFile);
 let b: RunningBroker;
@@ -61,7 +62,14 @@ test('health and readiness answer without credentials; the API does not', async 
 });
 
 test('/metrics serves the Prometheus text format with the broker\'s counters', async () => {
+  // One message in LATENCY_SAMPLE is timed from publish to delivery.
+  const admin = b.broker.admin.app('cc')!;
+  for (let i = 0; i < LATENCY_SAMPLE; i++) admin.publish('calls/1/state', 'x', { qos: 1 });
+  await new Promise((r) => setImmediate(r));
   const { stdout } = await run('curl', ['-s', '-i', `${base}/metrics`]);
+  assert.match(stdout, /^switchboard_publish_to_delivery_seconds_count\{app="cc"\} [1-9]/m);
+  assert.match(stdout, /^switchboard_publish_to_delivery_seconds_bucket\{le="\+Inf",app="cc"\} [1-9]/m);
+  assert.match(stdout, new RegExp(`^switchboard_messages_in_by_qos_total\\{app="cc",qos="1"\\} ${LATENCY_SAMPLE}$`, 'm'));
   assert.match(stdout, /content-type: text\/plain; version=0\.0\.4/i);
   assert.match(stdout, /^switchboard_messages_in_total\{app="cc"\} \d+$/m);
   assert.match(stdout, /^process_cpu_user_seconds_total \d/m);

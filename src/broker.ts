@@ -315,7 +315,11 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         if (cluster !== null) await cluster.start();
         const metrics = new BrokerMetrics(admin, { authFailures: () => auth.failures, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) });
         // One message in LATENCY_SAMPLE is timed from publish to delivery (router.ts).
-        for (const a of apps.values()) a.router.onLatency = (seconds) => metrics.observeLatency(a.id, seconds);
+        for (const a of apps.values()) {
+          a.router.onLatency = (seconds) => metrics.observeLatency(a.id, seconds);
+          a.onStoreLatency = (seconds) => metrics.observeStore(a.id, seconds);
+          a.onBusLatency = (seconds) => metrics.observeBus(a.id, seconds);
+        }
         httpApi = await createHttpApi({
           admin,
           auth,

@@ -55,6 +55,9 @@ export interface Refusal {
   detail: string;
 }
 
+/** One acknowledgement in this many is timed for the store and bus latency metrics (a power of two). */
+export const CONFIRM_SAMPLE = 64;
+
 export class Application {
   readonly router: Router;
   readonly permissions: Permissions;
@@ -118,7 +121,32 @@ export class Application {
    */
   durable(): Promise<void> | null {
     const s = this.stores;
-    return s !== null && this.durability === 'sync' && s.dirty ? s.flush() : null;
+    if (s === null || this.durability !== 'sync' || !s.dirty) return null;
+    const p = s.flush();
+    const report = this.onStoreLatency;
+    if (report !== null && (++this.storeTick & (CONFIRM_SAMPLE - 1)) === 0) {
+      const t0 = performance.now();
+      p.then(() => report((performance.now() - t0) / 1000), () => undefined);
+    }
+    return p;
+  }
+
+  /**
+   * How long acknowledgements wait (metrics), one in CONFIRM_SAMPLE: for the store to make a
+   * message durable (durable()), for the nodes a message crossed to to confirm it
+   * (sampleConfirm). Null, the default: nothing is timed.
+   */
+  onStoreLatency: ((seconds: number) => void) | null = null;
+  onBusLatency: ((seconds: number) => void) | null = null;
+  private storeTick = 0;
+  private busTick = 0;
+
+  /** A message's confirmation by other nodes is awaited: time one in CONFIRM_SAMPLE. */
+  sampleConfirm(confirmed: Promise<boolean>): void {
+    const report = this.onBusLatency;
+    if (report === null || (++this.busTick & (CONFIRM_SAMPLE - 1)) !== 0) return;
+    const t0 = performance.now();
+    confirmed.then(() => report((performance.now() - t0) / 1000), () => undefined);
   }
 
   /**

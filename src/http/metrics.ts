@@ -15,6 +15,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppStats, BrokerAdmin, BrokerStats } from '../core/admin.js';
 import { LATENCY_SAMPLE } from '../core/router.js';
+import { CONFIRM_SAMPLE } from '../core/application.js';
 import type { RouterStats } from '../core/router.js';
 
 export interface BrokerMetricsOptions {
@@ -60,6 +61,8 @@ export class BrokerMetrics {
   private readonly extras = new Map<string, Gauge>();
   /** Sampled publish-to-delivery latency (Router.onLatency feeds it: observeLatency). */
   private readonly latency: Histogram<AppLabel>;
+  private readonly storeLatency: Histogram<AppLabel>;
+  private readonly busLatency: Histogram<AppLabel>;
   /** Forget what one scrape read (the next one reads again). */
   private endScrape: () => void = () => undefined;
   /** The Prometheus text exposition format's content type (text/plain; version=0.0.4). */
@@ -129,6 +132,20 @@ export class BrokerMetrics {
       help: `Publish-to-delivery latency inside the broker, from routing until the deliveries are written to the subscribers' sockets; one message in ${LATENCY_SAMPLE} is timed.`,
       labelNames: ['app'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.storeLatency = new Histogram<AppLabel>({
+      name: 'switchboard_store_write_seconds',
+      help: `How long a QoS 1/2 acknowledgement waits for the store to make the message durable (store.durability sync); one in ${CONFIRM_SAMPLE} is timed.`,
+      labelNames: ['app'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.busLatency = new Histogram<AppLabel>({
+      name: 'switchboard_bus_confirm_seconds',
+      help: `How long a QoS 1/2 acknowledgement waits for the cluster nodes the message went to (shared store, sync); one in ${CONFIRM_SAMPLE} is timed.`,
+      labelNames: ['app'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
     new Counter<'app' | 'reason'>({
@@ -257,6 +274,16 @@ export class BrokerMetrics {
   /** One sampled publish-to-delivery latency of application `app` (Router.onLatency). */
   observeLatency(app: string, seconds: number): void {
     this.latency.observe({ app }, seconds);
+  }
+
+  /** One sampled wait for the store to make a message durable (Application.onStoreLatency). */
+  observeStore(app: string, seconds: number): void {
+    this.storeLatency.observe({ app }, seconds);
+  }
+
+  /** One sampled wait for the other nodes to confirm a message (Application.onBusLatency). */
+  observeBus(app: string, seconds: number): void {
+    this.busLatency.observe({ app }, seconds);
   }
 
   /** The metrics, read now. */

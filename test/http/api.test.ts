@@ -10,9 +10,13 @@ import { promisify } from 'node:util';
 import { startBroker } from '../helpers/broker.js';
 import type { RunningBroker } from '../helpers/broker.js';
 import { APP_KEY, contactCentre, KEYS } from '../helpers/apps.js';
-import { connectWithInbox } from '../helpers/mqtt.js';
+import { connect, connectWithInbox } from '../helpers/mqtt.js';
 import { checkAgainst } from './openapi-check.js';
 import { LATENCY_SAMPLE } from '../../src/core/router.js';
+import { CONFIRM_SAMPLE } from '../../src/core/application.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const run = promisify(execFile);
 let b: RunningBroker;
@@ -87,6 +91,22 @@ test('with http.metricsToken, /metrics answers only that bearer token', async ()
     assert.equal(await code(['-H', 'authorization: Bearer scrape-token-0123456789']), '200');
   } finally {
     await other.stop();
+  }
+});
+
+test('with the SQLite store, /metrics times how long acknowledgements wait for the disk', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sb-metrics-'));
+  const other = await startBroker({ listen: ['mqtt://127.0.0.1:0', 'ws://127.0.0.1:0/mqtt'], applications: [contactCentre()], store: { type: 'sqlite', dataDir } });
+  try {
+    const c = await connect(other.url('mqtt'), { clientId: 'svc-disk', username: APP_KEY, password: KEYS.SERVICE });
+    // Retained QoS 1 messages are written before their PUBACK: one in CONFIRM_SAMPLE is timed.
+    for (let i = 0; i < CONFIRM_SAMPLE; i++) await c.publishAsync('calls/disk/state', `v${i}`, { qos: 1, retain: true });
+    await c.endAsync();
+    const { stdout } = await run('curl', ['-s', `http://127.0.0.1:${other.port('ws')}/metrics`]);
+    assert.match(stdout, /^switchboard_store_write_seconds_count\{app="cc"\} [1-9]/m);
+  } finally {
+    await other.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 

@@ -911,7 +911,13 @@ export class ApplicationAdmin {
       subscriptions: r.trie.size,
       retained: r.retained.size,
       storedBytes: r.storedBytes,
-      messages: { ...r.stats, droppedByReason: { ...r.stats.droppedByReason } },
+      messages: {
+        ...r.stats,
+        messagesInByQos: [...r.stats.messagesInByQos],
+        messagesOutByQos: [...r.stats.messagesOutByQos],
+        bytesOutByQos: [...r.stats.bytesOutByQos],
+        droppedByReason: { ...r.stats.droppedByReason },
+      },
       deadLetters: { total: app.deadLetters.count, kept: app.deadLetters.recent.length },
     };
   }

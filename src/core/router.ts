@@ -64,6 +64,9 @@ export interface RouterStats {
   /** messagesIn by the QoS it was published with (0, 1, 2). */
   messagesInByQos: [number, number, number];
   messagesOut: number;
+  /** Deliveries to this node's sessions (queued ones included) and their payload bytes, by the QoS they are delivered with. */
+  messagesOutByQos: [number, number, number];
+  bytesOutByQos: [number, number, number];
   bytesIn: number;
   dropped: number;
   droppedByReason: Record<DropReason, number>;
@@ -84,6 +87,15 @@ export interface SubscribeResult {
 }
 
 export class Router implements SessionOwner {
+  /** SessionOwner: counted by Session.deliver (the stats' own arrays). */
+  get outByQos(): [number, number, number] {
+    return this.stats.messagesOutByQos;
+  }
+
+  get outBytesByQos(): [number, number, number] {
+    return this.stats.bytesOutByQos;
+  }
+
   readonly sessions = new Map<string, Session>();
   readonly trie = new TopicTrie<Session>();
   /** The retained messages, indexed for subscription lookups (persisted through the stores). */
@@ -102,6 +114,8 @@ export class Router implements SessionOwner {
     messagesIn: 0,
     messagesInByQos: [0, 0, 0],
     messagesOut: 0,
+    messagesOutByQos: [0, 0, 0],
+    bytesOutByQos: [0, 0, 0],
     bytesIn: 0,
     dropped: 0,
     droppedByReason: { 'queue-full': 0, expired: 0, 'slow-consumer': 0, offline: 0, 'no-subscribers': 0, 'nack-limit': 0, overload: 0 },

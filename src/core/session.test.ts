@@ -20,6 +20,8 @@ function harness(limits = { maxQueuedMessages: 100, maxQueuedBytes: 1_000_000 },
     budget,
     taps: [] as string[],
     tap: null as SessionOwner['tap'],
+    outByQos: [0, 0, 0] as [number, number, number],
+    outBytesByQos: [0, 0, 0] as [number, number, number],
     charge(bytes: number, force = false): boolean {
       if (!force && owner.charged + bytes > owner.budget) return false;
       owner.charged += bytes;

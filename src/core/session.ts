@@ -98,6 +98,9 @@ export type TapListener = (session: Session, msg: Message, qos: QoS) => void;
  */
 export interface SessionOwner {
   readonly tap: TapListener | null;
+  /** Deliveries and their payload bytes by the QoS they are delivered with (metrics), counted here. */
+  readonly outByQos: [number, number, number];
+  readonly outBytesByQos: [number, number, number];
   /** Reserve `bytes` of queue space; false when the application's queue budget is spent (`force`: reserve anyway). */
   charge(bytes: number, force?: boolean): boolean;
   /** Read the next page of `session`'s queue from the store; answer with `session.loaded(page)`. */
@@ -191,7 +194,10 @@ export class Session implements Subscriber {
 
   /** Entry point for the router. */
   deliver(msg: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | null, group: SharedGroup<Session> | null): void {
-    if (this.monitored) this.owner.tap?.(this, msg, qos);
+    const owner = this.owner;
+    owner.outByQos[qos]++;
+    owner.outBytesByQos[qos] += msg.payload.length;
+    if (this.monitored) owner.tap?.(this, msg, qos);
     const link = this.link;
     if (link !== null) {
       link.deliver(msg, qos, retain, subscriptionIds, group);

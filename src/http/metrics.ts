@@ -37,7 +37,7 @@ type AppLabel = 'app';
  * sum of `droppedByReason` and is exported only as that, by reason (a total beside it in the same
  * family would be counted twice by sum()). Typed as a Record so a new counter fails to compile here.
  */
-const ROUTER_COUNTERS: Record<Exclude<keyof RouterStats, 'droppedByReason' | 'messagesInByQos'>, { name: string; help: string } | null> = {
+const ROUTER_COUNTERS: Record<Exclude<keyof RouterStats, 'droppedByReason' | 'messagesInByQos' | 'messagesOutByQos' | 'bytesOutByQos'>, { name: string; help: string } | null> = {
   messagesIn: { name: 'switchboard_messages_in_total', help: 'Messages published into the application (clients, the broker and server-side publishes).' },
   messagesOut: { name: 'switchboard_messages_out_total', help: 'Deliveries to subscribers (a message to three subscribers counts three).' },
   bytesIn: { name: 'switchboard_bytes_in_total', help: 'Payload bytes of the messages published into the application.' },
@@ -127,6 +127,20 @@ export class BrokerMetrics {
         for (const a of stats().applications) a.messages.messagesInByQos.forEach((n, qos) => this.inc({ app: a.app, qos: String(qos) }, Math.max(0, n)));
       },
     });
+    const byQos = (name: string, help: string, read: (a: AppStats) => readonly number[]): void => {
+      new Counter<'app' | 'qos'>({
+        name,
+        help,
+        labelNames: ['app', 'qos'],
+        registers,
+        collect() {
+          this.reset();
+          for (const a of stats().applications) read(a).forEach((n, qos) => this.inc({ app: a.app, qos: String(qos) }, Math.max(0, n)));
+        },
+      });
+    };
+    byQos('switchboard_messages_out_by_qos_total', "Deliveries to this node's sessions (queued ones included), by the QoS they are delivered with.", (a) => a.messages.messagesOutByQos);
+    byQos('switchboard_bytes_out_by_qos_total', "Payload bytes of the deliveries to this node's sessions, by the QoS they are delivered with.", (a) => a.messages.bytesOutByQos);
     this.latency = new Histogram<AppLabel>({
       name: 'switchboard_publish_to_delivery_seconds',
       help: `Publish-to-delivery latency inside the broker, from routing until the deliveries are written to the subscribers' sockets; one message in ${LATENCY_SAMPLE} is timed.`,

@@ -122,6 +122,8 @@ test('a SERVICE key publishes; an AGENT key may not; only ADMIN lists clients', 
   assert.equal((await curl('GET', '/api/v1/clients', { user: basic('SERVICE') })).status, 403);
   const { stdout: scraped } = await run('curl', ['-s', `${base}/metrics`]);
   assert.match(scraped, /^switchboard_client_connections\{app="cc",protocol="mqtt",transport="tcp"\} 1$/m);
+  assert.match(scraped, /^switchboard_messages_out_by_qos_total\{app="cc",qos="1"\} 1$/m, 'the one delivery to super-1');
+  assert.match(scraped, /^switchboard_bytes_out_by_qos_total\{app="cc",qos="1"\} 7$/m, '"ringing"');
   const list = await curl('GET', '/api/v1/clients?online=true', { user: basic('ADMIN') });
   assert.equal(list.status, 200);
   assert.deepEqual((list.body as { items: Array<{ clientId: string }> }).items.map((c) => c.clientId), ['super-1']);

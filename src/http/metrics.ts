@@ -78,8 +78,8 @@ export class BrokerMetrics {
     const stats = (): BrokerStats => (this.snapshot ??= this.admin.stats());
     const registers = [register];
 
-    /** A gauge per application, set from its stats at each scrape. */
-    const appGauge = (name: string, help: string, read: (a: AppStats) => number): void => {
+    /** A gauge per application, set at each scrape by `each` (one `set` per application). */
+    const gaugePerApp = (name: string, help: string, each: (set: (app: string, value: number) => void) => void): void => {
       new Gauge<AppLabel>({
         name,
         help,
@@ -87,10 +87,15 @@ export class BrokerMetrics {
         registers,
         collect() {
           this.reset();
-          for (const a of stats().applications) this.set({ app: a.app }, read(a));
+          each((app, value) => this.set({ app }, value));
         },
       });
     };
+    /** A gauge per application, from its stats. */
+    const appGauge = (name: string, help: string, read: (a: AppStats) => number): void =>
+      gaugePerApp(name, help, (set) => {
+        for (const a of stats().applications) set(a.app, read(a));
+      });
     /** A counter per application: the broker's own total, copied at each scrape. */
     const appCounter = (name: string, help: string, read: (a: AppStats) => number): void => {
       new Counter<AppLabel>({
@@ -219,18 +224,10 @@ export class BrokerMetrics {
         }
       },
     });
-    const walkGauge = (name: string, help: string, read: (w: ReturnType<typeof walk> extends Map<string, infer W> ? W : never) => number): void => {
-      new Gauge<AppLabel>({
-        name,
-        help,
-        labelNames: ['app'],
-        registers,
-        collect() {
-          this.reset();
-          for (const [app, w] of sessions()) this.set({ app }, read(w));
-        },
+    const walkGauge = (name: string, help: string, read: (w: ReturnType<typeof walk> extends Map<string, infer W> ? W : never) => number): void =>
+      gaugePerApp(name, help, (set) => {
+        for (const [app, w] of sessions()) set(app, read(w));
       });
-    };
     walkGauge('switchboard_session_queued_messages', 'Deliveries waiting in session queues (memory and store).', (w) => w.queued);
     walkGauge('switchboard_inflight_messages', 'Deliveries sent and not yet acknowledged.', (w) => w.inflight);
     walkGauge('switchboard_queue_depth_messages', 'Messages waiting in queues and shared groups for a consumer.', (w) => w.queueDepth);

@@ -18,6 +18,13 @@ export function page<T extends z.ZodType>(item: T) {
   });
 }
 
+/** The fields of a parsed request that are present (the admin facade's options are all optional). */
+export function defined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
 /** A query-string boolean ("true"/"false", "1"/"0"). */
 export const QueryBool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { route } from '../route.js';
 import type { AnyRoute } from '../route.js';
-import { page, PageQuery } from '../schemas.js';
+import { defined, page, PageQuery } from '../schemas.js';
 import { Subscription } from './clients.js';
 import type { ApplicationAdmin } from '../../core/admin.js';
 
@@ -25,13 +25,6 @@ const Stats = z.object({
   messages: z.record(z.string(), z.unknown()).describe('Message counters (in, out, dropped by reason...)'),
   deadLetters: z.object({ total: z.number().int(), kept: z.number().int() }),
 });
-
-/** Present query fields only (exactOptionalPropertyTypes-safe). */
-function defined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
-  return out as { [K in keyof T]: Exclude<T[K], undefined> };
-}
 
 const BrokerInfo = z.object({
   version: z.string(),

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { adminError, HttpError } from '../errors.js';
 import { route } from '../route.js';
 import type { AnyRoute } from '../route.js';
-import { page, PageQuery, Profile, QoS, QueryBool } from '../schemas.js';
-import type { ApplicationAdmin, ClientQuery } from '../../core/admin.js';
+import { defined, page, PageQuery, Profile, QoS, QueryBool } from '../schemas.js';
+import type { ApplicationAdmin } from '../../core/admin.js';
 
 export const ClientSummary = z.object({
   clientId: z.string(),
@@ -74,11 +74,7 @@ export function clientRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRou
       profile: 'ADMIN',
       query: ClientQuerySchema,
       response: page(ClientSummary),
-      handler({ query, caller }) {
-        const q: ClientQuery = {};
-        for (const [k, v] of Object.entries(query)) if (v !== undefined) (q as Record<string, unknown>)[k] = v;
-        return adminOf(caller.app.id).listClients(q);
-      },
+      handler: ({ query, caller }) => adminOf(caller.app.id).listClients(defined(query)),
     }),
     route({
       method: 'GET',
@@ -102,11 +98,7 @@ export function clientRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRou
       profile: 'ADMIN',
       query: ClientQuerySchema.omit({ persistent: true }),
       response: page(ClientSummary),
-      handler({ query, caller }) {
-        const q: ClientQuery = { persistent: true };
-        for (const [k, v] of Object.entries(query)) if (v !== undefined) (q as Record<string, unknown>)[k] = v;
-        return adminOf(caller.app.id).listClients(q);
-      },
+      handler: ({ query, caller }) => adminOf(caller.app.id).listClients({ ...defined(query), persistent: true }),
     }),
     route({
       method: 'DELETE',
@@ -157,10 +149,7 @@ export function clientRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRou
       query: z.object({ discardSession: QueryBool.optional(), publishWill: QueryBool.optional() }),
       response: z.object({ disconnected: z.boolean(), sessionEnded: z.boolean() }),
       handler({ params, query, caller }) {
-        const r = adminOf(caller.app.id).kick(params.clientId, {
-          ...(query.discardSession !== undefined ? { discardSession: query.discardSession } : {}),
-          ...(query.publishWill !== undefined ? { publishWill: query.publishWill } : {}),
-        });
+        const r = adminOf(caller.app.id).kick(params.clientId, defined(query));
         if (!r.ok) throw adminError(r.reason, r.detail);
         return { disconnected: r.disconnected, sessionEnded: r.sessionEnded };
       },

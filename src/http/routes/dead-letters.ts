@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { HttpError, adminError } from '../errors.js';
 import { route } from '../route.js';
 import type { AnyRoute } from '../route.js';
-import { Body, bodyOf, Meta, metaOf, page, PageQuery, QoS } from '../schemas.js';
-import type { ApplicationAdmin, DeadLetterFilter } from '../../core/admin.js';
+import { Body, bodyOf, defined, Meta, metaOf, page, PageQuery, QoS } from '../schemas.js';
+import type { ApplicationAdmin } from '../../core/admin.js';
 import type { DropReason } from '../../core/session.js';
 
 const DeadLetterSummary = z.object({
@@ -19,20 +19,11 @@ const DeadLetterSummary = z.object({
 });
 
 const Filter = z.object({
-  reason: z.enum(['queue-full', 'expired', 'slow-consumer', 'offline', 'no-subscribers', 'nack-limit', 'overload']).optional().describe('Why it was dead-lettered'),
+  reason: z.enum(['queue-full', 'expired', 'slow-consumer', 'offline', 'no-subscribers', 'nack-limit', 'overload'] satisfies DropReason[]).optional().describe('Why it was dead-lettered'),
   topic: z.string().optional().describe('Topic filter on the original topic'),
   to: z.string().optional().describe('The intended receiver'),
   from: z.string().optional().describe("The publisher ('' = the broker)"),
 });
-
-function filterOf(f: z.infer<typeof Filter>): DeadLetterFilter {
-  const out: DeadLetterFilter = {};
-  if (f.reason !== undefined) out.reason = f.reason satisfies DropReason;
-  if (f.topic !== undefined) out.topic = f.topic;
-  if (f.to !== undefined) out.to = f.to;
-  if (f.from !== undefined) out.from = f.from;
-  return out;
-}
 
 export function deadLetterRoutes(adminOf: (app: string) => ApplicationAdmin): AnyRoute[] {
   return [
@@ -44,13 +35,7 @@ export function deadLetterRoutes(adminOf: (app: string) => ApplicationAdmin): An
       profile: 'ADMIN',
       query: PageQuery.extend(Filter.shape),
       response: page(DeadLetterSummary),
-      handler({ query, caller }) {
-        return adminOf(caller.app.id).listDeadLetters({
-          ...filterOf(query),
-          ...(query.limit !== undefined ? { limit: query.limit } : {}),
-          ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
-        });
-      },
+      handler: ({ query, caller }) => adminOf(caller.app.id).listDeadLetters(defined(query)),
     }),
     route({
       method: 'GET',
@@ -84,12 +69,7 @@ export function deadLetterRoutes(adminOf: (app: string) => ApplicationAdmin): An
         failed: z.array(z.object({ id: z.number().int(), reason: z.string(), detail: z.string() })),
       }),
       handler({ body, caller }) {
-        const r = adminOf(caller.app.id).replayDeadLetters({
-          ...filterOf(body),
-          ...(body.ids !== undefined ? { ids: body.ids } : {}),
-          ...(body.targetTopic !== undefined ? { targetTopic: body.targetTopic } : {}),
-          ...(body.keep !== undefined ? { keep: body.keep } : {}),
-        });
+        const r = adminOf(caller.app.id).replayDeadLetters(defined(body));
         if (!r.ok) throw adminError(r.reason, r.detail);
         return { replayed: r.replayed, deliveries: r.deliveries, failed: r.failed };
       },
@@ -103,7 +83,7 @@ export function deadLetterRoutes(adminOf: (app: string) => ApplicationAdmin): An
       query: Filter,
       response: z.object({ purged: z.number().int() }),
       handler({ query, caller }) {
-        return { purged: adminOf(caller.app.id).purgeDeadLetters(filterOf(query)) };
+        return { purged: adminOf(caller.app.id).purgeDeadLetters(defined(query)) };
       },
     }),
   ];

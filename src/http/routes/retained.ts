@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { adminError, HttpError } from '../errors.js';
 import { route } from '../route.js';
 import type { AnyRoute } from '../route.js';
-import { Body, bodyOf, Meta, metaOf, page, PageQuery, QoS } from '../schemas.js';
+import { Body, bodyOf, defined, Meta, metaOf, page, PageQuery, QoS } from '../schemas.js';
 import type { ApplicationAdmin } from '../../core/admin.js';
 
 const RetainedSummary = z.object({
@@ -27,13 +27,7 @@ export function retainedRoutes(adminOf: (app: string) => ApplicationAdmin): AnyR
       profile: 'ADMIN',
       query: PageQuery.extend({ filter: z.string().optional() }),
       response: page(RetainedSummary),
-      handler({ query, caller }) {
-        return adminOf(caller.app.id).listRetained({
-          ...(query.filter !== undefined ? { filter: query.filter } : {}),
-          ...(query.limit !== undefined ? { limit: query.limit } : {}),
-          ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
-        });
-      },
+      handler: ({ query, caller }) => adminOf(caller.app.id).listRetained(defined(query)),
     }),
     route({
       method: 'GET',

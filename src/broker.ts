@@ -314,11 +314,11 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         // Linked to the other nodes, with their retained messages, before any client connects.
         if (cluster !== null) await cluster.start();
         const metrics = new BrokerMetrics(admin, { authFailures: () => auth.failures, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) });
-        // One message in LATENCY_SAMPLE is timed from publish to delivery (router.ts).
+        // Sampled latencies: publish to delivery (router.ts), acknowledgements waiting for the store and the bus (application.ts).
         for (const a of apps.values()) {
           a.router.onLatency = (seconds) => metrics.observeLatency(a.id, seconds);
-          a.onStoreLatency = (seconds) => metrics.observeStore(a.id, seconds);
-          a.onBusLatency = (seconds) => metrics.observeBus(a.id, seconds);
+          a.storeLatency.report = (seconds) => metrics.observeStore(a.id, seconds);
+          a.busLatency.report = (seconds) => metrics.observeBus(a.id, seconds);
         }
         httpApi = await createHttpApi({
           admin,
@@ -329,7 +329,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
           metrics,
           readiness: () => {
             const store = opts.stores ?? ownStores;
-            const busStats = opts.bus?.stats?.();
+            const busStats = bus?.stats?.();
             const checks: Record<string, boolean> = { listening: broker.addresses.length > 0 && !stopping, store: store === null || store === undefined || store.writeError === null };
             if (busStats !== undefined && 'cluster/redis/connected' in busStats) checks.bus = busStats['cluster/redis/connected'] === 1;
             return { ready: Object.values(checks).every(Boolean), checks };

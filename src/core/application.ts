@@ -58,6 +58,19 @@ export interface Refusal {
 /** One acknowledgement in this many is timed for the store and bus latency metrics (a power of two). */
 export const CONFIRM_SAMPLE = 64;
 
+/** Times one awaited confirmation in CONFIRM_SAMPLE for `report`; with no report (the default), nothing is counted. */
+export class ConfirmSampler {
+  report: ((seconds: number) => void) | null = null;
+  private tick = 0;
+
+  time(confirmed: Promise<unknown>): void {
+    const report = this.report;
+    if (report === null || (++this.tick & (CONFIRM_SAMPLE - 1)) !== 0) return;
+    const t0 = performance.now();
+    confirmed.then(() => report((performance.now() - t0) / 1000), () => undefined);
+  }
+}
+
 export class Application {
   readonly router: Router;
   readonly permissions: Permissions;
@@ -123,31 +136,16 @@ export class Application {
     const s = this.stores;
     if (s === null || this.durability !== 'sync' || !s.dirty) return null;
     const p = s.flush();
-    const report = this.onStoreLatency;
-    if (report !== null && (++this.storeTick & (CONFIRM_SAMPLE - 1)) === 0) {
-      const t0 = performance.now();
-      p.then(() => report((performance.now() - t0) / 1000), () => undefined);
-    }
+    this.storeLatency.time(p);
     return p;
   }
 
   /**
-   * How long acknowledgements wait (metrics), one in CONFIRM_SAMPLE: for the store to make a
-   * message durable (durable()), for the nodes a message crossed to to confirm it
-   * (sampleConfirm). Null, the default: nothing is timed.
+   * How long acknowledgements wait (metrics): for the store to make a message durable
+   * (durable()), for the nodes a message crossed to to confirm it (core/clients.ts).
    */
-  onStoreLatency: ((seconds: number) => void) | null = null;
-  onBusLatency: ((seconds: number) => void) | null = null;
-  private storeTick = 0;
-  private busTick = 0;
-
-  /** A message's confirmation by other nodes is awaited: time one in CONFIRM_SAMPLE. */
-  sampleConfirm(confirmed: Promise<boolean>): void {
-    const report = this.onBusLatency;
-    if (report === null || (++this.busTick & (CONFIRM_SAMPLE - 1)) !== 0) return;
-    const t0 = performance.now();
-    confirmed.then(() => report((performance.now() - t0) / 1000), () => undefined);
-  }
+  readonly storeLatency = new ConfirmSampler();
+  readonly busLatency = new ConfirmSampler();
 
   /**
    * May this client attach to the session of its client id now? A client id held by one profile

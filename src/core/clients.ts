@@ -291,7 +291,7 @@ export class Client {
     const durable = app.durable();
     const remote = app.router.cluster?.stored(msg) ?? null;
     if (durable === null && remote === null) return n;
-    if (remote !== null) app.sampleConfirm(remote);
+    if (remote !== null) app.busLatency.time(remote);
     // Not durable after all (the commit failed: a full disk; a node died before storing it):
     // refused, so the client sends it again.
     const notStored = (why: string): PublishAnswer => ({ code: 'SB_ERR_NOT_STORED', detail: `not stored: ${why}` });

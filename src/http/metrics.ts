@@ -122,16 +122,6 @@ export class BrokerMetrics {
       const m = ROUTER_COUNTERS[key];
       if (m !== null) appCounter(m.name, m.help, (a) => a.messages[key]);
     }
-    new Counter<'app' | 'qos'>({
-      name: 'switchboard_messages_in_by_qos_total',
-      help: 'Messages published into the application, by the QoS they were published with.',
-      labelNames: ['app', 'qos'],
-      registers,
-      collect() {
-        this.reset();
-        for (const a of stats().applications) a.messages.messagesInByQos.forEach((n, qos) => this.inc({ app: a.app, qos: String(qos) }, Math.max(0, n)));
-      },
-    });
     const byQos = (name: string, help: string, read: (a: AppStats) => readonly number[]): void => {
       new Counter<'app' | 'qos'>({
         name,
@@ -144,29 +134,27 @@ export class BrokerMetrics {
         },
       });
     };
+    byQos('switchboard_messages_in_by_qos_total', 'Messages published into the application, by the QoS they were published with.', (a) => a.messages.messagesInByQos);
     byQos('switchboard_messages_out_by_qos_total', "Deliveries to this node's sessions (queued ones included), by the QoS they are delivered with.", (a) => a.messages.messagesOutByQos);
     byQos('switchboard_bytes_out_by_qos_total', "Payload bytes of the deliveries to this node's sessions, by the QoS they are delivered with.", (a) => a.messages.bytesOutByQos);
-    this.latency = new Histogram<AppLabel>({
-      name: 'switchboard_publish_to_delivery_seconds',
-      help: `Publish-to-delivery latency inside the broker, from routing until the deliveries are written to the subscribers' sockets; one message in ${LATENCY_SAMPLE} is timed.`,
-      labelNames: ['app'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
-    this.storeLatency = new Histogram<AppLabel>({
-      name: 'switchboard_store_write_seconds',
-      help: `How long a QoS 1/2 acknowledgement waits for the store to make the message durable (store.durability sync); one in ${CONFIRM_SAMPLE} is timed.`,
-      labelNames: ['app'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
-    this.busLatency = new Histogram<AppLabel>({
-      name: 'switchboard_bus_confirm_seconds',
-      help: `How long a QoS 1/2 acknowledgement waits for the cluster nodes the message went to (shared store, sync); one in ${CONFIRM_SAMPLE} is timed.`,
-      labelNames: ['app'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
+    /** A latency histogram per application, fed by observe* (sampled in core). */
+    const latency = (name: string, help: string, buckets: number[]): Histogram<AppLabel> => new Histogram<AppLabel>({ name, help, labelNames: ['app'], buckets, registers });
+    const ACK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+    this.latency = latency(
+      'switchboard_publish_to_delivery_seconds',
+      `Publish-to-delivery latency inside the broker, from routing until the deliveries are written to the subscribers' sockets; one message in ${LATENCY_SAMPLE} is timed.`,
+      [0.0001, 0.00025, ...ACK_BUCKETS],
+    );
+    this.storeLatency = latency(
+      'switchboard_store_write_seconds',
+      `How long a QoS 1/2 acknowledgement waits for the store to make the message durable (store.durability sync); one in ${CONFIRM_SAMPLE} is timed.`,
+      ACK_BUCKETS,
+    );
+    this.busLatency = latency(
+      'switchboard_bus_confirm_seconds',
+      `How long a QoS 1/2 acknowledgement waits for the cluster nodes the message went to (shared store, sync); one in ${CONFIRM_SAMPLE} is timed.`,
+      ACK_BUCKETS,
+    );
     new Counter<'app' | 'reason'>({
       name: 'switchboard_messages_dropped_total',
       help: 'Messages dropped, by reason (queue-full, expired, slow-consumer, offline, no-subscribers, nack-limit, overload).',
@@ -287,12 +275,12 @@ export class BrokerMetrics {
     this.latency.observe({ app }, seconds);
   }
 
-  /** One sampled wait for the store to make a message durable (Application.onStoreLatency). */
+  /** One sampled wait for the store to make a message durable (Application.storeLatency). */
   observeStore(app: string, seconds: number): void {
     this.storeLatency.observe({ app }, seconds);
   }
 
-  /** One sampled wait for the other nodes to confirm a message (Application.onBusLatency). */
+  /** One sampled wait for the other nodes to confirm a message (Application.busLatency). */
   observeBus(app: string, seconds: number): void {
     this.busLatency.observe({ app }, seconds);
   }

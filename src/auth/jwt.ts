@@ -48,6 +48,13 @@ function b64json<T>(s: string): T | null {
   }
 }
 
+/** The `sub` claim of a token, unverified (to name the login the verifier then checks it for); null when there is none. */
+export function jwtSubject(token: string): string | null {
+  const payload = token.split('.')[1];
+  const claims = payload === undefined ? null : b64json<{ sub?: unknown }>(payload);
+  return typeof claims?.sub === 'string' ? claims.sub : null;
+}
+
 function keyAlg(k: KeyObject): 'RS256' | 'ES256' | null {
   if (k.asymmetricKeyType === 'rsa') return 'RS256';
   if (k.asymmetricKeyType === 'ec') return 'ES256';

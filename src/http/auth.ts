@@ -11,6 +11,7 @@
  */
 import type http from 'node:http';
 import type { Authenticator } from '../auth/authenticate.js';
+import { jwtSubject } from '../auth/jwt.js';
 import type { Application } from '../core/application.js';
 import type { Profile } from '../core/permissions.js';
 import { PROFILE_RANK } from '../core/permissions.js';
@@ -30,18 +31,6 @@ export const HTTP_LOGIN = 'http';
 function header(req: http.IncomingMessage, name: string): string | null {
   const v = req.headers[name];
   return typeof v === 'string' ? v : null;
-}
-
-/** The `sub` of a JWT, unverified (the Authenticator verifies the token for that login). */
-function subjectOf(token: string): string | null {
-  const part = token.split('.')[1];
-  if (part === undefined) return null;
-  try {
-    const claims = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as { sub?: unknown };
-    return typeof claims.sub === 'string' ? claims.sub : null;
-  } catch {
-    return null;
-  }
 }
 
 export async function authenticate(auth: Authenticator, req: http.IncomingMessage): Promise<Caller> {
@@ -64,7 +53,7 @@ export async function authenticate(auth: Authenticator, req: http.IncomingMessag
   } else if (scheme === 'bearer') {
     appKey = header(req, 'x-app-key');
     secret = value;
-    login = subjectOf(value) ?? '';
+    login = jwtSubject(value) ?? '';
     if (appKey === null && !auth.developmentMode) throw new HttpError('SB_ERR_BAD_CREDENTIALS', 'a Bearer token needs the X-App-Key header');
   } else throw new HttpError('SB_ERR_BAD_AUTH_METHOD', `unsupported authorization scheme "${scheme}"`);
   if (auth.developmentMode && !isLoopback(remoteAddress)) throw new HttpError('SB_ERR_NOT_AUTHORIZED', 'development mode (no application configured) serves the HTTP API to loopback addresses only');

@@ -12,6 +12,7 @@ import type { RunningBroker } from '../helpers/broker.js';
 import { APP_KEY, contactCentre, KEYS } from '../helpers/apps.js';
 import { connect, connectWithInbox } from '../helpers/mqtt.js';
 import { checkAgainst } from './openapi-check.js';
+import { signHs256 } from '../../src/auth/jwt.js';
 import { LATENCY_SAMPLE } from '../../src/core/router.js';
 import { CONFIRM_SAMPLE } from '../../src/core/application.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -107,6 +108,20 @@ test('with the SQLite store, /metrics times how long acknowledgements wait for t
   } finally {
     await other.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a Bearer JWT of the application, with X-App-Key, authenticates as its sub with its profile', async () => {
+  const secret = 'http-jwt-secret-0123456789abcdef';
+  const other = await startBroker({ listen: ['ws://127.0.0.1:0/mqtt'], applications: [contactCentre({ jwt: { hs256Secret: secret } })] });
+  try {
+    const url = `http://127.0.0.1:${other.port('ws')}/api/v1/stats`;
+    const code = async (token: string): Promise<string> => (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `authorization: Bearer ${token}`, '-H', `x-app-key: ${APP_KEY}`, url])).stdout;
+    assert.equal(await code(signHs256({ sub: 'ops-1', app: 'cc', profile: 'ADMIN' }, secret, 600)), '200');
+    assert.equal(await code(signHs256({ sub: 'ops-1', app: 'cc', profile: 'SERVICE' }, secret, 600)), '403', 'SERVICE may not read stats');
+    assert.equal(await code(signHs256({ sub: 'ops-1', app: 'cc', profile: 'ADMIN' }, 'another-secret-0123456789abcdef', 600)), '401');
+  } finally {
+    await other.stop();
   }
 });
 

@@ -178,7 +178,7 @@ interface Ops {
   stop(): Promise<void>;
 }
 
-async function startOps(dir: string, wsPort: number): Promise<Ops> {
+async function startOps(dir: string, wsPort: number, full: boolean): Promise<Ops> {
   let hooks = 0;
   const receiver = http.createServer((req, res) => {
     req.resume();
@@ -199,7 +199,7 @@ async function startOps(dir: string, wsPort: number): Promise<Ops> {
           appKey: OPS_APP_KEY,
           profileKeys: { ADMIN: OPS_ADMIN_KEY },
           duplicateLogin: { ADMIN: 'takeover' },
-          webhooks: [
+          webhooks: !full ? [] : [
             {
               url: `http://127.0.0.1:${hookPort}/hook`,
               secret: 'bench-webhook-secret-0123456789',
@@ -214,7 +214,7 @@ async function startOps(dir: string, wsPort: number): Promise<Ops> {
   );
   let scrapes = 0;
   const scrape = setInterval(() => {
-    fetch(`http://127.0.0.1:${wsPort}/metrics`).then((r) => r.text()).then(() => scrapes++, () => undefined);
+    if (full) fetch(`http://127.0.0.1:${wsPort}/metrics`).then((r) => r.text()).then(() => scrapes++, () => undefined);
   }, 1000);
   return {
     config,
@@ -236,7 +236,9 @@ async function plan(name: BrokerName, port: number, dir: string, workers: number
       const urls = [`mqtt://127.0.0.1:${port}`, `ws://127.0.0.1:${wsPort}/mqtt`];
       // SB_BENCH_NODE_ARGS: extra Node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
       const nodeArgs = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-      const ops = name === 'switchboard' && OPS ? await startOps(dir, wsPort) : null;
+      // switchboard-base logs the clients in to the same application without webhooks or scrapes,
+      // so an A/B run measures what those cost and nothing else.
+      const ops = (name === 'switchboard' || name === 'switchboard-base') && OPS ? await startOps(dir, wsPort, name === 'switchboard') : null;
       return {
         cmd: process.execPath,
         ...(ops !== null ? { ops } : {}),

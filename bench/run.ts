@@ -173,23 +173,29 @@ async function main(): Promise<void> {
     const extra = (s.also ?? []).filter((b) => !brokers.includes(b) && !missing(b));
     const order: BrokerName[] = [...brokers, ...extra].filter((b) => !s.only || s.only.includes(b));
     if (s.floor) order.push('node-floor');
-    for (const name of order) {
-      const runs: Figure[] = [];
-      const began = performance.now();
-      for (let i = 0; i < REPEAT; i++) {
+    // Repeats interleave the brokers (A B A B ...), so drift in the machine's speed over the
+    // minutes of a run (other tenants, thermal) lands on every broker alike and the ratios hold.
+    const runs = new Map<BrokerName, Figure[]>(order.map((n) => [n, []]));
+    const took = new Map<BrokerName, number>();
+    for (let i = 0; i < REPEAT; i++) {
+      for (const name of order) {
+        const done = runs.get(name)!;
+        if (done.length < i || done.some((f) => f.error)) continue;
+        const began = performance.now();
         const one = await measure(s, name);
-        if (one === null) break;
-        runs.push(one);
-        if (one.error) break;
+        took.set(name, (took.get(name) ?? 0) + performance.now() - began);
+        if (one !== null) done.push(one);
       }
-      const f = pick(s, runs);
+    }
+    for (const name of order) {
+      const f = pick(s, runs.get(name)!);
       if (!f) continue;
       row.set(name, f);
       const win = f.brokerPct === undefined ? '' : `  broker ${pct(f.brokerPct)} gen ${pct(f.genPct)}`;
       const cols = f.columns ? `  ${Object.entries(f.columns).map(([k, v]) => `${k} ${v}`).join('; ')}` : '';
       const extra = f.error ? '' : `${f.lost ? `  LOST ${f.lost}` : ''}  cpu ${f.cpuS?.toFixed(2) ?? '-'} s  peak ${f.peakRssMB?.toFixed(0) ?? '-'} MB${win}${cols}${f.note ? `  ${f.note}` : ''}`;
-      const took = `[${((performance.now() - began) / 1000).toFixed(1)} s]`;
-      say(`  ${s.id.padEnd(11)} ${name.padEnd(11)} ${took.padEnd(8)} ${f.error ? `ERROR ${f.error}` : `${f.text} ${s.unit}`}${extra}`);
+      const secs = `[${((took.get(name) ?? 0) / 1000).toFixed(1)} s]`;
+      say(`  ${s.id.padEnd(11)} ${name.padEnd(11)} ${secs.padEnd(8)} ${f.error ? `ERROR ${f.error}` : `${f.text} ${s.unit}`}${extra}`);
     }
     const t = table(s, row, order);
     body.push(...t);

@@ -14,7 +14,7 @@ import type { MaybePromise } from './hooks.js';
 import type { AppCluster } from './bus.js';
 import { MemoryBudget } from './budget.js';
 import { TopicTrie } from './topic-trie.js';
-import type { MatchResult, SharedGroup, Subscription } from './topic-trie.js';
+import type { MatchResult, Observer, SharedGroup, Subscription } from './topic-trie.js';
 import { RetainedIndex } from './retained-index.js';
 import { fromRecord, messageRecord, messageSize } from './message.js';
 import { StoreJournal } from './journal.js';
@@ -456,7 +456,6 @@ export class Router implements SessionOwner {
     let n: number | null = null;
     if (intercept && this.systemPublish !== null && msg.topic.charCodeAt(0) === 0x24) n = this.systemPublish(msg);
     if (n === null) n = this.route(msg);
-    if (this.onPublished !== null) this.onPublished(msg, n);
     if (t0 !== 0) this.sampleLatency(t0);
     return n;
   }
@@ -476,10 +475,20 @@ export class Router implements SessionOwner {
   }
 
   /**
-   * Told of every message published in the application once it is routed (webhooks with
-   * message.published, http/webhooks.ts); null, the default, costs one check per message.
+   * Tell `o` of every message routed in the application on one of its filters, once it is
+   * delivered (webhooks on message.published, http/webhooks.ts): clients' publishes, wills,
+   * direct messages, server-side and the broker's own; not copies from other cluster nodes
+   * (their node told its observers). Matched with the subscriptions and cached per topic.
    */
-  onPublished: ((msg: Message, deliveries: number) => void) | null = null;
+  observe(o: Observer): () => void {
+    this.trie.observe(o);
+    return () => this.trie.unobserve(o);
+  }
+
+  /** How many observers the router has (tests, stats). */
+  get observers(): number {
+    return this.trie.observing;
+  }
 
   /**
    * Deliver `msg` to the subscribers (and keep it if retained): no counting, no `$` intercepts.
@@ -505,11 +514,12 @@ export class Router implements SessionOwner {
       for (let i = 0; i < groups.length; i++) {
         if (this.deliverShared(groups[i]!, msg)) n++;
       }
+      this.stats.messagesOut += n;
     } else {
       this.stats.messagesOut += n;
-      return n + this.cluster.route(msg, groups);
+      n += this.cluster.route(msg, groups);
     }
-    this.stats.messagesOut += n;
+    if (m.observers !== null) for (const o of m.observers) o.seen(msg, n);
     return n;
   }
 

@@ -128,3 +128,27 @@ test('one filter going from one subscriber to several and back (inline subscript
   assert.deepEqual([...t.all()], []);
   assert.deepEqual(ids(t, 'x/y'), []);
 });
+
+test('observers: matched with the subscriptions, cached per topic, never targets; changes clear the cache', () => {
+  const t = new TopicTrie();
+  const a = { clientId: 'a' };
+  t.add(sub(a, 'calls/#'));
+  const seen: string[] = [];
+  const o = { filters: ['calls/+/state', '#'], seen: (m: { topic: string }) => seen.push(m.topic) };
+  const before = t.match('calls/1/state');
+  assert.equal(before.observers, null);
+  t.observe(o);
+  const m = t.match('calls/1/state');
+  assert.notEqual(m, before, 'observing clears the cache');
+  assert.deepEqual(m.observers, [o], 'two matching filters: the observer once');
+  assert.deepEqual(m.targets.map((x) => x.subscriber.clientId), ['a']);
+  assert.equal(t.match('calls/1/state'), m, 'cached');
+  assert.deepEqual(t.match('news').observers, [o]);
+  assert.equal(t.match('news').targets.length, 0, 'an observer is not a subscriber');
+  assert.equal(t.match('$SYS/x').observers, null, "'#' does not match $-topics [MQTT-4.7.2-1]");
+  assert.equal(t.size, 1);
+  t.unobserve(o);
+  assert.equal(t.match('calls/1/state').observers, null);
+  assert.equal(t.observing, 0);
+  assert.equal(seen.length, 0, 'the trie matches; the router tells');
+});

@@ -19,9 +19,13 @@
  *
  * The result for a topic is cached until the next subscribe/unsubscribe (any change clears the
  * cache: subscription churn is rare next to publishes; the cache is bounded in entries).
+ *
+ * Observers (webhooks on publishes) are matched with the subscriptions and cached in the same
+ * result, so a topic nobody observes costs nothing per message.
  */
 import type { Message, QoS } from './message.js';
 import { Deque } from './deque.js';
+import { filterMatches } from './topic.js';
 
 /** The subscriber side of a subscription: a core Session. Kept abstract to avoid a cycle. */
 export interface Subscriber {
@@ -70,6 +74,17 @@ export interface SharedGroup<S extends Subscriber = Subscriber> {
 export interface MatchResult<S extends Subscriber = Subscriber> {
   readonly targets: ReadonlyArray<Target<S>>;
   readonly groups: ReadonlyArray<SharedGroup<S>>;
+  /** Observers with a filter matching the topic, each once; null when none. */
+  readonly observers: ReadonlyArray<Observer> | null;
+}
+
+/**
+ * Told of the messages routed on any of its filters: not a subscriber (no deliveries, no
+ * interest, not counted). A handful per trie: they are matched one by one on a cache miss.
+ */
+export interface Observer {
+  readonly filters: readonly string[];
+  seen(msg: Message, deliveries: number): void;
 }
 
 interface Node<S extends Subscriber> {
@@ -89,7 +104,7 @@ function newNode<S extends Subscriber>(): Node<S> {
   return { children: null, plus: null, hash: null, subs: null, groups: null };
 }
 
-const EMPTY: MatchResult<never> = Object.freeze({ targets: [], groups: [] });
+const EMPTY: MatchResult<never> = Object.freeze({ targets: [], groups: [], observers: null });
 /** Topics longer than this are not cached. */
 const MAX_CACHED_TOPIC = 256;
 /** Cached topic characters (UTF-16 units) before the cache starts over: ~16 MiB of keys. */
@@ -101,6 +116,7 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
   /** Characters of the cached topics: the cache is bounded by them too (topics are attacker-chosen). */
   private cacheChars = 0;
   private count = 0;
+  private observers: Observer[] = [];
 
   constructor(private readonly maxCacheEntries = 100_000) {}
 
@@ -117,6 +133,22 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
   /** Topics whose match result is cached (tests, stats). */
   get cachedTopics(): number {
     return this.cache.size;
+  }
+
+  /** Start telling `o` of the messages on its filters. */
+  observe(o: Observer): void {
+    this.observers = [...this.observers, o];
+    this.clearCache();
+  }
+
+  /** Observers now (tests, stats). */
+  get observing(): number {
+    return this.observers.length;
+  }
+
+  unobserve(o: Observer): void {
+    this.observers = this.observers.filter((x) => x !== o);
+    this.clearCache();
   }
 
   /** Add or replace a subscription. Returns the previous one for the same subscriber+raw filter. */
@@ -234,7 +266,8 @@ export class TopicTrie<S extends Subscriber = Subscriber> {
     const levels = topic.split('/');
     const dollar = topic.charCodeAt(0) === 0x24;
     this.collect(this.root, levels, 0, dollar, subs, groups);
-    const result = subs.length === 0 && groups.length === 0 ? (EMPTY as MatchResult<S>) : { targets: merge(subs), groups };
+    const observers = this.observers.length === 0 ? null : observing(this.observers, topic);
+    const result = subs.length === 0 && groups.length === 0 && observers === null ? (EMPTY as MatchResult<S>) : { targets: merge(subs), groups, observers };
     // Long topics are matched, not cached: a cache of 100k 4 KiB keys would be 800 MB.
     if (topic.length > MAX_CACHED_TOPIC) return result;
     if (this.cache.size >= this.maxCacheEntries || this.cacheChars > MAX_CACHE_CHARS) this.clearCache();
@@ -360,4 +393,9 @@ function merge<S extends Subscriber>(subs: Array<Subscription<S>>): Array<Target
     };
   }
   return out;
+}
+
+function observing(all: readonly Observer[], topic: string): Observer[] | null {
+  const found = all.filter((o) => o.filters.some((f) => filterMatches(f, topic)));
+  return found.length === 0 ? null : found;
 }

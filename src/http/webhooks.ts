@@ -29,10 +29,9 @@
  * takes payloads that large: a queue holds at most maxQueue x maxPayloadBytes of them); its JSON
  * (and the base64 of a payload) is built when it is first sent, once for every URL. The
  * lifecycle events come from the router's events and the onConnectionClose hook (never per
- * message). Publishes: an
- * application with no `message.published` webhook has nothing on its publish path but one null
- * check; one with them listens to its router's publishes (Router.onPublished), matches the topic
- * against the configured filters (core/topic.ts) and does nothing else when none matches. Dead letters: the
+ * message). Publishes: the configured filters observe the application's router
+ * (Router.observe): they are matched with the subscriptions and cached per topic, so a topic no
+ * filter matches costs nothing per message, with webhooks or without. Dead letters: the
  * application's drop listener sees whether DeadLetters counted the drop as a dead letter.
  *
  * Cluster mode: the node where something happens sends its event (the client's node, the
@@ -405,7 +404,7 @@ class AppWebhooks {
   application: Application | null = null;
   /** DeadLetters.count when last seen: a drop that raised it was dead-lettered. */
   lettered = 0;
-  /** Stops listening to the router's publishes (null: not listening). */
+  /** Stops observing the router's publishes (null: not observing). */
   unwrap: (() => void) | null = null;
 
   constructor(readonly app: string) {}
@@ -582,7 +581,7 @@ export class Webhooks implements WebhookMonitor {
     if (targets.length > 0) this.emit(st, targets, 'message.dead_lettered', { reason, to: s?.clientId ?? inboxTarget(m.topic) }, m);
   }
 
-  /** A message routed in the application (Router.onPublished). */
+  /** A message routed in the application on a configured filter (Router.observe). */
   private published(st: AppWebhooks, msg: Message, deliveries: number): void {
     const rules = st.publish;
     let targets: WebhookEndpoint[] | null = null;
@@ -624,25 +623,17 @@ export class Webhooks implements WebhookMonitor {
   }
 
   /**
-   * Listen to the router's publishes while the application has publish filters, and only then
-   * (Router.onPublished): every publish routed in the application (clients', wills,
-   * server-side, the broker's own) is seen once; copies from other cluster nodes are not (they
-   * arrive through routeFromBus).
+   * Observe the router's publishes on the configured filters (Router.observe), while there are
+   * any: every publish routed in the application (clients', wills, direct, server-side, the
+   * broker's own) is seen once; copies from other cluster nodes are not (their node sends them).
    */
   private wrapPublish(st: AppWebhooks): void {
+    st.unwrap?.();
     const router = st.application?.router;
-    if (router === undefined) return;
-    if (st.publish.length === 0 || this.stopped) {
-      st.unwrap?.();
-      return;
-    }
-    if (st.unwrap !== null) return;
-    const listener = (msg: Message, n: number): void => {
-      if (st.publish.length > 0) this.published(st, msg, n);
-    };
-    router.onPublished = listener;
+    if (router === undefined || st.publish.length === 0 || this.stopped) return;
+    const stop = router.observe({ filters: [...new Set(st.publish.map((r) => r.filter))], seen: (msg, n) => this.published(st, msg, n) });
     st.unwrap = () => {
-      if (router.onPublished === listener) router.onPublished = null;
+      stop();
       st.unwrap = null;
     };
   }

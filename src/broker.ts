@@ -37,6 +37,7 @@ import { StompConnection } from './protocols/stomp/connection.js';
 import type { StompContext } from './protocols/stomp/context.js';
 import type { Connection } from './transports/connection.js';
 import { Listeners } from './transports/listeners.js';
+import { applied, restartNeeded } from './config/reload.js';
 import type { ListenerAddress, ProtocolName } from './transports/listeners.js';
 
 export type { ListenerAddress } from './transports/listeners.js';
@@ -70,13 +71,25 @@ export interface Broker {
   listClients(app: string, filter?: ClientFilter): ClientSummary[];
   /** True when a connection was closed (reason 'kicked'); false when the client is not connected. */
   disconnectClient(app: string, clientId: string): boolean;
-  /** Apply a new configuration's applications (permissions, keys, presence topics) without restarting. */
-  reload(config: BrokerConfig): ReloadResult;
+  /**
+   * Apply a new configuration without restarting (SIGHUP): the applications (permissions,
+   * keys, presence topics, webhooks), the TLS certificate and key, `ws.allowedOrigins`. Says
+   * which other changed settings need a restart (config/reload.ts).
+   */
+  reload(config: BrokerConfig): BrokerReloadResult;
   /**
    * Serve a connection made elsewhere (in process: transports/memory.ts; or another transport):
    * admitted and handled exactly as one a listener accepted.
    */
   accept(conn: Connection, protocol: ProtocolName): void;
+}
+
+export interface BrokerReloadResult extends ReloadResult {
+  /** TLS listeners given the re-read certificate and key (0: none, or the files failed: `tlsError`). */
+  tlsReloaded: number;
+  tlsError?: string;
+  /** Changed settings this reload did not apply, as dotted keys (`listen`, `limits.maxConnections`). */
+  restartNeeded: string[];
 }
 
 export interface BrokerOptions {
@@ -236,7 +249,17 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     // The protocol is known only once connected: the setup phase gets the smaller timeout.
     connectTimeoutMs: Math.min(config.mqtt.connectTimeoutMs, config.stomp.connectTimeoutMs),
     wsPingsPerSecond: config.limits.wsPingsPerSecond,
+    allowedOrigins: config.ws.allowedOrigins,
+    onOriginRefused: (origin, remoteAddress) => {
+      // Once per origin (bounded): a page that keeps retrying would otherwise fill the log.
+      if (refusedOrigins.size >= 1000 || refusedOrigins.has(origin)) return;
+      refusedOrigins.add(origin);
+      logger.info({ origin, remoteAddress }, 'websocket upgrade refused: origin not in ws.allowedOrigins');
+    },
   });
+  const refusedOrigins = new Set<string>();
+  /** The configuration running now (reloads compare against it). */
+  let running = config;
 
   /** Stores the broker opened itself (store.type sqlite or redis), closed by stop(). */
   let ownStores: Stores | null = null;
@@ -252,7 +275,6 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       for (const id of r.ignored) logger.warn({ app: id }, 'new applications need a restart; ignored on reload');
       if (!dev) auth.rebuild([...apps.values()]);
       webhooks.reconfigure(r.updated.flatMap((id) => apps.get(id)?.config ?? []));
-      logger.info('configuration reloaded');
     },
   });
   const appOf = (id: string): ApplicationAdmin => {
@@ -285,7 +307,22 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       return r.ok && r.disconnected;
     },
     reload(next) {
-      return admin.reload(next);
+      const r = admin.reload(next);
+      let tlsReloaded = 0;
+      let tlsError: string | undefined;
+      try {
+        tlsReloaded = listeners.reloadTls(next.tls);
+        if (tlsReloaded > 0) logger.info({ cert: next.tls.cert, listeners: tlsReloaded }, 'TLS certificate and key reloaded');
+      } catch (err) {
+        tlsError = (err as Error).message;
+        logger.error({ err: tlsError }, 'TLS reload failed; the listeners keep the certificate they had');
+      }
+      listeners.setAllowedOrigins(next.ws.allowedOrigins);
+      const restart = restartNeeded(running, next);
+      if (restart.length > 0) logger.warn({ settings: restart }, 'changed settings need a restart to apply; kept as they were');
+      running = applied(running, next, restart);
+      logger.info({ applications: r.updated, restartNeeded: restart }, 'configuration reloaded');
+      return { ...r, tlsReloaded, ...(tlsError !== undefined ? { tlsError } : {}), restartNeeded: restart };
     },
     addresses: [],
     accept: onConnection,

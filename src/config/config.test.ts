@@ -57,7 +57,8 @@ test('DEFAULT_CONFIG: the values the hand-written defaults had', () => {
       wsPingsPerSecond: 10,
     },
     auth: { failureWindowMs: 60_000, freeFailuresPerAddress: 10, freeFailuresPerLogin: 3, maxDelayMs: 5_000, maxPendingPerAddress: 16, maxTokenLifetime: 30 * 24 * 3600, allowAnonymous: false },
-    http: {},
+    http: { staticPath: '/' },
+    ws: {},
     sys: { interval: 10 },
     store: { type: 'sqlite', dataDir: './data', durability: 'sync', batchMs: 10 },
     cluster: { workers: 1, heartbeatMs: 1000, deadAfterMs: 3000, redis: { sentinelName: 'mymaster', prefix: 'sb' } },
@@ -126,7 +127,7 @@ function sample(s: Setting): { text: string; value: unknown } {
       return { text: 'mqtt://127.0.0.1:1, ws://127.0.0.1:2/x', value: ['mqtt://127.0.0.1:1', 'ws://127.0.0.1:2/x'] };
     default: {
       // Strings with a format of their own.
-      const own: Record<string, string> = { 'cluster.redis.url': 'redis://127.0.0.1:1', 'cluster.nodeId': 'node-a', 'cluster.redis.prefix': 'px', 'cluster.redis.sentinelName': 'other', 'cluster.link': '127.0.0.1:7946', 'cluster.advertise': 'node-a:7946' };
+      const own: Record<string, string> = { 'cluster.redis.url': 'redis://127.0.0.1:1', 'cluster.nodeId': 'node-a', 'cluster.redis.prefix': 'px', 'cluster.redis.sentinelName': 'other', 'cluster.link': '127.0.0.1:7946', 'cluster.advertise': 'node-a:7946', 'http.staticPath': '/app/' };
       const v = own[s.key] ?? `/some/${s.key}`;
       return { text: v, value: v };
     }
@@ -175,11 +176,11 @@ test('environment: a bad value names the variable and the key', () => {
 
 test('flags: derived from the settings that declare one, over --set, naming the flag in errors', () => {
   const options = flagOptions();
-  for (const name of ['listen', 'config', 'log-level', 'pretty', 'no-pretty', 'tls-cert', 'tls-key', 'tls-ca', 'max-connections', 'max-packet-size', 'workers', 'allow-anonymous', 'data-dir', 'redis', 'node-id', 'cluster-link', 'set', 'help', 'version']) {
+  for (const name of ['listen', 'config', 'log-level', 'pretty', 'no-pretty', 'tls-cert', 'tls-key', 'tls-ca', 'max-connections', 'max-packet-size', 'workers', 'allow-anonymous', 'data-dir', 'static-dir', 'redis', 'node-id', 'cluster-link', 'set', 'help', 'version']) {
     assert.ok(name in options, name);
   }
   assert.deepEqual(options.listen, { type: 'string', multiple: true });
-  assert.equal(flagSettings().length, 14);
+  assert.equal(flagSettings().length, 15);
   const { data, origins } = flagLayer({ set: ['limits.maxConnections=5', 'mqtt.maxInflight=9'], 'max-connections': '7', pretty: true, 'no-pretty': true, listen: ['mqtt://127.0.0.1:0'] });
   assert.deepEqual(data, { limits: { maxConnections: 7 }, mqtt: { maxInflight: 9 }, log: { pretty: false }, listen: ['mqtt://127.0.0.1:0'] });
   assert.equal(origins.get('log.pretty'), '--no-pretty');

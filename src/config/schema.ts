@@ -167,8 +167,30 @@ export const httpSchema = section(
       .min(16)
       .optional()
       .register(settings, { description: 'When set, `/metrics` answers only `Authorization: Bearer <this>` (at least 16 characters); unset: open, like /healthz', secret: true }),
+    staticDir: z
+      .string()
+      .optional()
+      .register(settings, { description: 'A folder of static files (a web page) served on the ws/wss ports under `http.staticPath`; unset: none', flag: { name: 'static-dir', arg: 'DIR' } }),
+    staticPath: z
+      .string()
+      .regex(/^\/([A-Za-z0-9._~-]+\/)*$/, 'a URL path that starts and ends with "/"')
+      .default('/')
+      .register(settings, { description: 'The URL path `http.staticDir` is served under (API, metrics, console and WebSocket paths keep theirs)' }),
   },
-  'The HTTP side of the ws/wss listeners: API, metrics, console.',
+  'The HTTP side of the ws/wss listeners: API, metrics, console, static files.',
+);
+
+export const wsSchema = section(
+  {
+    allowedOrigins: z
+      .array(z.string().min(1))
+      .optional()
+      .register(settings, {
+        description:
+          'WebSocket upgrades whose `Origin` header is not in this list get HTTP 403: exact origins (`https://app.example.com`), `*` for any; requests without `Origin` (non-browser clients) are always allowed. Unset: every origin (logins carry their keys in the CONNECT, never in cookies, as with Mosquitto and EMQX); set it when pages of other sites must not reach the broker',
+      }),
+  },
+  'WebSocket listeners (`ws://`, `wss://`).',
 );
 
 export const sysSchema = section(
@@ -368,6 +390,7 @@ export const configSchema = z.strictObject({
   limits: limitsSchema,
   auth: authSchema,
   http: httpSchema,
+  ws: wsSchema,
   sys: sysSchema,
   store: storeSchema,
   cluster: clusterSchema,

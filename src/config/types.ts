@@ -23,6 +23,7 @@ import type {
   tlsSchema,
   webhookEventSchema,
   webhookSchema,
+  wsSchema,
 } from './schema.js';
 
 export type LogLevel = z.output<typeof logLevelSchema>;
@@ -34,6 +35,7 @@ export type StompConfig = z.output<typeof stompSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;
 export type StoreConfig = z.output<typeof storeSchema>;
 export type SysConfig = z.output<typeof sysSchema>;
+export type WsConfig = z.output<typeof wsSchema>;
 export type LogConfig = z.output<typeof logSchema>;
 export type DuplicateLoginPolicy = z.output<typeof duplicateLoginPolicySchema>;
 export type HttpAuthConfig = z.output<typeof httpAuthSchema>;

@@ -62,6 +62,27 @@ export interface ListenersOptions {
   connectTimeoutMs: number;
   /** WebSocket pings answered per connection per second (see ws.ts). */
   wsPingsPerSecond: number;
+  /** `ws.allowedOrigins`: upgrades from a browser page of another origin get 403. Unset: every origin. */
+  allowedOrigins?: readonly string[] | undefined;
+  /** Told of each upgrade refused for its Origin (logging). */
+  onOriginRefused?: (origin: string, remoteAddress: string) => void;
+}
+
+/**
+ * The origins a list allows, as browsers send them in `Origin` (RFC 6454: scheme://host[:port],
+ * lower case, no default port, no path); null: every origin.
+ */
+export function originSet(list: readonly string[] | undefined): ReadonlySet<string> | null {
+  if (list === undefined || list.includes('*')) return null;
+  return new Set(
+    list.map((o) => {
+      try {
+        return new URL(o).origin;
+      } catch {
+        return o.toLowerCase();
+      }
+    }),
+  );
 }
 
 const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
@@ -83,8 +104,33 @@ function untrack(this: TrackedSocket): void {
 export class Listeners {
   /** Bound servers, each with the sockets it accepted that are still open. */
   private readonly servers: Array<{ server: net.Server; sockets: Set<Duplex> }> = [];
+  private origins: ReadonlySet<string> | null;
+  private tlsFiles: TlsFiles;
 
-  constructor(private readonly opts: ListenersOptions) {}
+  constructor(private readonly opts: ListenersOptions) {
+    this.origins = originSet(opts.allowedOrigins);
+    this.tlsFiles = opts.tls;
+  }
+
+  /** A reloaded `ws.allowedOrigins`: applies to the next upgrades. */
+  setAllowedOrigins(list: readonly string[] | undefined): void {
+    this.origins = originSet(list);
+  }
+
+  /**
+   * Read the TLS certificate, key and CA again and give them to every TLS listener
+   * (tls.Server#setSecureContext): new handshakes use them, open connections keep theirs.
+   * Throws, changing nothing, when a file cannot be read or does not make a context.
+   */
+  reloadTls(files: TlsFiles): number {
+    const secure = this.servers.filter((b) => b.server instanceof tls.Server);
+    if (secure.length === 0) return 0;
+    const options = this.tlsOptions(files);
+    tls.createSecureContext(options); // throws on a key that does not match, a bad PEM
+    for (const b of secure) (b.server as tls.Server).setSecureContext(options);
+    this.tlsFiles = files;
+    return secure.length;
+  }
 
   /** Bind every listener, or none: on a failure the ones already bound are closed and the error rethrown. */
   async listen(urls: string[]): Promise<ListenerAddress[]> {
@@ -129,8 +175,7 @@ export class Listeners {
     for (const b of this.servers) for (const s of b.sockets) s.destroy();
   }
 
-  private tlsOptions(): tls.TlsOptions {
-    const t = this.opts.tls;
+  private tlsOptions(t: TlsFiles = this.tlsFiles): tls.TlsOptions {
     if (!t.cert || !t.key) throw new Error('tls.cert and tls.key are required for mqtts://, wss:// and stomps:// listeners');
     return {
       // A client that opens the connection and never completes the handshake (default: 120 s).
@@ -204,6 +249,13 @@ export class Listeners {
     if (secure) server.on('tlsClientError', () => {});
     const routes: WsRoute[] = [];
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const origin = req.headers.origin;
+      // Browsers always send Origin on a WebSocket upgrade (RFC 6455 4.1); other clients may not.
+      if (this.origins !== null && origin !== undefined && !this.origins.has(origin.toLowerCase())) {
+        this.opts.onOriginRefused?.(origin, req.socket.remoteAddress ?? '');
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
       const path = (req.url ?? '/').split('?')[0];
       const route = routes.find((r) => r.path === path);
       if (!route) {

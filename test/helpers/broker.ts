@@ -17,6 +17,7 @@ export interface TestConfig {
   limits?: Partial<BrokerConfig['limits']>;
   auth?: Partial<BrokerConfig['auth']>;
   http?: Partial<BrokerConfig['http']>;
+  ws?: Partial<BrokerConfig['ws']>;
   /** Default here: memory (tests that want SQLite give a temp data directory). */
   store?: Partial<BrokerConfig['store']>;
   sys?: Partial<BrokerConfig['sys']>;
@@ -25,6 +26,8 @@ export interface TestConfig {
 
 export interface RunningBroker {
   broker: Broker;
+  /** The configuration it was started with. */
+  config: BrokerConfig;
   addrs: ListenerAddress[];
   url(scheme: ListenerAddress['protocol']): string;
   port(scheme: ListenerAddress['protocol']): number;
@@ -42,6 +45,7 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
     limits: { ...base.limits, ...o.limits },
     auth: { ...base.auth, ...o.auth },
     http: { ...base.http, ...o.http },
+    ws: { ...base.ws, ...o.ws },
     store: { ...base.store, type: 'memory', ...o.store },
     sys: { ...base.sys, interval: 0, ...o.sys },
     log: { level: 'silent', pretty: false },
@@ -51,7 +55,8 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
 
 export async function startBroker(o: TestConfig = {}, opts: BrokerOptions = {}): Promise<RunningBroker> {
   const level = process.env.SB_TEST_LOG ?? 'silent';
-  const broker = createBroker(testConfig(o), { logger: pino({ level }), ...opts });
+  const config = testConfig(o);
+  const broker = createBroker(config, { logger: pino({ level }), ...opts });
   const addrs = await broker.start();
   const find = (scheme: ListenerAddress['protocol']): ListenerAddress => {
     const a = addrs.find((x) => x.protocol === scheme);
@@ -60,6 +65,7 @@ export async function startBroker(o: TestConfig = {}, opts: BrokerOptions = {}):
   };
   return {
     broker,
+    config,
     addrs,
     url: (s) => find(s).url,
     port: (s) => find(s).port,

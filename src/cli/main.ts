@@ -183,6 +183,10 @@ async function serve({ config, configFile, flags, flagOrigins }: Parsed): Promis
   });
 }
 
+// The reader of stdout may go away (a supervisor restarted, a pipe closed): a failed write of a
+// `listening` line must not become an uncaught error. Logs go to stderr (logging.ts LogDestination).
+process.stdout.on('error', () => undefined);
+
 run(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

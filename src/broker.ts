@@ -363,6 +363,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
           logger,
           version,
           ...(config.http.metricsToken !== undefined ? { metricsToken: config.http.metricsToken } : {}),
+          ...(config.http.staticDir !== undefined ? { static: { dir: config.http.staticDir, path: config.http.staticPath } } : {}),
           metrics,
           readiness: () => {
             const store = opts.stores ?? ownStores;

@@ -22,6 +22,8 @@ import { safeEqual } from '../auth/passwords.js';
 import { authenticate, requireProfile } from './auth.js';
 import { loadConsole } from './console.js';
 import { HttpError } from './errors.js';
+import { registerStatic } from './static.js';
+import type { StaticOptions } from './static.js';
 import { openApiDocument } from './openapi.js';
 import type { AnyRoute } from './route.js';
 import { brokerRoutes } from './routes/broker.js';
@@ -51,6 +53,8 @@ export interface HttpApiOptions {
   metricsToken?: string;
   /** Largest request body, bytes. */
   bodyLimit?: number;
+  /** `http.staticDir` served under `http.staticPath` (static.ts); absent: none. */
+  static?: StaticOptions;
 }
 
 export interface HttpApi {
@@ -128,6 +132,7 @@ export async function createHttpApi(o: HttpApiOptions): Promise<HttpApi> {
   };
   app.get('/console', async (_req, reply) => page('index.html', reply));
   app.get('/console/:file', async (req, reply) => page((req.params as { file: string }).file, reply));
+  if (o.static !== undefined) await registerStatic(app, o.static);
 
   for (const r of routes) {
     app.route({

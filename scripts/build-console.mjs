@@ -1,13 +1,20 @@
-// Builds the web console (console/src -> console/dist): one esbuild bundle, the page, the styles.
-// Part of `npm run build`; the broker serves console/dist at /console.
+// Builds the web console (console/src -> console/dist): a type check, one esbuild bundle, the
+// page, the styles. Part of `npm run build`; the broker serves console/dist at /console.
+// Nothing to do when console/dist is newer than every input (npm start builds on each start).
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'console', 'dist');
+const src = join(root, 'console', 'src');
+const inputs = [...readdirSync(src, { recursive: true }).map((f) => join(src, String(f))), fileURLToPath(import.meta.url), join(root, 'console', 'tsconfig.json'), join(root, 'package-lock.json')];
+const built = join(out, 'app.js');
+if (existsSync(built) && inputs.every((f) => !existsSync(f) || statSync(f).mtimeMs <= statSync(built).mtimeMs)) process.exit(0);
+execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', join(root, 'console', 'tsconfig.json')], { stdio: 'inherit' });
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await build({

@@ -22,7 +22,7 @@ import { redact } from '../config/redact.js';
 import { helpEnvironment, helpOptions, helpSettings } from '../config/reference.js';
 import type { BrokerConfig } from '../config/types.js';
 import { createLogger } from '../logging.js';
-import { passwdCommand, tokenCommand } from './commands.js';
+import { CommandError, passwdCommand, tokenCommand } from './commands.js';
 import { storeCommand } from './store-command.js';
 import { ClusterMesh } from '../cluster/mesh.js';
 import { RedisBus } from '../cluster/redis.js';
@@ -71,9 +71,17 @@ function parse(argv: string[]): Parsed | 'help' | 'version' {
 
 async function run(argv: string[]): Promise<number> {
   const sub = argv[0];
-  if (sub === 'token') return tokenCommand(argv.slice(1));
-  if (sub === 'passwd') return passwdCommand(argv.slice(1));
-  if (sub === 'store') return storeCommand(argv.slice(1));
+  const command = sub === 'token' ? tokenCommand : sub === 'passwd' ? passwdCommand : sub === 'store' ? storeCommand : null;
+  if (command !== null) {
+    // Every subcommand reports errors as the main command does: one line naming the problem.
+    try {
+      return await command(argv.slice(1));
+    } catch (err) {
+      if (err instanceof ConfigError) process.stderr.write(`switchboard ${sub}: invalid configuration:\n${err.message}\n`);
+      else process.stderr.write(`switchboard ${sub}: ${(err as Error).message}${(err as Error).message.endsWith('\n') ? '' : '\n'}`);
+      return err instanceof CommandError ? err.exitCode : 1;
+    }
+  }
 
   let parsed: Parsed | 'help' | 'version';
   try {

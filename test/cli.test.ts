@@ -116,3 +116,35 @@ test('starts on port 0, prints the listeners, serves MQTT, exits 0 on SIGTERM', 
   assert.equal(await exit, 0);
   await end(c);
 });
+
+test('npx switchboard from the checkout runs this build (the README writes commands that way)', async () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url)); // dist/test/ -> the checkout
+  const r = await run('npx', ['--no-install', 'switchboard', '--version'], { cwd: root, env: testEnv() }).catch((e: { stdout: string; stderr: string }) => e);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(r.stdout.trim(), pkg.version, r.stderr);
+});
+
+test('switchboard token: errors name the problem in one line, like the main command (no stack traces)', async () => {
+  const cfg = join(dir, 'token.yaml');
+  writeFileSync(cfg, 'applications:\n  - id: cc\n    appKey: cc_app_key_123\n    profileKeys: { AGENT: cc_agent_key_1 }\n    jwt: { hs256Secret: cc_jwt_secret_0123456789 }\n  - id: nojwt\n    appKey: nojwt_app_key_1\n    profileKeys: { AGENT: nojwt_agent_key }\n');
+  const token = (...a: string[]) => cli(['token', ...a]);
+  const missing = await token('--app', 'cc', '--sub', 'a-1', '--profile', 'agent', '--config', join(dir, 'nope.yaml'));
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^switchboard token: invalid configuration:\n.*nope\.yaml: cannot read/);
+  assert.doesNotMatch(missing.stderr, /at .*\.js:\d+/, 'no stack trace');
+  const boss = await token('--app', 'cc', '--sub', 'a-1', '--profile', 'boss', '--config', cfg);
+  assert.equal(boss.code, 2);
+  assert.match(boss.stderr, /--profile "boss" is not a profile/);
+  assert.match((await token('--app', 'cc', '--sub', 'a-1', '--profile', 'agent', '--ttl', 'soon', '--config', cfg)).stderr, /--ttl "soon" is not a lifetime/);
+  assert.match((await token('--app', 'cc', '--profile', 'agent', '--config', cfg)).stderr, /--sub is required/);
+  assert.match((await token('--app', 'other', '--sub', 'a-1', '--profile', 'agent', '--config', cfg)).stderr, /has no application "other" \(it has: cc, nojwt\)/);
+  assert.match((await token('--app', 'nojwt', '--sub', 'a-1', '--profile', 'agent', '--config', cfg)).stderr, /application "nojwt" .* has no applications\[\]\.jwt\.hs256Secret/);
+  assert.match((await token('--app', 'cc', '--sub', 'a-1', '--profile', 'agent', '--ttl', '365d', '--config', cfg)).stderr, /longer than auth\.maxTokenLifetime/);
+  const ok = await token('--app', 'cc', '--sub', 'a-1', '--profile', 'agent', '--config', cfg);
+  assert.equal(ok.code, 0, ok.stderr);
+  const claims = JSON.parse(Buffer.from(ok.stdout.trim().split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+  assert.deepEqual([claims.sub, claims.app, claims.profile], ['a-1', 'cc', 'agent']);
+  // The shipped example can mint tokens, as the README shows.
+  const example = await token('--app', 'contact-centre', '--sub', 'agent-7', '--profile', 'agent', '--ttl', '1h', '--config', join(fileURLToPath(new URL('../..', import.meta.url)), 'examples', 'contact-centre.yaml'));
+  assert.equal(example.code, 0, example.stderr);
+});

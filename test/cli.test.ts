@@ -148,3 +148,28 @@ test('switchboard token: errors name the problem in one line, like the main comm
   const example = await token('--app', 'contact-centre', '--sub', 'agent-7', '--profile', 'agent', '--ttl', '1h', '--config', join(fileURLToPath(new URL('../..', import.meta.url)), 'examples', 'contact-centre.yaml'));
   assert.equal(example.code, 0, example.stderr);
 });
+
+test('npm start with nothing changed rebuilds nothing and is listening within seconds', { timeout: 120_000 }, async () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const main = join(root, 'dist', 'src', 'cli', 'main.js');
+  const { statSync } = await import('node:fs');
+  const { spawn } = await import('node:child_process');
+  const before = statSync(main).mtimeMs;
+  const began = Date.now();
+  const p = spawn('npm', ['start', '--', '--listen', 'mqtt://127.0.0.1:0', '--set', 'store.type=memory', '--log-level', 'warn'], { cwd: root, env: testEnv(), detached: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/listening mqtt:\/\//.test(out)) resolve();
+      });
+      p.on('exit', (code) => reject(new Error(`npm start exited ${code}: ${out}`)));
+    });
+    const took = Date.now() - began;
+    assert.equal(statSync(main).mtimeMs, before, 'dist was not rebuilt (nor deleted)');
+    assert.ok(took < 60_000, `listening after ${took} ms`);
+  } finally {
+    process.kill(-p.pid!, 'SIGTERM'); // npm and the broker under it
+  }
+});

@@ -102,6 +102,32 @@ export const stompSchema = section(
   'STOMP protocol settings.',
 );
 
+export const mqttsnSchema = section(
+  {
+    app: z
+      .string()
+      .optional()
+      .register(settings, { description: 'The application MQTT-SN clients log in to (MQTT-SN CONNECT carries no credentials: whoever reaches an `mqttsn://` listener is a client of this application, with `mqttsn.profile`, its client id as login). Required when applications are configured; unset in development mode: the default application' }),
+    profile: profile.default('AGENT').register(settings, { description: 'The profile of MQTT-SN clients (permissions as for any client of that profile)' }),
+    predefinedTopics: z
+      .array(z.string().regex(/^([1-9]\d{0,4})=(.+)$/, 'ID=TOPIC with ID in 1..65535'))
+      .default([])
+      .register(settings, { description: 'Predefined topic ids, `ID=TOPIC` (e.g. `1=sensors/temperature`): usable without REGISTER, and for QoS -1 publishes' }),
+    gatewayId: int(0, 255).default(1).register(settings, { description: 'The gateway id sent in ADVERTISE and GWINFO' }),
+    advertise: bool().default(false).register(settings, { description: 'Discovery: send ADVERTISE periodically to `mqttsn.multicastGroup` and answer SEARCHGW with GWINFO (off: SEARCHGW is not answered either)' }),
+    multicastGroup: z.string().default('225.1.1.1').register(settings, { description: 'Multicast group (IPv4) for ADVERTISE and SEARCHGW' }),
+    multicastPort: int(1, 65_535).default(1884).register(settings, { description: 'UDP port of the discovery group' }),
+    multicastInterface: z.string().optional().register(settings, { description: 'Address of the local interface discovery uses (unset: the system default)' }),
+    advertiseSeconds: int(1, 65_535).default(900).register(settings, { description: 'Interval between ADVERTISE messages, seconds (the Duration they carry)' }),
+    retryMs: int(100, 600_000).default(10_000).register(settings, { description: 'Tretry: a PUBLISH or REGISTER to a client is sent again after this, ms' }),
+    retries: int(0, 100).default(3).register(settings, { description: 'Nretry: resends before the client is considered lost' }),
+    maxClients: int(1).default(10_000).register(settings, { description: 'Most MQTT-SN clients (addresses) at once; more are ignored until one leaves' }),
+    maxBufferedPerSleeper: int(0, 1_000_000).default(100).register(settings, { description: 'Messages kept for a sleeping client until it wakes; more are dropped and dead-lettered (queue-full)' }),
+    datagramsPerSecond: int(1, 1_000_000).default(100).register(settings, { description: 'Datagrams accepted per second from one address (a burst of as many); the rest are dropped and counted' }),
+  },
+  'The MQTT-SN 1.2 gateway (`mqttsn://` listeners, UDP).',
+);
+
 export const limitsSchema = section(
   {
     maxConnections: int(1)
@@ -387,6 +413,7 @@ export const configSchema = z.strictObject({
   tls: tlsSchema,
   mqtt: mqttSchema,
   stomp: stompSchema,
+  mqttsn: mqttsnSchema,
   limits: limitsSchema,
   auth: authSchema,
   http: httpSchema,

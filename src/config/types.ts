@@ -17,6 +17,7 @@ import type {
   logLevelSchema,
   logSchema,
   mqttSchema,
+  mqttsnSchema,
   stompSchema,
   storeSchema,
   sysSchema,
@@ -29,6 +30,7 @@ import type {
 export type LogLevel = z.output<typeof logLevelSchema>;
 export type TlsConfig = z.output<typeof tlsSchema>;
 export type MqttConfig = z.output<typeof mqttSchema>;
+export type MqttSnConfig = z.output<typeof mqttsnSchema>;
 export type LimitsConfig = z.output<typeof limitsSchema>;
 export type AuthConfig = z.output<typeof authSchema>;
 export type StompConfig = z.output<typeof stompSchema>;

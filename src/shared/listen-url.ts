@@ -4,7 +4,7 @@
  * neither has to import the other (see .dependency-cruiser.cjs).
  */
 
-export type Scheme = 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'stomp' | 'stomps';
+export type Scheme = 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'stomp' | 'stomps' | 'mqttsn';
 
 export interface ListenerSpec {
   scheme: Scheme;
@@ -13,7 +13,7 @@ export interface ListenerSpec {
   path: string;
 }
 
-export const DEFAULT_PORTS: Readonly<Record<Scheme, number>> = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8443, stomp: 61613, stomps: 61614 };
+export const DEFAULT_PORTS: Readonly<Record<Scheme, number>> = { mqtt: 1883, mqtts: 8883, ws: 8080, wss: 8443, stomp: 61613, stomps: 61614, mqttsn: 1884 };
 
 export function parseListenUrl(raw: string): ListenerSpec {
   let u: URL;

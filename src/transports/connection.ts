@@ -8,7 +8,7 @@
  */
 
 /** 'unix': links between cluster workers; 'memory': in-process connections (transports/memory.ts). */
-export type TransportName = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix' | 'memory';
+export type TransportName = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix' | 'memory' | 'udp';
 
 export interface ConnectionHandler {
   onData(chunk: Buffer): void;

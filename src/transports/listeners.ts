@@ -20,13 +20,14 @@ import type { WebSocket } from 'ws';
 import type { Connection } from './connection.js';
 import { SocketConnection } from './tcp.js';
 import { WsConnection } from './ws.js';
+import { UdpServer } from './udp.js';
 import { parseListenUrl } from '../shared/listen-url.js';
 import type { ListenerSpec, Scheme } from '../shared/listen-url.js';
 
 // Listener URL parsing lives in src/shared/ (the configuration validates with it too).
 export { isLoopback, parseListenUrl } from '../shared/listen-url.js';
 export type { ListenerSpec, Scheme } from '../shared/listen-url.js';
-export type ProtocolName = 'mqtt' | 'stomp';
+export type ProtocolName = 'mqtt' | 'stomp' | 'mqttsn';
 
 export interface ListenerAddress {
   url: string;
@@ -64,6 +65,8 @@ export interface ListenersOptions {
   wsPingsPerSecond: number;
   /** `ws.allowedOrigins`: upgrades from a browser page of another origin get 403. Unset: every origin. */
   allowedOrigins?: readonly string[] | undefined;
+  /** `mqttsn://` listeners (UDP): per-address rate, most addresses at once (transports/udp.ts). */
+  udp?: { datagramsPerSecond: number; maxClients: number; readonly counters: { udpDropped: number } };
   /** Told of each upgrade refused for its Origin (logging). */
   onOriginRefused?: (origin: string, remoteAddress: string) => void;
 }
@@ -104,6 +107,7 @@ function untrack(this: TrackedSocket): void {
 export class Listeners {
   /** Bound servers, each with the sockets it accepted that are still open. */
   private readonly servers: Array<{ server: net.Server; sockets: Set<Duplex> }> = [];
+  private readonly udp: UdpServer[] = [];
   private origins: ReadonlySet<string> | null;
   private tlsFiles: TlsFiles;
 
@@ -140,7 +144,7 @@ export class Listeners {
       return await this.listenAll(specs);
     } catch (err) {
       const bound = this.servers.splice(before);
-      const closing = Promise.all(bound.map((b) => closeServer(b.server)));
+      const closing = Promise.all([...bound.map((b) => closeServer(b.server)), ...this.udp.splice(0).map((u) => u.close())]);
       // Connections accepted in the meantime go too.
       for (const b of bound) for (const sock of b.sockets) sock.destroy();
       await closing;
@@ -159,15 +163,34 @@ export class Listeners {
         else httpGroups.set(key, [spec]);
         continue;
       }
-      out.push(await this.listenStream(spec));
+      out.push(spec.scheme === 'mqttsn' ? await this.listenDatagram(spec) : await this.listenStream(spec));
     }
     for (const group of httpGroups.values()) out.push(...(await this.listenHttp(group)));
     return out;
   }
 
-  /** Stop accepting new connections; existing ones are left to the caller. */
+  /** Stop accepting new connections; existing ones are left to the caller (UDP sockets close: their clients have no connection of their own). */
   async close(): Promise<void> {
     await Promise.all(this.servers.map((b) => closeServer(b.server)));
+  }
+
+  /** Close the UDP sockets (after the protocols said goodbye: a gateway's DISCONNECTs go out through them). */
+  async closeUdp(): Promise<void> {
+    await Promise.all(this.udp.splice(0).map((u) => u.close()));
+  }
+
+  private async listenDatagram(spec: ListenerSpec): Promise<ListenerAddress> {
+    const udp = this.opts.udp ?? { datagramsPerSecond: 100, maxClients: 10_000, counters: { udpDropped: 0 } };
+    const server = new UdpServer(spec.host.includes(':') ? 'udp6' : 'udp4', {
+      datagramsPerSecond: udp.datagramsPerSecond,
+      maxClients: udp.maxClients,
+      counters: udp.counters,
+      onConnection: (conn) => this.opts.onConnection(conn, 'mqttsn'),
+    });
+    const { port } = await server.bind(spec.host, spec.port);
+    this.udp.push(server);
+    server.url = `mqttsn://${formatHost(spec.host)}:${port}`;
+    return { url: server.url, protocol: spec.scheme, host: spec.host, port };
   }
 
   /** Destroy sockets that are still open after close (HTTP keep-alive, half-open). */

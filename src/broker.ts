@@ -35,6 +35,12 @@ import { MqttConnection } from './protocols/mqtt/connection.js';
 import type { MqttContext, MqttCounters } from './protocols/mqtt/context.js';
 import { StompConnection } from './protocols/stomp/connection.js';
 import type { StompContext } from './protocols/stomp/context.js';
+import { MqttSnConnection } from './protocols/mqttsn/connection.js';
+import type { MqttSnContext, MqttSnCounters, MqttSnLogin } from './protocols/mqttsn/context.js';
+import { PredefinedTopics } from './protocols/mqttsn/topics.js';
+import { AnonymousPublisher } from './protocols/mqttsn/anonymous.js';
+import { ConfigError } from './config/schema.js';
+import { isValidTopicName } from './core/topic.js';
 import type { Connection } from './transports/connection.js';
 import { Listeners } from './transports/listeners.js';
 import { applied, restartNeeded } from './config/reload.js';
@@ -201,6 +207,44 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     stopping: () => stopping,
   };
 
+  // The MQTT-SN gateway (`mqttsn://` listeners): its login and predefined topics are resolved
+  // once, here; a configuration that cannot work is refused at start like any other.
+  const snCounters: MqttSnCounters = {
+    connectionsAccepted: 0,
+    datagramsIn: 0,
+    datagramsOut: 0,
+    malformed: 0,
+    unexpected: 0,
+    udpDropped: 0,
+    retransmissions: 0,
+    anonymousPublishes: 0,
+  };
+  const snConnections = new Set<MqttSnConnection>();
+  const snLogin = mqttsnLogin(config, dev !== null);
+  let predefined: PredefinedTopics;
+  try {
+    predefined = new PredefinedTopics(config.mqttsn.predefinedTopics, (t) => isValidTopicName(t, config.mqtt));
+  } catch (err) {
+    throw new ConfigError(`mqttsn.predefinedTopics: ${(err as Error).message}`);
+  }
+  const anonymous = new AnonymousPublisher(auth, snLogin, logger, snCounters);
+  const snCtx: MqttSnContext = {
+    router,
+    auth,
+    login: snLogin,
+    mqtt: config.mqtt,
+    mqttsn: config.mqttsn,
+    limits: config.limits,
+    predefined,
+    anonymous,
+    logger,
+    sweep,
+    connections: snConnections as Set<{ shutdown(): void }>,
+    counters: snCounters,
+    closed,
+    stopping: () => stopping,
+  };
+
   const perAddress = new Map<string, number>();
   const maxPerAddress = config.limits.maxConnectionsPerAddress;
   const onConnection = (conn: Connection, protocol: ProtocolName): void => {
@@ -222,6 +266,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     open++;
     // The connection registers itself as the transport's handler and calls ctx.closed() once.
     if (protocol === 'mqtt') new MqttConnection(mqttCtx, conn);
+    else if (protocol === 'mqttsn') new MqttSnConnection(snCtx, conn);
     else new StompConnection(stompCtx, conn);
   };
   function closed(remoteAddress: string): void {
@@ -249,6 +294,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     // The protocol is known only once connected: the setup phase gets the smaller timeout.
     connectTimeoutMs: Math.min(config.mqtt.connectTimeoutMs, config.stomp.connectTimeoutMs),
     wsPingsPerSecond: config.limits.wsPingsPerSecond,
+    udp: { datagramsPerSecond: config.mqttsn.datagramsPerSecond, maxClients: config.mqttsn.maxClients, counters: snCounters },
     allowedOrigins: config.ws.allowedOrigins,
     onOriginRefused: (origin, remoteAddress) => {
       // Once per origin (bounded): a page that keeps retrying would otherwise fill the log.
@@ -385,6 +431,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         const closing = listeners.close();
         listeners.destroyAll();
         await closing;
+        await listeners.closeUdp();
         await cluster?.stop().catch(() => undefined);
         await httpApi?.close().catch(() => undefined);
         httpApi = null;
@@ -403,8 +450,11 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       const closing = listeners.close();
       for (const c of [...mqttConnections]) c.shutdown();
       for (const c of [...stompConnections]) c.shutdown();
+      for (const c of [...snConnections]) c.shutdown();
+      anonymous.shutdown();
       await new Promise((r) => setImmediate(r));
       listeners.destroyAll();
+      await listeners.closeUdp(); // after the gateway's DISCONNECTs went out through them
       await closing;
       await cluster?.stop();
       await httpApi?.close();
@@ -418,4 +468,29 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     },
   };
   return broker;
+}
+
+/**
+ * How MQTT-SN clients log in (their CONNECT carries no credentials): as the application
+ * `mqttsn.app` with the key of the profile `mqttsn.profile`; in development mode the profile's
+ * name is the secret (Authenticator.builtIn). Checked only when an `mqttsn://` listener is
+ * configured: a missing application or key is a configuration error naming the setting.
+ */
+function mqttsnLogin(config: BrokerConfig, development: boolean): MqttSnLogin {
+  const profile = config.mqttsn.profile;
+  if (development) return { appKey: null, secret: profile };
+  const used = config.listen.some((u) => u.startsWith('mqttsn:'));
+  const id = config.mqttsn.app;
+  if (id === undefined) {
+    if (used) throw new ConfigError('mqttsn.app: required by the mqttsn:// listeners when applications are configured (the application MQTT-SN clients log in to)');
+    return { appKey: null, secret: '' };
+  }
+  const app = config.applications.find((a) => a.id === id);
+  if (app === undefined) throw new ConfigError(`mqttsn.app: no application "${id}"`);
+  const key = app.profileKeys[profile];
+  if (key === undefined) {
+    if (used) throw new ConfigError(`mqttsn.profile: application "${id}" has no profileKeys.${profile} for MQTT-SN clients to log in with`);
+    return { appKey: app.appKey, secret: '' };
+  }
+  return { appKey: app.appKey, secret: key };
 }

@@ -193,7 +193,7 @@ export interface ClientSummary {
   profile: Profile;
   /** The login it connected with; null for a session whose client has not connected since it was restored. */
   login: string | null;
-  protocol: 'mqtt' | 'stomp';
+  protocol: 'mqtt' | 'stomp' | 'mqttsn';
   /** 'tcp', 'tls', 'ws', 'wss' (of its last connection), or null when unknown. */
   transport: string | null;
   remoteAddress: string | null;
@@ -220,7 +220,7 @@ export interface ClientFilter {
   /** Sessions that outlive their connection (expiry > 0), or those that do not. */
   persistent?: boolean;
   profile?: Profile;
-  protocol?: 'mqtt' | 'stomp';
+  protocol?: 'mqtt' | 'stomp' | 'mqttsn';
   transport?: string;
   /** Client ids starting with this. */
   prefix?: string;
@@ -1019,8 +1019,8 @@ export function clientSummary(app: string, s: Session): ClientSummary {
   };
 }
 
-function protocolOf(s: Session): 'mqtt' | 'stomp' {
-  return s.identity?.protocol ?? (s.protocol === 'stomp' ? 'stomp' : 'mqtt');
+function protocolOf(s: Session): 'mqtt' | 'stomp' | 'mqttsn' {
+  return s.identity?.protocol ?? (s.protocol === 'stomp' || s.protocol === 'mqttsn' ? s.protocol : 'mqtt');
 }
 
 function clientMatches(s: Session, f: ClientFilter): boolean {

@@ -95,8 +95,8 @@ export interface OpenRequest {
  *                          decided), code, detail: a CONNECT that got no session (credentials,
  *                          identity rules, admission, an unsupported version...)
  *
- * protocol: 'mqtt' | 'stomp'; protocolVersion: MQTT 3, 4 (3.1.1) or 5, STOMP '1.0' | '1.1' |
- * '1.2'; transport: 'tcp' | 'tls' | 'ws' | 'wss'; reason: a DisconnectReason, the same word
+ * protocol: 'mqtt' | 'stomp' | 'mqttsn'; protocolVersion: MQTT 3, 4 (3.1.1) or 5, MQTT-SN '1.2', STOMP '1.0' | '1.1' |
+ * '1.2'; transport: 'tcp' | 'tls' | 'ws' | 'wss' | 'udp'; reason: a DisconnectReason, the same word
  * $presence and the onConnectionClose hook report ('clean', 'dropped', 'keepalive-timeout',
  * 'taken-over', 'kicked', 'shutdown', 'protocol-error', 'refused', 'token-expired').
  * A pino Logger is a ConnectionLog.
@@ -383,6 +383,31 @@ export class Client {
     const finish = (ok: boolean[]): UnsubscribeAnswer[] => raws.map((f, i) => (ok[i] ? this.app.router.unsubscribe(this.session, f) : DENIED)); // [MQTT-3.10.4-1]
     if (!checks.some((x) => x instanceof Promise)) return finish(checks as boolean[]);
     return Promise.all(checks.map((x) => (x instanceof Promise ? x.catch(() => false) : x))).then(finish);
+  }
+
+  // ---- will ------------------------------------------------------------------------------
+
+  /**
+   * Replace the will while connected (MQTT-SN WILLTOPICUPD / WILLMSGUPD): authorised as a
+   * publish, as at CONNECT (openClient); null removes it. Answers null when set, or the refusal.
+   */
+  updateWill(will: WillMessage | null): MaybePromise<Refusal | null> {
+    const app = this.app;
+    if (will === null) {
+      this.session.setWill(null);
+      return null;
+    }
+    if (app.router.budget.exceeded) return refuse('SB_ERR_QUOTA', 'the broker memory budget is spent: no room for a will (limits.memoryBudget)');
+    if (!isValidTopicName(will.msg.topic, app.topics)) return refuse('SB_ERR_TOPIC_NAME', `invalid will topic "${will.msg.topic}"`);
+    const denied = (): Refusal => refuse('SB_ERR_NOT_AUTHORIZED', `will topic "${will.msg.topic}" is not allowed`);
+    const set = (ok: boolean): Refusal | null => {
+      if (!ok) return denied();
+      if (!this.detached) this.session.setWill(will);
+      return null;
+    };
+    const allowed = app.authorizePublish(this.info, will.msg);
+    if (typeof allowed === 'boolean') return set(allowed);
+    return allowed.then(set, () => denied());
   }
 
   // ---- acknowledgements ------------------------------------------------------------------

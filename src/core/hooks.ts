@@ -12,7 +12,7 @@ import type { DropReason } from './session.js';
 /** Who a client is: the one type every layer uses (hooks, sessions, permissions, listings). */
 export interface ClientInfo extends Principal {
   app: string;
-  protocol: 'mqtt' | 'stomp';
+  protocol: 'mqtt' | 'stomp' | 'mqttsn';
   transport: string;
   remoteAddress: string;
   /** When the credentials it logged in with expire (ms since epoch; JWT `exp`): it is closed then. */
@@ -22,7 +22,7 @@ export interface ClientInfo extends Principal {
 export type MaybePromise<T> = T | Promise<T>;
 
 /** Who asks to log in: a protocol's client, or a caller of the HTTP API. */
-export type LoginProtocol = 'mqtt' | 'stomp' | 'http';
+export type LoginProtocol = 'mqtt' | 'stomp' | 'mqttsn' | 'http';
 
 export interface AuthenticateRequest {
   app: string | null;
@@ -52,7 +52,7 @@ export function clientInfo(
   clientId: string,
   identity: { login: string; profile: Principal['profile']; grants?: Principal['grants']; expiresAt?: number },
   app: string,
-  protocol: 'mqtt' | 'stomp',
+  protocol: ClientInfo['protocol'],
   transport: string,
   remoteAddress: string,
 ): ClientInfo {

@@ -765,7 +765,7 @@ export class Router implements SessionOwner {
   private restoreSession(r: SessionRecord): void {
     const session = new Session(r.clientId, this.opts.limits, this.dropListener, this);
     const profile = PROFILES.find((p) => p === r.profile) ?? 'AGENT';
-    const protocol = r.protocol === 'stomp' ? 'stomp' : 'mqtt';
+    const protocol = r.protocol === 'stomp' || r.protocol === 'mqttsn' ? r.protocol : 'mqtt';
     session.identity = { clientId: r.clientId, login: r.login, profile, app: this.app, protocol, transport: 'restored', remoteAddress: '' };
     session.protocol = protocol;
     session.expiryInterval = r.expiry;

@@ -162,7 +162,7 @@ export class Session implements Subscriber {
   expiryTimer: Deadline | null = null;
   willTimer: Deadline | null = null;
   private _will: WillMessage | null = null;
-  /** Protocol name for listings ('mqtt' | 'stomp'). */
+  /** Protocol name for listings ('mqtt' | 'stomp' | 'mqttsn'). */
   protocol = 'mqtt';
   connectedAt = 0;
   disconnectedAt = 0;

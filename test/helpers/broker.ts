@@ -14,6 +14,7 @@ export interface TestConfig {
   tls?: BrokerConfig['tls'];
   mqtt?: Partial<BrokerConfig['mqtt']>;
   stomp?: Partial<BrokerConfig['stomp']>;
+  mqttsn?: Partial<BrokerConfig['mqttsn']>;
   limits?: Partial<BrokerConfig['limits']>;
   auth?: Partial<BrokerConfig['auth']>;
   http?: Partial<BrokerConfig['http']>;
@@ -42,6 +43,7 @@ export function testConfig(o: TestConfig = {}): BrokerConfig {
     tls: o.tls ?? {},
     mqtt: { ...base.mqtt, ...o.mqtt },
     stomp: { ...base.stomp, ...o.stomp },
+    mqttsn: { ...base.mqttsn, ...o.mqttsn },
     limits: { ...base.limits, ...o.limits },
     auth: { ...base.auth, ...o.auth },
     http: { ...base.http, ...o.http },

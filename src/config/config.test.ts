@@ -40,6 +40,20 @@ test('DEFAULT_CONFIG: the values the hand-written defaults had', () => {
       maxTopicLevels: 32,
     },
     stomp: { heartbeatSendMs: 10_000, heartbeatReceiveMs: 10_000, maxHeaderCount: 64, maxHeaderLineBytes: 8192, maxBodyBytes: 1024 * 1024, window: 64, maxRedeliveries: 5, connectTimeoutMs: 10_000 },
+    mqttsn: {
+      profile: 'AGENT',
+      predefinedTopics: [],
+      gatewayId: 1,
+      advertise: false,
+      multicastGroup: '225.1.1.1',
+      multicastPort: 1884,
+      advertiseSeconds: 900,
+      retryMs: 10_000,
+      retries: 3,
+      maxClients: 10_000,
+      maxBufferedPerSleeper: 100,
+      datagramsPerSecond: 100,
+    },
     limits: {
       maxConnections: 1_000_000,
       maxQueuedMessages: 1000,
@@ -123,6 +137,7 @@ function sample(s: Setting): { text: string; value: unknown } {
       return { text: String(v), value: v };
     }
     case 'list':
+      if (s.key === 'mqttsn.predefinedTopics') return { text: '1=a/b, 2=c', value: ['1=a/b', '2=c'] };
       if (s.key.startsWith('cluster.redis.')) return { text: '127.0.0.1:1, 127.0.0.1:2', value: ['127.0.0.1:1', '127.0.0.1:2'] };
       return { text: 'mqtt://127.0.0.1:1, ws://127.0.0.1:2/x', value: ['mqtt://127.0.0.1:1', 'ws://127.0.0.1:2/x'] };
     default: {

@@ -15,7 +15,7 @@
  * message outstanding"): a REGISTER awaiting REGACK (the gateway names a topic before its first
  * PUBLISH, 6.5), a QoS 1/2 PUBLISH awaiting PUBACK/PUBREC, or a PUBREL awaiting PUBCOMP; others
  * wait in the session queue (core/session.ts), where the core bounds them. An exchange is sent
- * again after mqtt.retryMs (Tretry, with DUP for a PUBLISH), mqttsn.retries times (Nretry);
+ * again after mqttsn.retryMs (Tretry, with DUP for a PUBLISH), mqttsn.retries times (Nretry);
  * then the client is lost (its will is published).
  */
 import type { Connection, ConnectionHandler } from '../../transports/connection.js';

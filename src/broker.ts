@@ -39,6 +39,7 @@ import { MqttSnConnection } from './protocols/mqttsn/connection.js';
 import type { MqttSnContext, MqttSnCounters, MqttSnLogin } from './protocols/mqttsn/context.js';
 import { PredefinedTopics } from './protocols/mqttsn/topics.js';
 import { AnonymousPublisher } from './protocols/mqttsn/anonymous.js';
+import { Discovery } from './protocols/mqttsn/discovery.js';
 import { ConfigError } from './config/schema.js';
 import { isValidTopicName } from './core/topic.js';
 import type { Connection } from './transports/connection.js';
@@ -278,6 +279,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     }
   }
 
+  /** MQTT-SN gateway discovery, when mqttsn.advertise (made by start()). */
+  let discovery: Discovery | null = null;
   /** The HTTP API on the ws/wss ports (src/http/api.ts), made by start(). */
   let httpApi: HttpApi | null = null;
   const listeners = new Listeners({
@@ -422,6 +425,13 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         // Binds all listeners or none (a failed one closes those already bound).
         const addrs = await listeners.listen(config.listen);
         broker.addresses.push(...addrs);
+        // MQTT-SN discovery (mqttsn.advertise): ADVERTISE and GWINFO leave through the gateway's socket.
+        const send = config.mqttsn.advertise ? listeners.datagramSender(config.mqttsn.multicastInterface) : null;
+        if (send !== null) {
+          discovery = new Discovery({ gatewayId: config.mqttsn.gatewayId, group: config.mqttsn.multicastGroup, port: config.mqttsn.multicastPort, iface: config.mqttsn.multicastInterface, intervalSec: config.mqttsn.advertiseSeconds, send });
+          await discovery.start();
+          logger.info({ group: `${config.mqttsn.multicastGroup}:${config.mqttsn.multicastPort}`, gatewayId: config.mqttsn.gatewayId }, 'MQTT-SN discovery: advertising');
+        }
         for (const s of sysPublishers) s.start(config.sys.interval);
         for (const a of addrs) logger.info({ url: a.url }, 'listening');
         return addrs;
@@ -431,6 +441,8 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         const closing = listeners.close();
         listeners.destroyAll();
         await closing;
+        await discovery?.stop();
+        discovery = null;
         await listeners.closeUdp();
         await cluster?.stop().catch(() => undefined);
         await httpApi?.close().catch(() => undefined);
@@ -454,6 +466,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
       anonymous.shutdown();
       await new Promise((r) => setImmediate(r));
       listeners.destroyAll();
+      await discovery?.stop();
       await listeners.closeUdp(); // after the gateway's DISCONNECTs went out through them
       await closing;
       await cluster?.stop();

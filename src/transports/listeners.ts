@@ -174,6 +174,17 @@ export class Listeners {
     await Promise.all(this.servers.map((b) => closeServer(b.server)));
   }
 
+  /**
+   * Send through the first `mqttsn://` listener's socket (gateway discovery: clients connect to
+   * the source of ADVERTISE and GWINFO), multicast leaving on `iface` when given; null: none.
+   */
+  datagramSender(iface?: string): ((buf: Buffer, port: number, address: string) => void) | null {
+    const u = this.udp[0];
+    if (u === undefined) return null;
+    if (iface !== undefined) u.socket.setMulticastInterface(iface);
+    return (buf, port, address) => u.socket.send(buf, port, address);
+  }
+
   /** Close the UDP sockets (after the protocols said goodbye: a gateway's DISCONNECTs go out through them). */
   async closeUdp(): Promise<void> {
     await Promise.all(this.udp.splice(0).map((u) => u.close()));

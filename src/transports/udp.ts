@@ -24,22 +24,21 @@ export interface UdpOptions {
   now?: () => number;
 }
 
-export class DatagramConnection extends Connection {
-  /** Token bucket: tokens left and when they were last refilled (ms). */
+/** Token bucket of one address: tokens left and when they were last refilled (ms). */
+interface Bucket {
   tokens: number;
   refilled: number;
+}
 
+export class DatagramConnection extends Connection {
   constructor(
     private readonly server: UdpServer,
     remoteAddress: string,
     remotePort: number,
     listener: string,
-    now: number,
   ) {
     super('udp', remoteAddress, remotePort, listener);
     this.coalesce = false;
-    this.tokens = server.rate;
-    this.refilled = now;
   }
 
   pause(): void {
@@ -70,7 +69,13 @@ export class DatagramConnection extends Connection {
 export class UdpServer {
   readonly socket: dgram.Socket;
   private readonly byAddress = new Map<string, DatagramConnection>();
-  readonly rate: number;
+  /**
+   * Rate buckets by address, kept apart from the connections: an address whose connection is
+   * forgotten at once (a connectionless QoS -1 publish, a SEARCHGW) keeps its rate. Bounded: when
+   * full, buckets that are full again (idle for a second) are dropped.
+   */
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly rate: number;
   private readonly now: () => number;
   url = '';
 
@@ -104,27 +109,46 @@ export class UdpServer {
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const key = `${rinfo.address}|${rinfo.port}`;
+    if (!this.spend(key, this.now())) {
+      this.opts.counters.udpDropped++;
+      return;
+    }
     let conn = this.byAddress.get(key);
-    const now = this.now();
     if (conn === undefined) {
       if (this.byAddress.size >= this.opts.maxClients) {
         this.opts.counters.udpDropped++;
         return;
       }
-      conn = new DatagramConnection(this, rinfo.address, rinfo.port, this.url, now);
+      conn = new DatagramConnection(this, rinfo.address, rinfo.port, this.url);
       this.byAddress.set(key, conn);
       this.opts.onConnection(conn);
       if (conn.closed) return; // refused at admission
     }
-    // Refill the address's bucket for the time passed, then spend one token.
-    conn.tokens = Math.min(this.rate, conn.tokens + ((now - conn.refilled) * this.rate) / 1000);
-    conn.refilled = now;
-    if (conn.tokens < 1) {
-      this.opts.counters.udpDropped++;
-      return;
-    }
-    conn.tokens--;
     conn.emitData(msg);
+  }
+
+  /** One datagram from `key`: refill its bucket for the time passed, then spend a token. */
+  private spend(key: string, now: number): boolean {
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      if (this.buckets.size >= 2 * this.opts.maxClients) {
+        this.prune(now);
+        // Still full of addresses active this second (a spoofed flood): new ones wait.
+        if (this.buckets.size >= 2 * this.opts.maxClients) return false;
+      }
+      b = { tokens: this.rate, refilled: now };
+      this.buckets.set(key, b);
+    } else {
+      b.tokens = Math.min(this.rate, b.tokens + ((now - b.refilled) * this.rate) / 1000);
+      b.refilled = now;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens--;
+    return true;
+  }
+
+  private prune(now: number): void {
+    for (const [k, b] of this.buckets) if (now - b.refilled >= 1000) this.buckets.delete(k);
   }
 
   forget(conn: DatagramConnection): void {

@@ -242,7 +242,7 @@ describe('MQTT-SN gateway (development mode)', { skip }, () => {
     await c.ping();
   });
 
-  test('malformed datagrams are dropped without an answer or a crash; an unverified address gets nothing but GWINFO', async () => {
+  test('malformed datagrams are dropped without an answer or a crash; an unverified address gets nothing (no GWINFO either: discovery is off by default)', async () => {
     const c = await sn();
     await c.connect({ clientId: 'sn-fuzz' });
     for (const raw of ['', '00', '0504', 'ff0c', '020c', '03fe00', '0818000000000000']) c.sendRaw(Buffer.from(raw, 'hex'));
@@ -252,8 +252,15 @@ describe('MQTT-SN gateway (development mode)', { skip }, () => {
     stranger.sendRaw(Buffer.from('0216', 'hex')); // PINGREQ without CONNECT
     stranger.sendRaw(Buffer.from('0512000000', 'hex')); // malformed
     await assert.rejects(stranger.nextRaw(500), MqttSnTimeoutError);
-    const gw = await MqttSnClient.searchGateway(0, { multicastAddress: '127.0.0.1', port: b.port('mqttsn'), retryMs: 300, retries: 2 });
-    assert.equal(gw.gwId, 1);
+    await assert.rejects(MqttSnClient.searchGateway(0, { multicastAddress: '127.0.0.1', port: b.port('mqttsn'), retryMs: 300, retries: 1 }), MqttSnTimeoutError);
+    // With mqttsn.advertise on, the unicast port answers SEARCHGW too (test/mqttsn/discovery-netns.test.ts: the group).
+    const d = await startBroker({ listen: ['mqttsn://127.0.0.1:0'], mqttsn: { advertise: true, gatewayId: 9, multicastInterface: '127.0.0.1', multicastGroup: '239.255.77.79' } });
+    try {
+      const gw = await MqttSnClient.searchGateway(0, { multicastAddress: '127.0.0.1', port: d.port('mqttsn'), retryMs: 300, retries: 2 });
+      assert.equal(gw.gwId, 9);
+    } finally {
+      await d.stop();
+    }
   });
 
   test('a CONNECT that is not MQTT-SN 1.2 gets CONNACK 0x03', async () => {

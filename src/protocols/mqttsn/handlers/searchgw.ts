@@ -10,5 +10,7 @@ import type { MqttSnConnection } from '../connection.js';
 const NO_ADDRESS = Buffer.alloc(0);
 
 export function handleSearchGw(c: MqttSnConnection, _p: SearchGw): void {
+  // Discovery is off by default (mqttsn.advertise): then the gateway does not answer either.
+  if (!c.ctx.mqttsn.advertise) return;
   c.send({ type: 'GWINFO', gwId: c.ctx.mqttsn.gatewayId, gwAdd: NO_ADDRESS });
 }

@@ -407,7 +407,7 @@ export const configSchema = z.strictObject({
     .min(1, 'at least one listener')
     .default(DEFAULT_LISTEN)
     .register(settings, {
-      description: 'Listener URLs: `mqtt://H:P`, `mqtts://H:P`, `stomp://H:P`, `stomps://H:P`, `ws://H:P/PATH`, `wss://H:P/PATH` (port 0 = any free port)',
+      description: 'Listener URLs: `mqtt://H:P`, `mqtts://H:P`, `stomp://H:P`, `stomps://H:P`, `ws://H:P/PATH`, `wss://H:P/PATH`, `mqttsn://H:P` (UDP) (port 0 = any free port)',
       flag: { name: 'listen', arg: 'URL' },
     }),
   tls: tlsSchema,

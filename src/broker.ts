@@ -314,8 +314,17 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
   let ownStores: Stores | null = null;
   const startedAt = clock.now();
   const bus = opts.bus;
+  // $SYS: the cluster bus's values, and the MQTT-SN gateway's counters when it listens.
+  const gateway = config.listen.some((u) => u.startsWith('mqttsn:'));
+  const sysExtra: (() => Record<string, number>) | null =
+    bus?.stats === undefined && !gateway
+      ? null
+      : () => ({
+          ...(bus?.stats?.() ?? {}),
+          ...(gateway ? Object.fromEntries(Object.entries(snCounters).map(([k, v]) => [`mqttsn/${k}`, v])) : {}),
+        });
   const sysPublishers = [...apps.values()].map(
-    (a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) }),
+    (a) => new SysPublisher(a.router, { version, startedAt, connectedClients: () => open, ...(sysExtra !== null ? { extra: sysExtra } : {}) }),
   );
 
   const admin = new BrokerAdmin(apps, {
@@ -399,7 +408,11 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
         for (const a of apps.values()) webhooks.attach(a);
         // Linked to the other nodes, with their retained messages, before any client connects.
         if (cluster !== null) await cluster.start();
-        const metrics = new BrokerMetrics(admin, { authFailures: () => auth.failures, ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}) });
+        const metrics = new BrokerMetrics(admin, {
+          authFailures: () => auth.failures,
+          ...(bus?.stats !== undefined ? { extra: () => bus.stats!() } : {}),
+          ...(gateway ? { mqttsn: () => Object.fromEntries(Object.entries(snCounters)) } : {}),
+        });
         // Sampled latencies: publish to delivery (router.ts), acknowledgements waiting for the store and the bus (application.ts).
         for (const a of apps.values()) {
           a.router.onLatency = (seconds) => metrics.observeLatency(a.id, seconds);

@@ -28,7 +28,20 @@ export interface BrokerMetricsOptions {
   extra?: () => Record<string, number> | undefined;
   /** Logins refused so far (every protocol and the HTTP API). */
   authFailures?: () => number;
+  /** The MQTT-SN gateway's counters (protocols/mqttsn/context.ts MqttSnCounters), when it listens. */
+  mqttsn?: () => Readonly<Record<string, number>>;
 }
+
+/** The MQTT-SN gateway's counters, as `switchboard_mqttsn_<name>_total`. */
+const MQTTSN_COUNTERS: Record<string, string> = {
+  datagramsIn: 'Datagrams received by the MQTT-SN gateway.',
+  datagramsOut: 'Datagrams sent by the MQTT-SN gateway.',
+  malformed: 'Datagrams that were not MQTT-SN 1.2 messages (dropped).',
+  unexpected: 'Valid MQTT-SN messages not expected in the client\'s state (ignored).',
+  udpDropped: 'Datagrams dropped before parsing: over mqttsn.datagramsPerSecond for their address, or from a new address beyond mqttsn.maxClients.',
+  retransmissions: 'MQTT-SN messages sent again to a client after mqttsn.retryMs.',
+  anonymousPublishes: 'QoS -1 publishes taken from addresses without a connection.',
+};
 
 type AppLabel = 'app';
 
@@ -230,6 +243,21 @@ export class BrokerMetrics {
           this.inc(authFailures());
         },
       });
+    }
+
+    const mqttsn = this.opts.mqttsn;
+    if (mqttsn !== undefined) {
+      for (const [key, help] of Object.entries(MQTTSN_COUNTERS)) {
+        new Counter({
+          name: `switchboard_mqttsn_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+          help,
+          registers,
+          collect() {
+            this.reset();
+            this.inc(mqttsn()[key] ?? 0);
+          },
+        });
+      }
     }
 
     // Broker-wide.

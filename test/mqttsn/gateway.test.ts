@@ -322,3 +322,25 @@ test('the UDP socket is closed when the broker stops', async () => {
   await new Promise<void>((resolve, reject) => s.bind(port, '127.0.0.1', () => resolve()).once('error', reject));
   s.close();
 });
+
+test('the gateway counts in /metrics: datagrams, malformed ones, rate-limited ones', async () => {
+  const b = await startBroker({ listen: ['mqttsn://127.0.0.1:0', 'ws://127.0.0.1:0/mqtt'], mqttsn: { datagramsPerSecond: 5 } });
+  const s = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    const port = b.port('mqttsn');
+    // Ten datagrams at once from one address: five pass the rate limit, and are not MQTT-SN.
+    for (let i = 0; i < 10; i++) s.send(Buffer.from('ffff', 'hex'), port, '127.0.0.1');
+    const metric = async (name: string): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${b.port('ws')}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+    };
+    for (let i = 0; i < 100 && (await metric('switchboard_mqttsn_udp_dropped_total')) + (await metric('switchboard_mqttsn_malformed_total')) < 10; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await metric('switchboard_mqttsn_malformed_total'), 5);
+    assert.equal(await metric('switchboard_mqttsn_udp_dropped_total'), 5);
+    assert.equal(await metric('switchboard_mqttsn_datagrams_in_total'), 5);
+  } finally {
+    s.close();
+    await b.stop();
+  }
+});

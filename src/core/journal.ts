@@ -65,6 +65,24 @@ export class StoreJournal implements SessionJournal {
     if (s.will !== null) this.willSet(s, s.will);
   }
 
+  /**
+   * Write the session again from memory after the store missed some of its writes (an outage):
+   * exactly (forget, then everything) when memory holds all of it or the store lost it anyway;
+   * else everything but the queue, whose part only the store holds (`backlog`) must stay.
+   */
+  rewrite(s: Session, lost: boolean): void {
+    if (lost || s.backlog === 0) {
+      this.store.deleteSession(this.app, s.clientId);
+      this.snapshot(s);
+      return;
+    }
+    this.meta(s);
+    for (const sub of s.subscriptions.values()) this.subscription(s, sub, true);
+    for (const [id, e] of s.inflightEntries()) if (!ownedByQueue(e)) this.inflightSet(s, id, e);
+    for (const id of s.inboundIds()) this.inboundSet(s, id, true);
+    this.willSet(s, s.will);
+  }
+
   subscription(s: Session, sub: Subscription<Session>, present: boolean): void {
     if (present) this.store.putSubscription(this.app, s.clientId, subscriptionRecord(sub));
     else this.store.deleteSubscription(this.app, s.clientId, sub.raw);

@@ -186,7 +186,17 @@ export class Router implements SessionOwner {
   useStores(app: string, stores: Stores): void {
     this.app = app;
     this.stores = stores;
-    this.journal = new StoreJournal(app, stores.sessions);
+    const journal = new StoreJournal(app, stores.sessions);
+    this.journal = journal;
+    // A shared store back from an outage: the sessions held here that it may have missed writes
+    // of (or forgotten) are written again from memory.
+    stores.shared?.onRecovered((recovered) => {
+      for (const r of recovered) {
+        if (r.app !== app) continue;
+        const s = this.sessions.get(r.clientId);
+        if (s !== undefined && s.journal !== null) journal.rewrite(s, r.lost);
+      }
+    });
   }
 
   /**

@@ -196,6 +196,18 @@ export interface SharedSessionStore {
   disown(app: string, clientId: string): void;
   /** Writes refused so far because another node had taken the session (fencing). */
   readonly fenced: number;
+  /**
+   * Told after the shared store was unreachable, once it is back: the sessions this node still
+   * holds whose stored state may be missing or stale, to be written again from memory. `lost`:
+   * the store had forgotten the session entirely (it restarted empty).
+   */
+  onRecovered(listener: (sessions: ReadonlyArray<RecoveredSession>) => void): void;
+}
+
+export interface RecoveredSession {
+  app: string;
+  clientId: string;
+  lost: boolean;
 }
 
 /** One backend's stores, opened together. */

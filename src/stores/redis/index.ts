@@ -63,6 +63,18 @@ export class RedisStores implements Stores {
     // Errors are reported through the commands that fail (writeError, rejected reads); ioredis
     // also emits them here while it reconnects.
     this.client.on('error', () => undefined);
+    // Back after an outage (every 'ready' after the first is a reconnection): one write clears
+    // the store's writeError (a QoS 1/2 publish that needs no store must not wait for another
+    // write to clear it), and the sessions held here are checked and written again if Redis
+    // missed their writes or lost them (sessions.ts recover).
+    let connectedBefore = false;
+    this.client.on('ready', () => {
+      if (connectedBefore && this.writes.state === 'open') {
+        if (this.writes.error !== null) this.writes.track(() => this.client.ping());
+        void this.sessions.recover();
+      }
+      connectedBefore = true;
+    });
     const scripts = defineScripts(this.client);
     this.writes = new Writes(this.where);
     const keys = new Keys(opts.redis.prefix);

@@ -27,6 +27,7 @@ export interface Scripts {
   sbwrite(...args: Arg[]): Promise<number>;
   sbacquireBuffer(...args: Arg[]): Promise<[token: number, session: RawSession | null]>;
   sbreadBuffer(...args: Arg[]): Promise<RawSession | null>;
+  sbreclaim(...args: Arg[]): Promise<number>;
   sbdladd(...args: Arg[]): Promise<number>;
   sbqattempted(...args: Arg[]): Promise<number>;
   sbqremove(...args: Arg[]): Promise<number>;
@@ -117,6 +118,20 @@ if x == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEY
 return {tok, read()}
 `;
 
+/**
+ * KEYS: fence. ARGV: the holder's token, how long a fence without a session lives (ms).
+ * After an outage: 1 the fence still carries this token; 2 it was gone (Redis lost its data)
+ * and now carries it again (no other node took the session since: it would have made a new
+ * fence); 0 another node holds the session.
+ */
+const RECLAIM = `
+local f = redis.call('GET', KEYS[1])
+if f == ARGV[1] then return 1 end
+if f then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 2
+`;
+
 const READ_ONLY = `${READ}
 return read()
 `;
@@ -148,6 +163,7 @@ export function defineScripts(c: Client): Scripts {
   c.defineCommand('sbwrite', { numberOfKeys: 6, lua: WRITE });
   c.defineCommand('sbacquire', { numberOfKeys: 6, lua: ACQUIRE });
   c.defineCommand('sbread', { numberOfKeys: 6, lua: READ_ONLY, readOnly: true });
+  c.defineCommand('sbreclaim', { numberOfKeys: 1, lua: RECLAIM });
   c.defineCommand('sbdladd', { numberOfKeys: 1, lua: DL_ADD });
   c.defineCommand('sbqattempted', { numberOfKeys: 2, lua: Q_ATTEMPTED });
   c.defineCommand('sbqremove', { numberOfKeys: 2, lua: Q_REMOVE });

@@ -17,7 +17,7 @@
  *   expiry time) serves sessions(app); ids whose session is gone are skipped and removed, and the
  *   index drops expired ids now and then by score.
  */
-import type { DeliveryRecord, InflightRecord, MessageRecord, SessionMeta, SessionRecord, SessionStore, SharedSessionStore, SubscriptionRecord } from '../types.js';
+import type { DeliveryRecord, InflightRecord, MessageRecord, RecoveredSession, SessionMeta, SessionRecord, SessionStore, SharedSessionStore, SubscriptionRecord } from '../types.js';
 import {
   decodeDelivery,
   decodeInflight,
@@ -109,6 +109,9 @@ export function sessionOf(app: string, clientId: string, raw: RawSession): Sessi
 
 export class RedisSessionStore implements SessionStore, SharedSessionStore {
   private readonly holdings = new Map<string, Holding>();
+  /** Held sessions with a write that failed (Redis unreachable), by holding id, since last recovered. */
+  private readonly damaged = new Set<string>();
+  private readonly recoveryListeners: Array<(sessions: ReadonlyArray<RecoveredSession>) => void> = [];
   private refused = 0;
   private readonly pruned = new Map<string, number>();
 
@@ -124,6 +127,51 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
 
   get fenced(): number {
     return this.refused;
+  }
+
+  onRecovered(listener: (sessions: ReadonlyArray<RecoveredSession>) => void): void {
+    this.recoveryListeners.push(listener);
+  }
+
+  /**
+   * Redis is back after an outage: for every session held here, check its fence (sbreclaim). The
+   * ones Redis forgot (it restarted empty) are held again with the same token, and with the ones
+   * whose writes failed meanwhile they go to the listeners, which write them again from memory.
+   * A session another node took meanwhile is not ours any more: its writes are dropped from now.
+   */
+  async recover(): Promise<void> {
+    const out: RecoveredSession[] = [];
+    const held: Array<[id: string, h: Holding, token: string]> = [];
+    for (const [id, h] of this.holdings) if (h.token !== null && h.waiting === null) held.push([id, h, h.token]);
+    // A hundred fences per round trip (one pipeline), not one round trip per session.
+    for (let i = 0; i < held.length; i += 100) {
+      const chunk = held.slice(i, i + 100);
+      let results: number[];
+      try {
+        results = await Promise.all(chunk.map(([id, , token]) => this.scripts.sbreclaim(this.keys.session(...splitHoldingId(id))[0], token, FENCE_TTL_MS)));
+      } catch {
+        return; // unreachable again: the next recovery starts over
+      }
+      chunk.forEach(([id, h, token], k) => {
+        const r = results[k]!;
+        if (h.token !== token || h.waiting !== null) return; // acquired again or disowned meanwhile
+        const [app, clientId] = splitHoldingId(id);
+        if (r === 0) {
+          h.epoch++;
+          h.token = null;
+          this.damaged.delete(id);
+        } else if (r === 2 || this.damaged.has(id)) {
+          this.damaged.delete(id);
+          out.push({ app, clientId, lost: r === 2 });
+        }
+      });
+    }
+    if (out.length > 0) for (const l of this.recoveryListeners) l(out);
+  }
+
+  /** A write for a held session failed without being fenced: Redis may miss it. */
+  private damage(app: string, clientId: string, err: unknown): void {
+    if (!(err instanceof FencedWrite)) this.damaged.add(holdingId(app, clientId));
   }
 
   async acquire(app: string, clientId: string): Promise<SessionRecord | null> {
@@ -255,7 +303,11 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
             else if (token === null) {
               this.refused++;
               reject(new FencedWrite(`${app}/${clientId}: held by another node`));
-            } else this.send(keys, token, args, after).then(resolve, reject);
+            } else
+              this.send(keys, token, args, after).then(resolve, (err: unknown) => {
+                this.damage(app, clientId, err);
+                reject(err);
+              });
           });
         }),
       );
@@ -266,7 +318,12 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
       this.refused++;
       return;
     }
-    this.writes.track(() => this.send(keys, token, args, after));
+    this.writes.track(() =>
+      this.send(keys, token, args, after).catch((err: unknown) => {
+        this.damage(app, clientId, err);
+        throw err;
+      }),
+    );
   }
 
   private async send(keys: SessionKeys, token: string, args: Arg[], after: (() => Promise<unknown>) | undefined): Promise<void> {
@@ -341,4 +398,9 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
 
 function holdingId(app: string, clientId: string): string {
   return `${app}\u0000${clientId}`;
+}
+
+function splitHoldingId(id: string): [app: string, clientId: string] {
+  const i = id.indexOf('\u0000');
+  return [id.slice(0, i), id.slice(i + 1)];
 }

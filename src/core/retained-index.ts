@@ -48,6 +48,16 @@ export class RetainedIndex {
     return node.msg ?? undefined;
   }
 
+  /** Every retained message, $-topics included. */
+  *all(): Generator<Message> {
+    const stack: Node[] = [this.root];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n.msg !== null) yield n.msg;
+      if (n.children !== null) for (const c of n.children.values()) stack.push(c);
+    }
+  }
+
   /** Retained messages whose topic matches `filter` ($-topics excluded from leading wildcards [MQTT-4.7.2-1]). */
   match(filter: string): Message[] {
     const out: Message[] = [];

@@ -190,12 +190,14 @@ export class Router implements SessionOwner {
     this.journal = journal;
     // A shared store back from an outage: the sessions held here that it may have missed writes
     // of (or forgotten) are written again from memory.
-    stores.shared?.onRecovered((recovered) => {
+    stores.shared?.onRecovered((recovered, storeLost) => {
       for (const r of recovered) {
         if (r.app !== app) continue;
         const s = this.sessions.get(r.clientId);
         if (s !== undefined && s.journal !== null) journal.rewrite(s, r.lost);
       }
+      // Every node holds every retained message: each writes them again (the same values).
+      if (storeLost) for (const m of this.retained.all()) if (!m.topic.startsWith('$SYS/')) stores.retained.putRetained(app, messageRecord(m));
     });
   }
 

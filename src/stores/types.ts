@@ -198,10 +198,11 @@ export interface SharedSessionStore {
   readonly fenced: number;
   /**
    * Told after the shared store was unreachable, once it is back: the sessions this node still
-   * holds whose stored state may be missing or stale, to be written again from memory. `lost`:
-   * the store had forgotten the session entirely (it restarted empty).
+   * holds whose stored state may be missing or stale, to be written again from memory (`lost`:
+   * the store had forgotten the session entirely), and whether the store came back empty
+   * (`storeLost`: what every node keeps in memory, such as retained messages, is written again).
    */
-  onRecovered(listener: (sessions: ReadonlyArray<RecoveredSession>) => void): void;
+  onRecovered(listener: (sessions: ReadonlyArray<RecoveredSession>, storeLost: boolean) => void): void;
 }
 
 export interface RecoveredSession {

@@ -2,8 +2,9 @@
  * Redis restarts empty (no persistence) under a node holding persistent sessions: once it is
  * back, the node writes the sessions it holds again from memory (stores/redis/sessions.ts
  * recover, core/journal.ts rewrite), so QoS 1 messages for a parked session are acknowledged
- * again (they were refused while its fence was gone), and after the node is killed the session
- * resumes on another node with its subscriptions and every acknowledged message.
+ * again (they were refused while its fence was gone), retained messages are written again, and
+ * after the node is killed the session resumes on another node with its subscriptions and every
+ * acknowledged message.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,16 +38,19 @@ test('Redis back empty: the sessions a node holds are written again, and resume 
   const parked = await d.mqtt(0, 'rec-parked', 'AGENT', { clean: false, properties: { sessionExpiryInterval: 3600 } });
   await parked.client.subscribeAsync('$inbox/rec-parked/#', { qos: 1 });
   await parked.client.endAsync();
+  const { client: retainer } = await d.mqtt(0, 'rec-retainer', 'ADMIN');
+  await retainer.publishAsync('rec/status', 'green', { qos: 1, retain: true });
   const meta = 'sb:{s:cl:rec-parked}:meta';
   await eventually(async () => (await redis.cli('EXISTS', meta)).trim() === '1', 'the session is in Redis', 5000);
+  assert.equal((await redis.cli('HEXISTS', 'sb:retained:cl', 'rec/status')).trim(), '1');
 
   const from = a.lines.length;
   await redis.kill();
-  await redis.start(); // empty: nothing was persisted
-  assert.equal((await redis.cli('EXISTS', meta)).trim(), '0', 'Redis lost the session');
+  await redis.start(); // empty: nothing was persisted (the node may already be writing it again)
   await a.waitFor(/Redis is reachable again/, 15_000, from);
   await eventually(async () => (await redis.cli('EXISTS', meta)).trim() === '1', 'the node wrote the session again', 10_000);
   assert.match(await redis.cli('HKEYS', 'sb:{s:cl:rec-parked}:subs'), /\$inbox\/rec-parked\/#/);
+  await eventually(async () => (await redis.cli('HEXISTS', 'sb:retained:cl', 'rec/status')).trim() === '1', 'the retained message is written again', 5000);
 
   // A message for the parked session is stored and acknowledged again.
   const { client: svc } = await d.mqtt(0, 'rec-svc', 'SERVICE');

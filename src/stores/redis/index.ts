@@ -55,6 +55,7 @@ export class RedisStores implements Stores {
   private readonly writes: Writes;
   private opening: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
+  private readonly marker: string;
 
   /** Nothing is connected until open(). */
   constructor(private readonly opts: RedisStoresOptions) {
@@ -71,19 +72,31 @@ export class RedisStores implements Stores {
     this.client.on('ready', () => {
       if (connectedBefore && this.writes.state === 'open') {
         if (this.writes.error !== null) this.writes.track(() => this.client.ping());
-        void this.sessions.recover();
+        void this.recover();
       }
       connectedBefore = true;
     });
     const scripts = defineScripts(this.client);
     this.writes = new Writes(this.where);
     const keys = new Keys(opts.redis.prefix);
+    this.marker = keys.marker();
     const ids = new Ids();
     const bounds: DeadLetterBounds = { maxCount: opts.deadLetters?.maxCount ?? 10_000, maxAgeMs: opts.deadLetters?.maxAgeMs ?? 7 * 24 * 3600 * 1000 };
     this.sessions = new RedisSessionStore(this.client, scripts, keys, this.writes, this.where);
     this.retained = new RedisRetainedStore(this.client, keys, this.writes, this.where);
     this.queues = new RedisQueueStore(this.client, scripts, keys, this.writes, ids, opts.node, this.where);
     this.deadLetters = new RedisDeadLetterStore(this.client, scripts, keys, this.writes, ids, bounds, opts.now ?? Date.now, this.where);
+  }
+
+  /** Back after an outage: did Redis keep its data (the marker), then the sessions held here (sessions.ts recover). */
+  private async recover(): Promise<void> {
+    let storeLost: boolean;
+    try {
+      storeLost = (await this.client.set(this.marker, '1', 'NX')) === 'OK';
+    } catch {
+      return; // unreachable again: the next reconnection starts over
+    }
+    await this.sessions.recover(storeLost);
   }
 
   /** Sessions are shared by the nodes on this Redis: acquire, disown, fencing (sessions.ts). */
@@ -102,6 +115,9 @@ export class RedisStores implements Stores {
     const limit = this.opts.connectTimeoutMs ?? 10_000;
     try {
       await connect(this.client, limit, this.where);
+      // On a Redis Cluster the marker lives on one shard: a shard that restarted empty alone
+      // shows through the fences of the sessions it held (sessions.ts recover), not here.
+      await this.client.set(this.marker, '1');
     } catch (err) {
       this.client.disconnect();
       this.opening = null;

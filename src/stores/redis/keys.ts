@@ -41,6 +41,11 @@ export class Keys {
     return `${this.prefix}:sessions:${escapePart(app)}`;
   }
 
+  /** Set while Redis keeps what the stores wrote: gone after a restart that lost the data. */
+  marker(): string {
+    return `${this.prefix}:stores`;
+  }
+
   retained(app: string): string {
     return `${this.prefix}:retained:${escapePart(app)}`;
   }

@@ -111,7 +111,7 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
   private readonly holdings = new Map<string, Holding>();
   /** Held sessions with a write that failed (Redis unreachable), by holding id, since last recovered. */
   private readonly damaged = new Set<string>();
-  private readonly recoveryListeners: Array<(sessions: ReadonlyArray<RecoveredSession>) => void> = [];
+  private readonly recoveryListeners: Array<(sessions: ReadonlyArray<RecoveredSession>, storeLost: boolean) => void> = [];
   private refused = 0;
   private readonly pruned = new Map<string, number>();
 
@@ -129,7 +129,7 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
     return this.refused;
   }
 
-  onRecovered(listener: (sessions: ReadonlyArray<RecoveredSession>) => void): void {
+  onRecovered(listener: (sessions: ReadonlyArray<RecoveredSession>, storeLost: boolean) => void): void {
     this.recoveryListeners.push(listener);
   }
 
@@ -139,7 +139,7 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
    * whose writes failed meanwhile they go to the listeners, which write them again from memory.
    * A session another node took meanwhile is not ours any more: its writes are dropped from now.
    */
-  async recover(): Promise<void> {
+  async recover(storeLost: boolean): Promise<void> {
     const out: RecoveredSession[] = [];
     const held: Array<[id: string, h: Holding, token: string]> = [];
     for (const [id, h] of this.holdings) if (h.token !== null && h.waiting === null) held.push([id, h, h.token]);
@@ -166,7 +166,7 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
         }
       });
     }
-    if (out.length > 0) for (const l of this.recoveryListeners) l(out);
+    if (out.length > 0 || storeLost) for (const l of this.recoveryListeners) l(out, storeLost);
   }
 
   /** A write for a held session failed without being fenced: Redis may miss it. */

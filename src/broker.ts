@@ -297,7 +297,7 @@ export function createBroker(config: BrokerConfig, opts: BrokerOptions = {}): Br
     // The protocol is known only once connected: the setup phase gets the smaller timeout.
     connectTimeoutMs: Math.min(config.mqtt.connectTimeoutMs, config.stomp.connectTimeoutMs),
     wsPingsPerSecond: config.limits.wsPingsPerSecond,
-    udp: { datagramsPerSecond: config.mqttsn.datagramsPerSecond, maxClients: config.mqttsn.maxClients, counters: snCounters },
+    udp: { datagramsPerSecond: config.mqttsn.datagramsPerSecond, maxClients: config.mqttsn.maxClients, receiveBufferBytes: config.mqttsn.receiveBufferBytes, counters: snCounters },
     allowedOrigins: config.ws.allowedOrigins,
     onOriginRefused: (origin, remoteAddress) => {
       // Once per origin (bounded): a page that keeps retrying would otherwise fill the log.

@@ -52,6 +52,7 @@ test('DEFAULT_CONFIG: the values the hand-written defaults had', () => {
       retries: 3,
       maxClients: 10_000,
       maxBufferedPerSleeper: 100,
+      receiveBufferBytes: 4 * 1024 * 1024,
       datagramsPerSecond: 100,
     },
     limits: {

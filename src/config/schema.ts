@@ -123,6 +123,9 @@ export const mqttsnSchema = section(
     retries: int(0, 100).default(3).register(settings, { description: 'Nretry: resends before the client is considered lost' }),
     maxClients: int(1).default(10_000).register(settings, { description: 'Most MQTT-SN clients (addresses) at once; more are ignored until one leaves' }),
     maxBufferedPerSleeper: int(0, 1_000_000).default(100).register(settings, { description: 'Messages kept for a sleeping client until it wakes; more are dropped and dead-lettered (queue-full)' }),
+    receiveBufferBytes: int(0, 1 << 30)
+      .default(4 * 1024 * 1024)
+      .register(settings, { description: "The gateway socket's receive buffer, bytes (SO_RCVBUF; the kernel caps it at net.core.rmem_max; 0 = the system default): datagrams arriving faster than the gateway reads them wait there, beyond it the kernel drops them", unit: 'bytes' }),
     datagramsPerSecond: int(1, 1_000_000).default(100).register(settings, { description: 'Datagrams accepted per second from one address (a burst of as many); the rest are dropped and counted' }),
   },
   'The MQTT-SN 1.2 gateway (`mqttsn://` listeners, UDP).',

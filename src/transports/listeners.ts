@@ -66,7 +66,7 @@ export interface ListenersOptions {
   /** `ws.allowedOrigins`: upgrades from a browser page of another origin get 403. Unset: every origin. */
   allowedOrigins?: readonly string[] | undefined;
   /** `mqttsn://` listeners (UDP): per-address rate, most addresses at once (transports/udp.ts). */
-  udp?: { datagramsPerSecond: number; maxClients: number; readonly counters: { udpDropped: number } };
+  udp?: { datagramsPerSecond: number; maxClients: number; receiveBufferBytes?: number; readonly counters: { udpDropped: number } };
   /** Told of each upgrade refused for its Origin (logging). */
   onOriginRefused?: (origin: string, remoteAddress: string) => void;
 }
@@ -199,6 +199,15 @@ export class Listeners {
       onConnection: (conn) => this.opts.onConnection(conn, 'mqttsn'),
     });
     const { port } = await server.bind(spec.host, spec.port);
+    // A burst of datagrams waits in the socket's buffer while the event loop is busy; past it the
+    // kernel drops them unseen (the default is about 200 KB: some 250 small datagrams).
+    if (udp.receiveBufferBytes !== undefined && udp.receiveBufferBytes > 0) {
+      try {
+        server.socket.setRecvBufferSize(udp.receiveBufferBytes);
+      } catch {
+        /* refused by the system: its default stays */
+      }
+    }
     this.udp.push(server);
     server.url = `mqttsn://${formatHost(spec.host)}:${port}`;
     return { url: server.url, protocol: spec.scheme, host: spec.host, port };

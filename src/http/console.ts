@@ -15,7 +15,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** The repository (or package) root: the nearest directory above this module with a package.json. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);

@@ -7,24 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { packageRoot } from '../../src/http/console.js';
 
 const run = promisify(execFile);
 
-/** The repository: the nearest folder above with a package.json (the tests may be compiled elsewhere). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-  return dir;
-}
-const ROOT = repoRoot();
+// The repository (the tests may be compiled elsewhere): the console's lookup serves here too.
+const ROOT = packageRoot();
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
 interface Instruction {

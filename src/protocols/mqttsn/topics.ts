@@ -17,16 +17,37 @@ import type { PublishTopic } from './packets.js';
 const FIRST_ID = 1;
 const LAST_ID = 0xfffe;
 
-/** `mqttsn.predefinedTopics`: id <-> topic name, shared by every client. */
-export class PredefinedTopics {
-  private readonly byId = new Map<number, string>();
-  private readonly byName = new Map<string, number>();
+/** Topic ids both ways: id -> name, name -> id. */
+class TopicIds {
+  protected readonly byId = new Map<number, string>();
+  protected readonly byName = new Map<string, number>();
 
+  name(id: number): string | undefined {
+    return this.byId.get(id);
+  }
+
+  id(name: string): number | undefined {
+    return this.byName.get(name);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  protected set(id: number, name: string): void {
+    this.byId.set(id, name);
+    this.byName.set(name, id);
+  }
+}
+
+/** `mqttsn.predefinedTopics`: id <-> topic name, shared by every client. */
+export class PredefinedTopics extends TopicIds {
   /**
    * From the configured `ID=TOPIC` entries; throws an Error naming the entry when an id or a
    * name is given twice or a name is not a valid topic name (`valid`).
    */
   constructor(entries: readonly string[], valid: (topic: string) => boolean) {
+    super();
     for (const e of entries) {
       const eq = e.indexOf('=');
       const id = Number(e.slice(0, eq));
@@ -35,42 +56,17 @@ export class PredefinedTopics {
       if (!valid(name)) throw new Error(`"${e}": "${name}" is not a valid topic name`);
       if (this.byId.has(id)) throw new Error(`"${e}": id ${id} is defined twice`);
       if (this.byName.has(name)) throw new Error(`"${e}": topic "${name}" is defined twice`);
-      this.byId.set(id, name);
-      this.byName.set(name, id);
+      this.set(id, name);
     }
-  }
-
-  name(id: number): string | undefined {
-    return this.byId.get(id);
-  }
-
-  id(name: string): number | undefined {
-    return this.byName.get(name);
-  }
-
-  get size(): number {
-    return this.byId.size;
   }
 }
 
 /** One client's normal topic ids (6.5), at most `capacity` of them. */
-export class TopicRegistry {
-  private readonly byId = new Map<number, string>();
-  private readonly byName = new Map<string, number>();
+export class TopicRegistry extends TopicIds {
   private next = FIRST_ID;
 
-  constructor(readonly capacity: number) {}
-
-  name(id: number): string | undefined {
-    return this.byId.get(id);
-  }
-
-  id(name: string): number | undefined {
-    return this.byName.get(name);
-  }
-
-  get size(): number {
-    return this.byId.size;
+  constructor(readonly capacity: number) {
+    super();
   }
 
   /** The id of `name`, registered now if it had none; 0 when the registry is full. */
@@ -81,8 +77,7 @@ export class TopicRegistry {
     let id = this.next;
     while (this.byId.has(id)) id = id === LAST_ID ? FIRST_ID : id + 1;
     this.next = id === LAST_ID ? FIRST_ID : id + 1;
-    this.byId.set(id, name);
-    this.byName.set(name, id);
+    this.set(id, name);
     return id;
   }
 

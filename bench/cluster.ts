@@ -49,7 +49,8 @@
  */
 import { fork, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { layoutSections } from './layout-report.js';
 import net from 'node:net';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -1415,18 +1416,7 @@ function header(cmd: string, versions: string[]): string[] {
 
 function writeReport(file: string, cmd: string, versions: string[], sections: Map<'pinned' | 'unpinned', string[]>): void {
   // A single-layout run keeps the other layout's section of the file.
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const parts: string[] = [];
-  for (const key of ['pinned', 'unpinned'] as const) {
-    const mine = sections.get(key);
-    if (mine) {
-      parts.push(mine.join('\n'));
-      continue;
-    }
-    const m = new RegExp(`<!-- layout:${key}:start -->[\\s\\S]*?<!-- layout:${key}:end -->`).exec(old);
-    if (m) parts.push(m[0]);
-  }
-  writeFileSync(file, [...header(cmd, versions), ...parts.flatMap((p) => [p, ''])].join('\n'));
+  writeFileSync(file, [...header(cmd, versions), ...layoutSections(file, sections).flatMap((p) => [p, ''])].join('\n'));
 }
 
 async function main(): Promise<void> {

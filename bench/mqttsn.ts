@@ -57,6 +57,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { layoutSections } from './layout-report.js';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -958,19 +959,9 @@ function header(cmd: string, versions: string[], w: Windows, peerNote: string): 
  * hand-written findings between `<!-- findings:start -->` and `<!-- findings:end -->`.
  */
 function writeReport(file: string, head: string[], sections: Map<'pinned' | 'unpinned', string[]>): void {
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const parts: string[] = [];
-  const findings = /<!-- findings:start -->[\s\S]*?<!-- findings:end -->/.exec(old);
-  if (findings) parts.push(findings[0]);
-  for (const k of ['pinned', 'unpinned'] as const) {
-    const mine = sections.get(k);
-    if (mine) {
-      parts.push(mine.join('\n'));
-      continue;
-    }
-    const m = new RegExp(`<!-- layout:${k}:start -->[\\s\\S]*?<!-- layout:${k}:end -->`).exec(old);
-    if (m) parts.push(m[0]);
-  }
+  // The findings written by hand stay; a single-layout run keeps the other layout's section.
+  const findings = existsSync(file) ? /<!-- findings:start -->[\s\S]*?<!-- findings:end -->/.exec(readFileSync(file, 'utf8')) : null;
+  const parts = [...(findings ? [findings[0]] : []), ...layoutSections(file, sections)];
   writeFileSync(file, [...head, ...parts.flatMap((p) => [p, ''])].join('\n'));
 }
 

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BusHandler, NodeId } from '../core/bus.js';
 import { Link } from './link.js';
+import type { Connection } from '../transports/connection.js';
 import { PeerBus } from './peers.js';
 
 export interface MeshOptions {
@@ -109,6 +110,10 @@ export class ClusterMesh extends PeerBus {
     const w = this.readyWaiters;
     this.readyWaiters = [];
     for (const r of w) r();
+  }
+
+  protected linkTo(node: NodeId): Connection | null {
+    return this.links.get(Number(node))?.conn ?? null;
   }
 
   protected write(node: NodeId, buf: Buffer): boolean {

@@ -34,6 +34,10 @@ class MemBus extends PeerBus {
     this.endConfirmations();
   }
 
+  protected linkTo(): null {
+    return null;
+  }
+
   protected write(node: NodeId, buf: Buffer): boolean {
     const to = this.net.buses.get(node);
     if (to === undefined || this.net.cut.has(node) || this.net.cut.has(this.node)) return false;

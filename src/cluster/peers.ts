@@ -20,7 +20,8 @@ import type { Bus, BusHandler, Claim, NodeId, Owner, RemoteGroup, Route, WillRec
 import { nodeBefore } from '../core/bus.js';
 import { TopicTrie } from '../core/topic-trie.js';
 import type { MatchResult, Subscriber } from '../core/topic-trie.js';
-import { encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, Kind } from './wire.js';
+import { encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FANOUT, Kind, MessageFrame } from './wire.js';
+import type { Connection } from '../transports/connection.js';
 import type { PeerFrame } from './wire.js';
 
 /** A peer as the subscriber of its wildcard filters and group memberships; `bit` = 1 << its slot. */
@@ -34,6 +35,7 @@ export const MAX_PEERS = 32;
 
 const NO_GROUPS: readonly RemoteGroup[] = Object.freeze([]);
 const RETAINED: Route = Object.freeze({ kind: 'retained' });
+const frames = new MessageFrame();
 
 /**
  * Which peers subscribe to what, for one application. Exact filters, the bulk of a device
@@ -170,6 +172,11 @@ export abstract class PeerBus implements Bus {
   abstract stop(): Promise<void>;
   /** Frames to one peer, in order; false when it cannot be reached now. */
   protected abstract write(node: NodeId, buf: Buffer): boolean;
+  /**
+   * The connection a frame to `node` goes on now if it is a direct link (the frame is counted
+   * as sent), else null (then `write`). Messages are encoded in place there.
+   */
+  protected abstract linkTo(node: NodeId): Connection | null;
 
   quiesce(): void {
     this.stopped = true;
@@ -368,6 +375,10 @@ export abstract class PeerBus implements Bus {
     const mask = msg.retain && (route === undefined || route.kind === 'fanout') ? -1 : interest;
     if (mask === 0) return 0;
     let buf: Buffer | null = null;
+    // The frame written in place on the first link, copied from there to the others.
+    let first: Connection | null = null;
+    let start = 0;
+    let end = 0;
     let n = 0;
     if ((interest & this.orphanBits) !== 0 && this.confirming && msg.qos > 0) {
       // Sessions of a dead node match, not adopted yet: not stored for them (stored() fails).
@@ -379,7 +390,19 @@ export abstract class PeerBus implements Bus {
       const bit = p.sub.bit;
       if ((mask & bit) === 0) continue;
       const node = p.sub.node;
-      this.write(node, (buf ??= encodeMessage(app, msg, route, this.confirmId(msg, null))));
+      const c = this.linkTo(node);
+      if (c === null) this.write(node, (buf ??= encodeMessage(app, msg, route, this.confirmId(msg, null))));
+      else if (first === null) {
+        const confirm = this.confirmId(msg, null);
+        start = c.reserve(frames.bound(app, msg, route ?? FANOUT, confirm));
+        end = frames.write(c.room, start, app, msg, route ?? FANOUT, confirm);
+        c.commit(end);
+        first = c;
+      } else {
+        const at = c.reserve(end - start);
+        first.room.copy(c.room, at, start, end);
+        c.commit(at + end - start);
+      }
       if (this.current?.msg === msg) this.current.nodes.push(node);
       if ((interest & bit) !== 0) n++;
     }

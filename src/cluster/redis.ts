@@ -23,9 +23,10 @@ import type { RedisClient as Client, RedisSettings } from '../shared/redis.js';
 import type { Logger } from 'pino';
 import type { BusHandler, NodeId } from '../core/bus.js';
 import net from 'node:net';
-import { decodeFrames, encodeSignal, Kind } from './wire.js';
+import { encodeSignal, FrameDecoder, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
 import { Link } from './link.js';
+import type { Connection } from '../transports/connection.js';
 import { nodeBefore } from '../core/bus.js';
 import { PeerBus } from './peers.js';
 
@@ -100,6 +101,8 @@ export class RedisBus extends PeerBus {
   private readonly known = new Map<NodeId, { inc: number; lastSeen: number; addr: string | null }>();
   /** Frames waiting for this turn's flush, per peer. */
   private pending = new Map<NodeId, Buffer[]>();
+  /** Frames that came through Redis (its strings cached across messages). */
+  private readonly decoder = new FrameDecoder();
   private flushScheduled = false;
   private timer: NodeJS.Timeout | null = null;
   private lastTick = Date.now();
@@ -275,6 +278,13 @@ export class RedisBus extends PeerBus {
 
   // ---- frames out ------------------------------------------------------------------------------
 
+  protected linkTo(node: NodeId): Connection | null {
+    const d = this.direct.get(node);
+    if (d === undefined || !d.out || d.link === null || !this.known.has(node)) return null;
+    this.counters.framesOut++;
+    return d.link.conn;
+  }
+
   protected write(node: NodeId, buf: Buffer): boolean {
     if (!this.known.has(node)) return false;
     const d = this.direct.get(node);
@@ -364,7 +374,7 @@ export class RedisBus extends PeerBus {
     }
     this.heard(node, inc, undefined);
     try {
-      decodeFrames(message, at, (f) => {
+      this.decoder.frames(message, at, (f) => {
         this.counters.framesIn++;
         if (f.kind === Kind.Switch) this.switchedIn(node);
         else this.frame(f, node);

@@ -31,6 +31,7 @@ import { PROFILES } from '../core/permissions.js';
 import type { Profile } from '../core/permissions.js';
 import type { Claim, Route, WillRecord } from '../core/bus.js';
 import type { ClientInfo } from '../core/hooks.js';
+import { Interner } from '../shared/interner.js';
 
 export const enum Kind {
   Message = 1,
@@ -64,37 +65,43 @@ export type PeerFrame =
   | { kind: Kind.Adopted; node: string };
 
 const ROUTES = ['fanout', 'inbox', 'shared', 'tap', 'presence', 'members', 'retained'] as const;
-const FANOUT: Route = Object.freeze({ kind: 'fanout' });
+export const FANOUT: Route = Object.freeze({ kind: 'fanout' });
 
-/** Node's Buffer methods under `toString`/`write`, without their argument checks (hot path: each frame's topic). */
+/** Node's Buffer methods under `toString`/`write`, without their argument checks (hot path: each frame's strings). */
 interface RawBuffer extends Buffer {
   utf8Slice(start: number, end: number): string;
   utf8Write(s: string, offset: number): number;
 }
 
-/** Short ASCII strings (most topics, application names) are copied byte by byte: no native call. */
-function isAsciiShort(s: string): boolean {
-  if (s.length > 48) return false;
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
+/** Strings up to this many UTF-16 units are copied byte by byte while they are ASCII: no native call. */
+const SHORT = 64;
+
+/** Room a string may take: u16 length + at most 3 UTF-8 bytes per UTF-16 unit. */
+function strBound(s: string): number {
+  return 2 + 3 * s.length;
 }
 
-function strLen(s: string): number {
-  return 2 + (isAsciiShort(s) ? s.length : Buffer.byteLength(s));
-}
-
+/** `s` as u16 length + UTF-8 at `at` (room: strBound); returns the end. */
 function putStr(buf: Buffer, at: number, s: string): number {
-  let n: number;
-  if (isAsciiShort(s)) {
-    n = s.length;
-    for (let i = 0; i < n; i++) buf[at + 2 + i] = s.charCodeAt(i);
-  } else n = (buf as RawBuffer).utf8Write(s, at + 2);
-  buf.writeUInt16BE(n, at);
-  return at + 2 + n;
+  const n = s.length;
+  let i = 0;
+  if (n <= SHORT) {
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      buf[at + 2 + i] = c;
+    }
+  }
+  const len = i === n ? n : (buf as RawBuffer).utf8Write(s, at + 2);
+  buf[at] = len >>> 8;
+  buf[at + 1] = len & 0xff;
+  return at + 2 + len;
 }
 
-function getStr(buf: Buffer, at: number, n: number): string {
-  return (buf as RawBuffer).utf8Slice(at, at + n);
+/** A frame built with `putStr` in a buffer sized by bound: the exact bytes. */
+function framed(buf: Buffer, end: number): Buffer {
+  buf.writeUInt32BE(end - 4, 0);
+  return end === buf.length ? buf : buf.subarray(0, end);
 }
 
 function metaJson(meta: MessageMeta): Buffer {
@@ -102,96 +109,108 @@ function metaJson(meta: MessageMeta): Buffer {
   return Buffer.from(JSON.stringify(correlationData ? { ...rest, correlationData: correlationData.toString('base64') } : rest));
 }
 
-function routeLen(r: Route): number {
-  if (r.kind === 'shared') return 1 + strLen(r.filter) + strLen(r.group);
-  if (r.kind === 'tap') return 1 + strLen(r.client) + 1;
+function routeBound(r: Route): number {
+  if (r.kind === 'shared') return 1 + strBound(r.filter) + strBound(r.group);
+  if (r.kind === 'tap') return 1 + strBound(r.client) + 1;
   return 1;
 }
 
 /**
- * One message frame: the same bytes go to every node it is sent to. `confirm` > 0: the receiving
- * nodes answer STORED with it once the message is handled and stored there.
+ * A message frame, written where its caller wants it: in a link's output buffer (no Buffer per
+ * frame, no copy when the turn's frames are flushed) or in a Buffer of its own (`encodeMessage`).
+ * `bound` first (it serialises the metadata, once), then `write` at an offset with that much room.
+ */
+export class MessageFrame {
+  private meta: Buffer | null = null;
+
+  /** The most bytes the frame can take (strings at their UTF-8 worst case). */
+  bound(app: string, msg: Message, route: Route, confirm: number): number {
+    const meta = (this.meta = msg.meta !== null ? metaJson(msg.meta) : null);
+    const sender = msg.sender;
+    return 4 + 1 + routeBound(route) + 1 + 8 + (confirm > 0 ? 4 : 0) + strBound(app) + strBound(msg.topic) + (sender !== null ? strBound(sender.clientId) + 1 : 0) + (meta !== null ? 4 + meta.length : 0) + msg.payload.length;
+  }
+
+  /** Write the frame at `start` (after `bound`, with that much room); returns its end. */
+  write(buf: Buffer, start: number, app: string, msg: Message, route: Route, confirm: number): number {
+    const meta = this.meta;
+    const sender = msg.sender;
+    buf[start + 4] = Kind.Message;
+    let at = start + 5;
+    const kind = route.kind;
+    buf[at++] = kind === 'fanout' ? 0 : ROUTES.indexOf(kind);
+    if (kind === 'shared') at = putStr(buf, putStr(buf, at, route.filter), route.group);
+    else if (kind === 'tap') {
+      at = putStr(buf, at, route.client);
+      buf[at++] = PROFILES.indexOf(route.profile);
+    }
+    buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta !== null ? 16 : 0) | (sender !== null ? 32 : 0) | (confirm > 0 ? 64 : 0);
+    if (msg.expiresAt === 0) for (let i = 0; i < 8; i++) buf[at++] = 0; // +0.0
+    else at = buf.writeDoubleBE(msg.expiresAt, at);
+    if (confirm > 0) at = buf.writeUInt32BE(confirm, at);
+    at = putStr(buf, at, app);
+    at = putStr(buf, at, msg.topic);
+    if (sender !== null) {
+      at = putStr(buf, at, sender.clientId);
+      buf[at++] = PROFILES.indexOf(sender.profile);
+    }
+    if (meta !== null) {
+      at = buf.writeUInt32BE(meta.length, at);
+      at += meta.copy(buf, at);
+      this.meta = null;
+    }
+    buf.set(msg.payload, at);
+    at += msg.payload.length;
+    buf.writeUInt32BE(at - start - 4, start);
+    return at;
+  }
+}
+
+const frameWriter = new MessageFrame();
+
+/**
+ * One message frame in a Buffer of its own: the same bytes go to every node it is sent to.
+ * `confirm` > 0: the receiving nodes answer STORED with it once the message is handled and stored there.
  */
 export function encodeMessage(app: string, msg: Message, route: Route = FANOUT, confirm = 0): Buffer {
-  const meta = msg.meta !== null ? metaJson(msg.meta) : null;
-  const sender = msg.sender;
-  const size = 1 + routeLen(route) + 1 + 8 + (confirm > 0 ? 4 : 0) + strLen(app) + strLen(msg.topic) + (sender ? strLen(sender.clientId) + 1 : 0) + (meta ? 4 + meta.length : 0) + msg.payload.length;
-  const buf = Buffer.allocUnsafe(4 + size);
-  buf.writeUInt32BE(size, 0);
-  buf[4] = Kind.Message;
-  buf[5] = ROUTES.indexOf(route.kind);
-  let at = 6;
-  if (route.kind === 'shared') at = putStr(buf, putStr(buf, at, route.filter), route.group);
-  else if (route.kind === 'tap') {
-    at = putStr(buf, at, route.client);
-    buf[at++] = PROFILES.indexOf(route.profile);
-  }
-  buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta ? 16 : 0) | (sender ? 32 : 0) | (confirm > 0 ? 64 : 0);
-  buf.writeDoubleBE(msg.expiresAt, at);
-  at += 8;
-  if (confirm > 0) {
-    buf.writeUInt32BE(confirm, at);
-    at += 4;
-  }
-  at = putStr(buf, at, app);
-  at = putStr(buf, at, msg.topic);
-  if (sender) {
-    at = putStr(buf, at, sender.clientId);
-    buf[at++] = PROFILES.indexOf(sender.profile);
-  }
-  if (meta) {
-    buf.writeUInt32BE(meta.length, at);
-    at += 4 + meta.copy(buf, at + 4);
-  }
-  buf.set(msg.payload, at);
-  return buf;
+  const buf = Buffer.allocUnsafe(frameWriter.bound(app, msg, route, confirm));
+  const end = frameWriter.write(buf, 0, app, msg, route, confirm);
+  return end === buf.length ? buf : buf.subarray(0, end);
 }
 
 export function encodeClaim(app: string, c: Claim): Buffer {
-  const size = 1 + 1 + 1 + 8 + strLen(app) + strLen(c.clientId) + strLen(c.protocol) + strLen(c.transport);
-  const buf = Buffer.allocUnsafe(4 + size);
-  buf.writeUInt32BE(size, 0);
+  const buf = Buffer.allocUnsafe(4 + 1 + 1 + 1 + 8 + strBound(app) + strBound(c.clientId) + strBound(c.protocol) + strBound(c.transport));
   buf[4] = Kind.Claim;
   buf[5] = PROFILES.indexOf(c.profile);
   buf[6] = c.online ? 1 : 0;
   buf.writeDoubleBE(c.since, 7);
-  putStr(buf, putStr(buf, putStr(buf, putStr(buf, 15, app), c.clientId), c.protocol), c.transport);
-  return buf;
+  return framed(buf, putStr(buf, putStr(buf, putStr(buf, putStr(buf, 15, app), c.clientId), c.protocol), c.transport));
 }
 
 /** RELEASE (default), TAKE or RELEASED: an application and a client id. */
 export function encodeRelease(app: string, clientId: string, kind: Kind.Release | Kind.Take | Kind.Released = Kind.Release): Buffer {
-  const size = 1 + strLen(app) + strLen(clientId);
-  const buf = Buffer.allocUnsafe(4 + size);
-  buf.writeUInt32BE(size, 0);
+  const buf = Buffer.allocUnsafe(4 + 1 + strBound(app) + strBound(clientId));
   buf[4] = kind;
-  putStr(buf, putStr(buf, 5, app), clientId);
-  return buf;
+  return framed(buf, putStr(buf, putStr(buf, 5, app), clientId));
 }
 
 export function encodeInterest(add: boolean, app: string, filter: string): Buffer {
-  const size = 2 + strLen(app) + strLen(filter);
-  const buf = Buffer.allocUnsafe(4 + size);
-  buf.writeUInt32BE(size, 0);
+  const buf = Buffer.allocUnsafe(4 + 2 + strBound(app) + strBound(filter));
   buf[4] = Kind.Interest;
   buf[5] = add ? 1 : 0;
-  putStr(buf, putStr(buf, 6, app), filter);
-  return buf;
+  return framed(buf, putStr(buf, putStr(buf, 6, app), filter));
 }
 
 export function encodeWill(app: string, w: WillRecord): Buffer {
   const info = Buffer.from(JSON.stringify(w.client));
   const msg = w.msg === null ? null : encodeMessage(app, w.msg);
-  const size = 1 + strLen(app) + strLen(w.clientId) + 4 + 4 + info.length + (msg === null ? 0 : msg.length);
-  const buf = Buffer.allocUnsafe(4 + size);
-  buf.writeUInt32BE(size, 0);
+  const buf = Buffer.allocUnsafe(4 + 1 + strBound(app) + strBound(w.clientId) + 4 + 4 + info.length + (msg === null ? 0 : msg.length));
   buf[4] = Kind.Will;
   let at = putStr(buf, putStr(buf, 5, app), w.clientId);
   buf.writeUInt32BE(w.delay, at);
   buf.writeUInt32BE(info.length, at + 4);
   at += 8 + info.copy(buf, at + 8);
-  if (msg !== null) msg.copy(buf, at);
-  return buf;
+  if (msg !== null) at += msg.copy(buf, at);
+  return framed(buf, at);
 }
 
 export function encodeStored(id: number): Buffer {
@@ -204,12 +223,9 @@ export function encodeStored(id: number): Buffer {
 
 /** ADOPTED: the sessions `node` held when it died are taken in (its interest may go). */
 export function encodeAdopted(node: string): Buffer {
-  const size = 1 + strLen(node);
-  const buf = Buffer.allocUnsafe(4 + size);
-  buf.writeUInt32BE(size, 0);
+  const buf = Buffer.allocUnsafe(4 + 1 + strBound(node));
   buf[4] = Kind.Adopted;
-  putStr(buf, 5, node);
-  return buf;
+  return framed(buf, putStr(buf, 5, node));
 }
 
 /** A frame with no body. */
@@ -224,134 +240,172 @@ function profileAt(buf: Buffer, at: number): Profile {
   return PROFILES[buf[at]!] ?? 'AGENT';
 }
 
-/** Decode one frame body (`buf` = kind byte onward). Payloads are copied out of `buf`. */
-function decodeFrame(buf: Buffer): PeerFrame {
-  if (buf[0] === Kind.Message) return decodeMessage(buf);
-  let at = 1;
-  const str = (): string => {
-    const n = buf.readUInt16BE(at);
-    const s = getStr(buf, at + 2, n);
-    at += 2 + n;
-    return s;
-  };
-  switch (buf[0]) {
-    case Kind.Claim: {
-      const profile = profileAt(buf, at);
-      const online = buf[at + 1] === 1;
-      const since = buf.readDoubleBE(at + 2);
-      at += 10;
-      const app = str();
-      const clientId = str();
-      const protocol = str();
-      return { kind: Kind.Claim, app, claim: { clientId, profile, online, since, protocol, transport: str() } };
-    }
-    case Kind.Release:
-    case Kind.Take:
-    case Kind.Released: {
-      const kind = buf[0];
-      const app = str();
-      return { kind, app, clientId: str() };
-    }
-    case Kind.Interest: {
-      const add = buf[at++] === 1;
-      const app = str();
-      return { kind: Kind.Interest, add, app, filter: str() };
-    }
-    case Kind.Will: {
-      const app = str();
-      const clientId = str();
-      const delay = buf.readUInt32BE(at);
-      const n = buf.readUInt32BE(at + 4);
-      const client = JSON.parse(buf.toString('utf8', at + 8, at + 8 + n)) as ClientInfo;
-      at += 8 + n;
-      const inner = at < buf.length ? decodeFrame(buf.subarray(at + 4)) : null;
-      const msg = inner !== null && inner.kind === Kind.Message ? inner.msg : null;
-      return { kind: Kind.Will, app, will: { clientId, client, delay, msg } };
-    }
-    case Kind.Stored:
-      return { kind: Kind.Stored, id: buf.readUInt32BE(1) };
-    case Kind.Sync:
-      return { kind: Kind.Sync };
-    case Kind.Synced:
-      return { kind: Kind.Synced };
-    case Kind.Reset:
-      return { kind: Kind.Reset };
-    case Kind.Bye:
-      return { kind: Kind.Bye };
-    case Kind.Switch:
-      return { kind: Kind.Switch };
-    case Kind.Adopted:
-      return { kind: Kind.Adopted, node: str() };
-    default:
-      throw new Error(`cluster: unknown frame kind ${buf[0]}`);
+/**
+ * The strings of a stream of frames, decoded once (shared/interner.ts): a frame's application,
+ * topic and sender are nearly always those of a recent frame. Sender records are shared the same
+ * way, one per slot of its client id.
+ */
+class Strings extends Interner {
+  private readonly senders: Array<Sender | null> = new Array<Sender | null>(512).fill(null);
+
+  constructor() {
+    super(512, 48);
+  }
+
+  /** The sender record of a client id just read with `get`. */
+  sender(clientId: string, app: string, profile: Profile): Sender {
+    const slot = this.slot;
+    if (slot < 0) return { clientId, app, profile };
+    const s = this.senders[slot];
+    if (s !== null && s !== undefined && s.clientId === clientId && s.app === app && s.profile === profile) return s;
+    return (this.senders[slot] = { clientId, app, profile });
   }
 }
 
-/** The hot path: one message (strings read in place, the payload copied out of the read buffer). */
-function decodeMessage(buf: Buffer): PeerFrame {
-  let at = 1;
-  let n = 0;
-  const kind = ROUTES[buf[at++]!];
-  let route: Route;
-  if (kind === 'fanout') route = FANOUT;
-  else if (kind === 'shared') {
-    n = buf.readUInt16BE(at);
-    const filter = getStr(buf, at + 2, n);
-    at += 2 + n;
-    n = buf.readUInt16BE(at);
-    route = { kind, filter, group: getStr(buf, at + 2, n) };
-    at += 2 + n;
-  } else if (kind === 'tap') {
-    n = buf.readUInt16BE(at);
-    const client = getStr(buf, at + 2, n);
-    at += 2 + n;
-    route = { kind, client, profile: profileAt(buf, at++) };
-  } else if (kind === undefined) throw new Error('cluster: unknown route');
-  else route = { kind };
-  const flags = buf[at++]!;
-  const expiresAt = buf.readDoubleBE(at);
-  at += 8;
-  let confirm = 0;
-  if (flags & 64) {
-    confirm = buf.readUInt32BE(at);
-    at += 4;
+/**
+ * Decodes frames. One per stream (a link, the Redis bus): its strings are cached across frames.
+ * A message's payload is a view of the frame's bytes, as MQTT's decoder does (a retained one is
+ * copied out: it is kept for long).
+ */
+export class FrameDecoder {
+  private readonly strings = new Strings();
+
+  /** Decode every frame of `buf` from `at` (a whole number of frames: one Redis bus message). */
+  frames(buf: Buffer, at: number, onFrame: (f: PeerFrame) => void): void {
+    while (at < buf.length) {
+      if (buf.length - at < 4) throw new Error('cluster: truncated frame');
+      const size = buf.readUInt32BE(at);
+      if (buf.length - at - 4 < size) throw new Error('cluster: truncated frame');
+      onFrame(this.frame(buf, at + 4, at + 4 + size));
+      at += 4 + size;
+    }
   }
-  n = buf.readUInt16BE(at);
-  const app = getStr(buf, at + 2, n);
-  at += 2 + n;
-  n = buf.readUInt16BE(at);
-  const topic = getStr(buf, at + 2, n);
-  at += 2 + n;
-  let sender: Sender | null = null;
-  if (flags & 32) {
-    n = buf.readUInt16BE(at);
-    const clientId = getStr(buf, at + 2, n);
+
+  /** The frame whose body (kind byte onward) is `buf[start, end)`. */
+  frame(buf: Buffer, start: number, end: number): PeerFrame {
+    if (buf[start] === Kind.Message) return this.message(buf, start, end);
+    let at = start + 1;
+    const str = (): string => {
+      const n = buf.readUInt16BE(at);
+      if (at + 2 + n > end) throw new Error('cluster: truncated frame');
+      const s = this.strings.get(buf, at + 2, n);
+      at += 2 + n;
+      return s;
+    };
+    switch (buf[start]) {
+      case Kind.Claim: {
+        const profile = profileAt(buf, at);
+        const online = buf[at + 1] === 1;
+        const since = buf.readDoubleBE(at + 2);
+        at += 10;
+        const app = str();
+        const clientId = str();
+        const protocol = str();
+        return { kind: Kind.Claim, app, claim: { clientId, profile, online, since, protocol, transport: str() } };
+      }
+      case Kind.Release:
+      case Kind.Take:
+      case Kind.Released: {
+        const kind = buf[start] as Kind.Release | Kind.Take | Kind.Released;
+        const app = str();
+        return { kind, app, clientId: str() };
+      }
+      case Kind.Interest: {
+        const add = buf[at++] === 1;
+        const app = str();
+        return { kind: Kind.Interest, add, app, filter: str() };
+      }
+      case Kind.Will: {
+        const app = str();
+        const clientId = str();
+        const delay = buf.readUInt32BE(at);
+        const n = buf.readUInt32BE(at + 4);
+        const client = JSON.parse(buf.toString('utf8', at + 8, at + 8 + n)) as ClientInfo;
+        at += 8 + n;
+        const inner = at < end ? this.frame(buf, at + 4, end) : null;
+        const msg = inner !== null && inner.kind === Kind.Message ? inner.msg : null;
+        return { kind: Kind.Will, app, will: { clientId, client, delay, msg } };
+      }
+      case Kind.Stored:
+        return { kind: Kind.Stored, id: buf.readUInt32BE(at) };
+      case Kind.Sync:
+        return { kind: Kind.Sync };
+      case Kind.Synced:
+        return { kind: Kind.Synced };
+      case Kind.Reset:
+        return { kind: Kind.Reset };
+      case Kind.Bye:
+        return { kind: Kind.Bye };
+      case Kind.Switch:
+        return { kind: Kind.Switch };
+      case Kind.Adopted:
+        return { kind: Kind.Adopted, node: str() };
+      default:
+        throw new Error(`cluster: unknown frame kind ${buf[start]}`);
+    }
+  }
+
+  /** The hot path: one message. */
+  private message(buf: Buffer, start: number, end: number): PeerFrame {
+    const strings = this.strings;
+    let at = start + 1;
+    let n = 0;
+    const kind = ROUTES[buf[at++]!];
+    let route: Route;
+    if (kind === 'fanout') route = FANOUT;
+    else if (kind === 'shared') {
+      n = buf.readUInt16BE(at);
+      const filter = strings.get(buf, at + 2, n);
+      at += 2 + n;
+      n = buf.readUInt16BE(at);
+      route = { kind, filter, group: strings.get(buf, at + 2, n) };
+      at += 2 + n;
+    } else if (kind === 'tap') {
+      n = buf.readUInt16BE(at);
+      const client = strings.get(buf, at + 2, n);
+      at += 2 + n;
+      route = { kind, client, profile: profileAt(buf, at++) };
+    } else if (kind === undefined) throw new Error('cluster: unknown route');
+    else route = { kind };
+    const flags = buf[at++]!;
+    const expiresAt = buf.readDoubleBE(at);
+    at += 8;
+    let confirm = 0;
+    if (flags & 64) {
+      confirm = buf.readUInt32BE(at);
+      at += 4;
+    }
+    n = (buf[at]! << 8) | buf[at + 1]!;
+    const app = strings.get(buf, at + 2, n);
     at += 2 + n;
-    sender = { clientId, app, profile: profileAt(buf, at++) };
+    n = (buf[at]! << 8) | buf[at + 1]!;
+    const topic = strings.get(buf, at + 2, n);
+    at += 2 + n;
+    let sender: Sender | null = null;
+    if (flags & 32) {
+      n = (buf[at]! << 8) | buf[at + 1]!;
+      const clientId = strings.get(buf, at + 2, n);
+      at += 2 + n;
+      sender = strings.sender(clientId, app, profileAt(buf, at++));
+    }
+    let meta: MessageMeta | null = null;
+    if (flags & 16) {
+      n = buf.readUInt32BE(at);
+      const j = JSON.parse((buf as RawBuffer).utf8Slice(at + 4, at + 4 + n)) as MessageMeta & { correlationData?: string };
+      meta = j.correlationData !== undefined ? { ...j, correlationData: Buffer.from(j.correlationData, 'base64') } : (j as MessageMeta);
+      at += 4 + n;
+    }
+    if (at > end) throw new Error('cluster: truncated frame');
+    const retain = (flags & 4) !== 0;
+    const payload = retain ? Buffer.from(buf.subarray(at, end)) : buf.subarray(at, end);
+    const msg = createMessage(topic, payload, (flags & 3) as QoS, retain, meta, expiresAt, sender);
+    return { kind: Kind.Message, app, msg, route, confirm };
   }
-  let meta: MessageMeta | null = null;
-  if (flags & 16) {
-    n = buf.readUInt32BE(at);
-    const j = JSON.parse(getStr(buf, at + 4, n)) as MessageMeta & { correlationData?: string };
-    meta = j.correlationData !== undefined ? { ...j, correlationData: Buffer.from(j.correlationData, 'base64') } : (j as MessageMeta);
-    at += 4 + n;
-  }
-  // Copied: a reference would keep the whole read buffer alive while the message is queued.
-  const payload = Buffer.allocUnsafe(buf.length - at);
-  payload.set(buf.subarray(at));
-  const msg = createMessage(topic, payload, (flags & 3) as QoS, (flags & 4) !== 0, meta, expiresAt, sender);
-  return { kind: Kind.Message, app, msg, route, confirm };
 }
 
-/** Decode every frame of `buf` (a whole number of frames: one Redis bus message). */
+/** Decode every frame of `buf` (a whole number of frames) with a decoder of its own. */
 export function decodeFrames(buf: Buffer, at: number, onFrame: (f: PeerFrame) => void): void {
-  while (at < buf.length) {
-    if (buf.length - at < 4) throw new Error('cluster: truncated frame');
-    const size = buf.readUInt32BE(at);
-    if (buf.length - at - 4 < size) throw new Error('cluster: truncated frame');
-    onFrame(decodeFrame(buf.subarray(at + 4, at + 4 + size)));
-    at += 4 + size;
-  }
+  new FrameDecoder().frames(buf, at, onFrame);
 }
 
 /**
@@ -359,12 +413,14 @@ export function decodeFrames(buf: Buffer, at: number, onFrame: (f: PeerFrame) =>
  * rest is decoded where the read left it).
  */
 export class FrameReader {
+  private readonly decoder = new FrameDecoder();
   /** The parts of a frame cut by the end of a read, their length, and the frame's (header included; 0 until known). */
   private parts: Buffer[] = [];
   private partBytes = 0;
   private frameBytes = 0;
 
   push(chunk: Buffer, onFrame: (f: PeerFrame) => void): void {
+    const decoder = this.decoder;
     let at = 0;
     if (this.partBytes > 0) {
       if (this.frameBytes === 0) {
@@ -387,7 +443,7 @@ export class FrameReader {
       this.parts = [];
       this.partBytes = this.frameBytes = 0;
       at += need;
-      onFrame(decodeFrame(frame.subarray(4)));
+      onFrame(decoder.frame(frame, 4, frame.length));
     }
     while (chunk.length - at >= 4) {
       const size = chunk.readUInt32BE(at);
@@ -395,7 +451,7 @@ export class FrameReader {
         this.frameBytes = 4 + size;
         break;
       }
-      onFrame(decodeFrame(chunk.subarray(at + 4, at + 4 + size)));
+      onFrame(decoder.frame(chunk, at + 4, at + 4 + size));
       at += 4 + size;
     }
     if (at < chunk.length) {

@@ -38,6 +38,39 @@ test('writes in one turn reach the peer as one chunk, in order (coalesced as for
   assert.deepEqual(got, ['abc', 'd']); // at once
 });
 
+test('bytes written in place (reserve/commit) keep their order among writes, across turns and buffers', async () => {
+  const { conn, peer } = memoryPair();
+  const got: string[] = [];
+  peer.onData = (c) => got.push(c.toString());
+  const put = (s: string): void => {
+    const at = conn.reserve(s.length);
+    conn.room.write(s, at);
+    conn.commit(at + s.length);
+  };
+  put('a');
+  put('b');
+  conn.write(Buffer.from('c'));
+  put('d');
+  assert.equal(conn.backlog, 4);
+  await turn();
+  assert.deepEqual(got, ['abcd']);
+  // What was handed on is never written over: later bytes go after it, or into a new buffer.
+  const first = conn.room;
+  put('e');
+  put('x'.repeat(first.length)); // does not fit: a buffer of its own
+  assert.notEqual(conn.room, first);
+  await turn();
+  const later = got.slice(1).join('');
+  assert.ok(later === 'e' + 'x'.repeat(first.length), `got ${later.length} bytes from ${JSON.stringify(later.slice(0, 3))}`);
+  assert.equal(got[0], 'abcd');
+  // Nothing in place survives a destroy.
+  const n = got.length;
+  put('z');
+  conn.destroy();
+  await turn();
+  assert.equal(got.length, n);
+});
+
 test('input arrives on a later tick, in order, and carries the transport name and address', async () => {
   const { conn, peer } = memoryPair({ remoteAddress: '10.0.0.9' });
   assert.equal(conn.transport, 'memory');

@@ -26,6 +26,7 @@
  * Within one packet a 0x81 anywhere outranks a 0x82 (body-level protocol errors are deferred
  * until the whole packet has parsed); fixed-header and packet-type errors are raised at once.
  */
+import { Interner } from '../../../shared/interner.js';
 import { DecodeError, PacketType } from './packets.js';
 import type {
   AckPacket,
@@ -74,6 +75,8 @@ export class UnsupportedProtocolError extends DecodeError {
 
 // One reader for every packet: decoding never re-enters (packets are handed out when complete).
 const reader = new Reader();
+/** Valid topic names of recent PUBLISH packets (all connections). */
+const topicNames = new Interner(1024, 64);
 
 /** Body-level protocol errors wait for the end of the packet (see Reader.deferred). */
 function defer(message: string, rule?: string): void {
@@ -164,12 +167,18 @@ function decodePublish(r: Reader, packetStart: number, flags: number, level: Pro
   if (end - pos < topicLen) throw new DecodeError(MALFORMED, 'truncated topic name');
   let topic = '';
   if (topicLen > 0) {
-    const kind = scanTopicName(buf, pos, pos + topicLen);
-    if (kind < 0) {
-      if (kind === TOPIC_WILDCARD) throw new DecodeError(MALFORMED, 'wildcard in a topic name', 'MQTT-3.3.2-2');
-      throw new DecodeError(MALFORMED, 'invalid UTF-8 in topic name', 'MQTT-1.5.4-1');
+    // A topic name seen lately is the same string: checked then, not decoded again.
+    const slot = topicNames.slotOf(buf, pos, topicLen);
+    const known = topicNames.lookup(slot, buf, pos, topicLen);
+    if (known !== null) topic = known;
+    else {
+      const kind = scanTopicName(buf, pos, pos + topicLen);
+      if (kind < 0) {
+        if (kind === TOPIC_WILDCARD) throw new DecodeError(MALFORMED, 'wildcard in a topic name', 'MQTT-3.3.2-2');
+        throw new DecodeError(MALFORMED, 'invalid UTF-8 in topic name', 'MQTT-1.5.4-1');
+      }
+      topic = topicNames.put(slot, buf, pos, topicLen, buf.toString(kind === TOPIC_ASCII ? 'latin1' : 'utf8', pos, pos + topicLen));
     }
-    topic = buf.toString(kind === TOPIC_ASCII ? 'latin1' : 'utf8', pos, pos + topicLen);
     pos += topicLen;
   }
   let packetId = 0;

@@ -14,7 +14,7 @@
  */
 import { PacketType } from './packets.js';
 import type { ConnectPacket, Packet, ProtocolLevel, Properties, QoS, SubscribePacket } from './packets.js';
-import { hasProperties, propertiesLength, stringFieldSize, varintSize, writeBinary, writeProperties, writeString, writeVarint } from './properties.js';
+import { hasProperties, isAsciiShort, propertiesLength, stringFieldSize, varintSize, writeBinary, writeProperties, writeString, writeVarint } from './properties.js';
 
 /** Largest Remaining Length a 4-byte Variable Byte Integer holds (section 1.5.5). */
 export const MAX_REMAINING_LENGTH = 268_435_455;
@@ -53,7 +53,9 @@ export function encodePublish(
   packetId: number,
   properties?: Properties,
 ): Buffer {
-  const topicLen = typeof topic === 'string' ? stringFieldSize(topic, 'topic name') - 2 : topic.length;
+  // Short ASCII topics (most of them) are copied char by char: no native call to size or write them.
+  const ascii = typeof topic === 'string' && isAsciiShort(topic);
+  const topicLen = typeof topic !== 'string' ? topic.length : ascii ? topic.length : stringFieldSize(topic, 'topic name') - 2;
   if (topicLen > 65535) throw new RangeError('topic name longer than 65535 bytes');
   let plen = 0;
   let psize = 0;
@@ -69,7 +71,8 @@ export function encodePublish(
   buf[pos] = topicLen >>> 8;
   buf[pos + 1] = topicLen & 0xff;
   pos += 2;
-  if (typeof topic === 'string') pos += buf.write(topic, pos, 'utf8');
+  if (ascii) for (let i = 0; i < topicLen; i++) buf[pos++] = (topic as string).charCodeAt(i);
+  else if (typeof topic === 'string') pos += buf.write(topic, pos, 'utf8');
   else pos += topic.copy(buf, pos);
   if (qos > 0) {
     if (packetId < 1 || packetId > 65535) throw new RangeError(`packet identifier ${packetId} outside 1..65535`);
@@ -79,7 +82,7 @@ export function encodePublish(
   }
   if (psize === 1) buf[pos++] = 0;
   else if (psize > 1) pos = writeProperties(buf, pos, properties!, plen);
-  payload.copy(buf, pos);
+  buf.set(payload, pos); // a builtin: no argument checks, no call into C++ (Buffer#copy)
   return buf;
 }
 

@@ -237,7 +237,7 @@ function strLen(s: string, what: string): number {
 }
 
 /** Cheap ASCII test for short strings (byteLength would cross into C++ for every string). */
-function isAsciiShort(s: string): boolean {
+export function isAsciiShort(s: string): boolean {
   if (s.length > 64) return false;
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
   return true;

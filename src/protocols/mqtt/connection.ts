@@ -23,7 +23,7 @@ import type { ErrorCode } from '../../errors/catalogue.js';
 import { isUnsafeUserProperty, withoutNames } from '../../core/headers.js';
 import type { SharedGroup } from '../../core/topic-trie.js';
 import { MqttDecoder } from './codec/decoder.js';
-import { encodePacket, encodePublish } from './codec/encoder.js';
+import { encodePacket, encodePublish, publishAt, publishSize } from './codec/encoder.js';
 import { DecodeError, PacketType } from './codec/packets.js';
 import type { Packet, ProtocolLevel, Properties } from './codec/packets.js';
 import type { MqttContext } from './context.js';
@@ -47,6 +47,9 @@ const enum State {
 }
 
 const NO_PROPS: Properties = Object.freeze({}) as Properties;
+
+/** Largest QoS 0 PUBLISH written in place in a connection's output; larger ones are Buffers shared by every subscriber. */
+const IN_PLACE = 4096;
 
 export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
   private state = State.AwaitingConnect;
@@ -517,7 +520,22 @@ export class MqttConnection implements SessionLink, ConnectionHandler, Swept {
       const wire = (msg.encoded ??= []);
       let cached: Buffer | undefined = wire[slot];
       if (cached === undefined) {
-        cached = encodePublish(this.level, msg.topic, msg.payload, qos, retain, false, qos > 0 ? 1 : 0, v5 ? publishProperties(msg, null, 0, this.stampFrom) : undefined);
+        const props = v5 ? publishProperties(msg, null, 0, this.stampFrom) : undefined;
+        const size = publishSize(this.level, msg.topic, msg.payload, qos, props);
+        const conn = this.conn;
+        if (qos === 0 && size <= IN_PLACE && conn.coalesce) {
+          // Written in place in this connection's output (no Buffer of its own, no copy at the
+          // flush); later subscribers share a view of those bytes.
+          if (this.clientMaxPacket !== 0 && size > this.clientMaxPacket) return false;
+          const at = conn.reserve(size);
+          const end = publishAt(conn.room, at, msg.topic, msg.payload, 0, retain, false, 0, props);
+          wire[slot] = conn.room.subarray(at, end);
+          conn.commit(end);
+          this.ctx.counters.packetsOut++;
+          return true;
+        }
+        cached = Buffer.allocUnsafe(size);
+        publishAt(cached, 0, msg.topic, msg.payload, qos, retain, false, qos > 0 ? 1 : 0, props);
         wire[slot] = cached;
       }
       if (qos === 0) buf = cached as Buffer;

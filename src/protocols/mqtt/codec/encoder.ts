@@ -38,6 +38,68 @@ function fieldSize(n: number): number {
 
 // ---- PUBLISH -------------------------------------------------------------------------------
 
+/** What publishSize measured, for the publishAt that follows it (no object per packet). */
+let planAscii = false;
+let planTopicLen = 0;
+let planPlen = 0;
+let planPsize = 0;
+let planRemaining = 0;
+
+/**
+ * Bytes a PUBLISH takes (fixed header included). Measures it for the `publishAt` call that must
+ * follow, with the same arguments: sizes first, then writes, as for every packet here.
+ */
+export function publishSize(level: ProtocolLevel, topic: string | Buffer, payload: Buffer, qos: QoS, properties?: Properties): number {
+  // Short ASCII topics (most of them) are copied char by char: no native call to size or write them.
+  const ascii = (planAscii = typeof topic === 'string' && isAsciiShort(topic));
+  const topicLen = (planTopicLen = typeof topic !== 'string' ? topic.length : ascii ? topic.length : stringFieldSize(topic, 'topic name') - 2);
+  if (topicLen > 65535) throw new RangeError('topic name longer than 65535 bytes');
+  planPlen = 0;
+  planPsize = 0;
+  if (level === 5) {
+    if (properties !== undefined && hasProperties(properties)) {
+      planPlen = propertiesLength(properties);
+      planPsize = varintSize(planPlen) + planPlen;
+    } else planPsize = 1;
+  }
+  const remaining = (planRemaining = 2 + topicLen + (qos > 0 ? 2 : 0) + planPsize + payload.length);
+  if (remaining > MAX_REMAINING_LENGTH) throw new RangeError(`packet body of ${remaining} bytes exceeds the MQTT maximum of ${MAX_REMAINING_LENGTH}`);
+  return 1 + varintSize(remaining) + remaining;
+}
+
+/** Write the PUBLISH just measured by `publishSize` at `at` (with that much room); returns its end. */
+export function publishAt(
+  buf: Buffer,
+  at: number,
+  topic: string | Buffer,
+  payload: Buffer,
+  qos: QoS,
+  retain: boolean,
+  dup: boolean,
+  packetId: number,
+  properties?: Properties,
+): number {
+  const topicLen = planTopicLen;
+  buf[at] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
+  let pos = writeVarint(buf, at + 1, planRemaining);
+  buf[pos] = topicLen >>> 8;
+  buf[pos + 1] = topicLen & 0xff;
+  pos += 2;
+  if (planAscii) for (let i = 0; i < topicLen; i++) buf[pos++] = (topic as string).charCodeAt(i);
+  else if (typeof topic === 'string') pos += buf.write(topic, pos, 'utf8');
+  else pos += topic.copy(buf, pos);
+  if (qos > 0) {
+    if (packetId < 1 || packetId > 65535) throw new RangeError(`packet identifier ${packetId} outside 1..65535`);
+    buf[pos] = packetId >>> 8;
+    buf[pos + 1] = packetId & 0xff;
+    pos += 2;
+  }
+  if (planPsize === 1) buf[pos++] = 0;
+  else if (planPsize > 1) pos = writeProperties(buf, pos, properties!, planPlen);
+  buf.set(payload, pos); // a builtin: no argument checks, no call into C++ (Buffer#copy)
+  return pos + payload.length;
+}
+
 /**
  * Encode a PUBLISH into one Buffer of exact size. `topic` may be a pre-encoded Buffer (UTF-8)
  * to skip the string encoding per delivery. Properties are written only for level 5 (an empty
@@ -53,36 +115,8 @@ export function encodePublish(
   packetId: number,
   properties?: Properties,
 ): Buffer {
-  // Short ASCII topics (most of them) are copied char by char: no native call to size or write them.
-  const ascii = typeof topic === 'string' && isAsciiShort(topic);
-  const topicLen = typeof topic !== 'string' ? topic.length : ascii ? topic.length : stringFieldSize(topic, 'topic name') - 2;
-  if (topicLen > 65535) throw new RangeError('topic name longer than 65535 bytes');
-  let plen = 0;
-  let psize = 0;
-  if (level === 5) {
-    if (properties !== undefined && hasProperties(properties)) {
-      plen = propertiesLength(properties);
-      psize = varintSize(plen) + plen;
-    } else psize = 1;
-  }
-  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + psize + payload.length;
-  const buf = allocPacket(0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0), remaining);
-  let pos = writeVarint(buf, 1, remaining);
-  buf[pos] = topicLen >>> 8;
-  buf[pos + 1] = topicLen & 0xff;
-  pos += 2;
-  if (ascii) for (let i = 0; i < topicLen; i++) buf[pos++] = (topic as string).charCodeAt(i);
-  else if (typeof topic === 'string') pos += buf.write(topic, pos, 'utf8');
-  else pos += topic.copy(buf, pos);
-  if (qos > 0) {
-    if (packetId < 1 || packetId > 65535) throw new RangeError(`packet identifier ${packetId} outside 1..65535`);
-    buf[pos] = packetId >>> 8;
-    buf[pos + 1] = packetId & 0xff;
-    pos += 2;
-  }
-  if (psize === 1) buf[pos++] = 0;
-  else if (psize > 1) pos = writeProperties(buf, pos, properties!, plen);
-  buf.set(payload, pos); // a builtin: no argument checks, no call into C++ (Buffer#copy)
+  const buf = Buffer.allocUnsafe(publishSize(level, topic, payload, qos, properties));
+  publishAt(buf, 0, topic, payload, qos, retain, dup, packetId, properties);
   return buf;
 }
 

@@ -5,6 +5,8 @@
  */
 import type net from 'node:net';
 import { FrameReader } from './wire.js';
+import type { LinkAliases } from './aliases.js';
+import type { Logger } from 'pino';
 import type { PeerFrame } from './wire.js';
 import type { ConnectionHandler, TransportName } from '../transports/connection.js';
 import { SocketConnection } from '../transports/tcp.js';
@@ -12,6 +14,8 @@ import { SocketConnection } from '../transports/tcp.js';
 export class Link implements ConnectionHandler {
   private readonly reader = new FrameReader();
   readonly conn: SocketConnection;
+  /** The aliases this node defined on the link (made on first use). */
+  told: LinkAliases | null = null;
 
   constructor(
     readonly peer: string,
@@ -19,13 +23,21 @@ export class Link implements ConnectionHandler {
     transport: TransportName,
     private readonly onFrame: (f: PeerFrame, from: Link) => void,
     private readonly onGone: (from: Link) => void,
+    private readonly logger: Logger,
   ) {
     this.conn = new SocketConnection(socket, transport, 'cluster');
     this.conn.setHandler(this);
   }
 
   onData(chunk: Buffer): void {
-    this.reader.push(chunk, (f) => this.onFrame(f, this));
+    try {
+      this.reader.push(chunk, (f) => this.onFrame(f, this));
+    } catch (err) {
+      // A frame this node cannot read or handle (a bug, another build): the link goes, the
+      // messages take the other way (Redis) and the node keeps serving.
+      this.logger.error({ node: this.peer, err }, 'cluster: bad frame on a direct link; link closed');
+      this.conn.destroy();
+    }
   }
 
   onClose(): void {

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BusHandler, NodeId } from '../core/bus.js';
 import { Link } from './link.js';
-import type { Connection } from '../transports/connection.js';
 import { PeerBus } from './peers.js';
 
 export interface MeshOptions {
@@ -89,7 +88,7 @@ export class ClusterMesh extends PeerBus {
       old.conn.destroy();
     }
     this.logger.debug({ peer }, 'cluster: link up');
-    const link = new Link(String(peer), s, 'unix', (f, from) => this.frame(f, from.peer), (gone) => this.lost(gone));
+    const link = new Link(String(peer), s, 'unix', (f, from) => this.frame(f, from.peer), (gone) => this.lost(gone), this.logger);
     this.links.set(peer, link);
     this.peerUp(String(peer));
     this.checkReady();
@@ -112,8 +111,8 @@ export class ClusterMesh extends PeerBus {
     for (const r of w) r();
   }
 
-  protected linkTo(node: NodeId): Connection | null {
-    return this.links.get(Number(node))?.conn ?? null;
+  protected linkTo(node: NodeId): Link | null {
+    return this.links.get(Number(node)) ?? null;
   }
 
   protected write(node: NodeId, buf: Buffer): boolean {

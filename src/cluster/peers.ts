@@ -20,7 +20,9 @@ import type { Bus, BusHandler, Claim, NodeId, Owner, RemoteGroup, Route, WillRec
 import { nodeBefore } from '../core/bus.js';
 import { TopicTrie } from '../core/topic-trie.js';
 import type { MatchResult, Subscriber } from '../core/topic-trie.js';
-import { encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FANOUT, Kind, MessageFrame } from './wire.js';
+import { encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FANOUT, Kind, MessageFrame, senderAliasBound, topicAliasBound, writeSenderAlias, writeTopicAlias } from './wire.js';
+import { Aliases, LinkAliases } from './aliases.js';
+import type { Link } from './link.js';
 import type { Connection } from '../transports/connection.js';
 import type { PeerFrame } from './wire.js';
 
@@ -125,6 +127,8 @@ interface Peer {
 
 export abstract class PeerBus implements Bus {
   protected handler: BusHandler | null = null;
+  /** This node's aliases for its messages on direct links. */
+  private readonly aliases = new Aliases();
   protected stopped = false;
   private readonly up = new Map<NodeId, Peer>();
   private readonly slots: Array<Peer | undefined> = [];
@@ -173,10 +177,10 @@ export abstract class PeerBus implements Bus {
   /** Frames to one peer, in order; false when it cannot be reached now. */
   protected abstract write(node: NodeId, buf: Buffer): boolean;
   /**
-   * The connection a frame to `node` goes on now if it is a direct link (the frame is counted
-   * as sent), else null (then `write`). Messages are encoded in place there.
+   * The direct link a frame to `node` goes on now (the frame is counted as sent), else null
+   * (then `write`). Messages are encoded in place there, in aliases.
    */
-  protected abstract linkTo(node: NodeId): Connection | null;
+  protected abstract linkTo(node: NodeId): Link | null;
 
   quiesce(): void {
     this.stopped = true;
@@ -379,6 +383,9 @@ export abstract class PeerBus implements Bus {
     let first: Connection | null = null;
     let start = 0;
     let end = 0;
+    // On links a fan-out message with a sender goes in aliases (-1: not yet decided, -2: it does not).
+    let sid = -1;
+    let tid = 0;
     let n = 0;
     if ((interest & this.orphanBits) !== 0 && this.confirming && msg.qos > 0) {
       // Sessions of a dead node match, not adopted yet: not stored for them (stored() fails).
@@ -390,12 +397,34 @@ export abstract class PeerBus implements Bus {
       const bit = p.sub.bit;
       if ((mask & bit) === 0) continue;
       const node = p.sub.node;
-      const c = this.linkTo(node);
-      if (c === null) this.write(node, (buf ??= encodeMessage(app, msg, route, this.confirmId(msg, null))));
-      else if (first === null) {
+      const link = this.linkTo(node);
+      if (link === null) {
+        this.write(node, (buf ??= encodeMessage(app, msg, route, this.confirmId(msg, null))));
+        if (this.current?.msg === msg) this.current.nodes.push(node);
+        if ((interest & bit) !== 0) n++;
+        continue;
+      }
+      const c = link.conn;
+      if (sid === -1) {
+        const sender = msg.sender;
+        if (sender === null || (route !== undefined && route.kind !== 'fanout')) sid = -2;
+        else {
+          this.aliases.begin();
+          tid = this.aliases.topic(msg.topic);
+          sid = this.aliases.sender(app, sender);
+          if (sid < 0) sid = -2;
+        }
+      }
+      if (sid >= 0) this.tell(link, app, msg, sid, tid);
+      if (first === null) {
         const confirm = this.confirmId(msg, null);
-        start = c.reserve(frames.bound(app, msg, route ?? FANOUT, confirm));
-        end = frames.write(c.room, start, app, msg, route ?? FANOUT, confirm);
+        if (sid >= 0) {
+          start = c.reserve(frames.aliasedBound(msg, confirm));
+          end = frames.writeAliased(c.room, start, msg, confirm, sid, tid);
+        } else {
+          start = c.reserve(frames.bound(app, msg, route ?? FANOUT, confirm));
+          end = frames.write(c.room, start, app, msg, route ?? FANOUT, confirm);
+        }
         c.commit(end);
         first = c;
       } else {
@@ -407,6 +436,23 @@ export abstract class PeerBus implements Bus {
       if ((interest & bit) !== 0) n++;
     }
     return n;
+  }
+
+  /** Define on `link` the aliases of a message it was not told yet (in this epoch). */
+  private tell(link: Link, app: string, msg: Message, sid: number, tid: number): void {
+    const told = (link.told ??= new LinkAliases());
+    const epoch = this.aliases.epoch;
+    const c = link.conn;
+    if (told.senders[sid] !== epoch) {
+      const at = c.reserve(senderAliasBound(app, msg.sender!));
+      c.commit(writeSenderAlias(c.room, at, sid, app, msg.sender!));
+      told.senders[sid] = epoch;
+    }
+    if (told.topics[tid] !== epoch) {
+      const at = c.reserve(topicAliasBound(msg.topic));
+      c.commit(writeTopicAlias(c.room, at, tid, msg.topic));
+      told.topics[tid] = epoch;
+    }
   }
 
   send(node: NodeId, app: string, msg: Message, route: Route): boolean {

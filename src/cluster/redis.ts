@@ -26,7 +26,6 @@ import net from 'node:net';
 import { encodeSignal, FrameDecoder, Kind } from './wire.js';
 import type { PeerFrame } from './wire.js';
 import { Link } from './link.js';
-import type { Connection } from '../transports/connection.js';
 import { nodeBefore } from '../core/bus.js';
 import { PeerBus } from './peers.js';
 
@@ -278,11 +277,11 @@ export class RedisBus extends PeerBus {
 
   // ---- frames out ------------------------------------------------------------------------------
 
-  protected linkTo(node: NodeId): Connection | null {
+  protected linkTo(node: NodeId): Link | null {
     const d = this.direct.get(node);
     if (d === undefined || !d.out || d.link === null || !this.known.has(node)) return null;
     this.counters.framesOut++;
-    return d.link.conn;
+    return d.link;
   }
 
   protected write(node: NodeId, buf: Buffer): boolean {
@@ -495,7 +494,7 @@ export class RedisBus extends PeerBus {
   private attach(node: NodeId, s: net.Socket): void {
     const d = this.directOf(node);
     if (d.link !== null || this.stopped) return void s.destroy();
-    d.link = new Link(node, s, 'tcp', (f, from) => this.fromLink(f, from), (gone) => this.linkGone(gone));
+    d.link = new Link(node, s, 'tcp', (f, from) => this.fromLink(f, from), (gone) => this.linkGone(gone), this.logger);
     // The last frame through Redis; what follows goes on the link, in order after it.
     this.viaRedis(node, encodeSignal(Kind.Switch));
     d.out = true;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMessage } from '../core/message.js';
-import { decodeFrames, encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FrameReader, Kind } from './wire.js';
+import { decodeFrames, encodeAdopted, encodeClaim, encodeInterest, encodeMessage, encodeRelease, encodeSignal, encodeStored, encodeWill, FrameReader, Kind, MessageFrame, writeSenderAlias, writeTopicAlias } from './wire.js';
 import type { PeerFrame } from './wire.js';
 
 test('peer frames round-trip, split at every byte', () => {
@@ -88,4 +88,38 @@ test('frames fed one byte at a time, with non-ASCII and long names, decode as se
     { kind: Kind.Message, app: long, msg: b, route: { kind: 'shared', filter: 'q/ü', group: 'g' }, confirm: 0 },
     { kind: Kind.Adopted, node: 'node-ß' },
   ]);
+});
+
+test('aliased messages decode to the strings their definitions gave, split at every byte; a redefinition takes over', () => {
+  const sender = { clientId: 'pub-ü', app: 'app', profile: 'SUPER_AGENT' as const };
+  const a = createMessage('a/b', Buffer.from('one'), 1, false, null, 0, sender);
+  const b = createMessage('größe/c', Buffer.from('two'), 0, true, { contentType: 'text/plain' }, 99, sender);
+  const f = new MessageFrame();
+  const buf = Buffer.alloc(1024);
+  let at = writeSenderAlias(buf, 0, 7, 'app', sender);
+  at = writeTopicAlias(buf, at, 300, 'a/b');
+  at = writeTopicAlias(buf, at, 301, 'größe/c');
+  f.aliasedBound(a, 5);
+  at = f.writeAliased(buf, at, a, 5, 7, 300);
+  f.aliasedBound(b, 0);
+  at = f.writeAliased(buf, at, b, 0, 7, 301);
+  at = writeTopicAlias(buf, at, 300, 'x/y'); // redefined
+  f.aliasedBound(a, 0);
+  at = f.writeAliased(buf, at, a, 0, 7, 300);
+  const bytes = buf.subarray(0, at);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const r = new FrameReader();
+    const got: PeerFrame[] = [];
+    r.push(bytes.subarray(0, cut), (x) => got.push(x));
+    r.push(bytes.subarray(cut), (x) => got.push(x));
+    assert.deepEqual(got, [
+      { kind: Kind.Message, app: 'app', msg: a, route: { kind: 'fanout' }, confirm: 5 },
+      { kind: Kind.Message, app: 'app', msg: b, route: { kind: 'fanout' }, confirm: 0 },
+      { kind: Kind.Message, app: 'app', msg: { ...a, topic: 'x/y' }, route: { kind: 'fanout' }, confirm: 0 },
+    ]);
+  }
+  // An alias never defined on the stream is an error, not a guess.
+  f.aliasedBound(a, 0);
+  const end = f.writeAliased(buf, 0, a, 0, 8, 300);
+  assert.throws(() => new FrameReader().push(buf.subarray(0, end), () => undefined), /unknown alias/);
 });

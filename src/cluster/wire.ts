@@ -22,6 +22,11 @@
  *   RELEASED str app | str clientId                    (done: closed here, its store writes flushed)
  *   STORED   u32 id                                    (the message with that confirm id is handled and stored here)
  *   SWITCH                                             (the last frame through Redis: the rest come on the direct link)
+ *   ALIASED  u8 flags | f64 expiresAt | [u32 confirm id] | u16 sender alias | u16 topic alias | [u32 n | meta] | payload
+ *                                                      (a fan-out MESSAGE whose application, sender and topic are
+ *                                                      aliases defined earlier on the same direct link: aliases.ts)
+ *   TOPIC    u16 alias | str topic                     (defines, or redefines, a topic alias on a direct link)
+ *   SENDER   u16 alias | str app | str client id | u8 profile   (defines a sender alias: application and publisher)
  *
  * str = u16 byte length + UTF-8. Meta is JSON with correlationData in base64.
  */
@@ -48,6 +53,9 @@ export const enum Kind {
   Stored = 12,
   Switch = 13,
   Adopted = 14,
+  Aliased = 15,
+  TopicAlias = 16,
+  SenderAlias = 17,
 }
 
 export type PeerFrame =
@@ -130,6 +138,48 @@ export class MessageFrame {
     return 4 + 1 + routeBound(route) + 1 + 8 + (confirm > 0 ? 4 : 0) + strBound(app) + strBound(msg.topic) + (sender !== null ? strBound(sender.clientId) + 1 : 0) + (meta !== null ? 4 + meta.length : 0) + msg.payload.length;
   }
 
+  /** The most bytes an ALIASED frame of `msg` can take. */
+  aliasedBound(msg: Message, confirm: number): number {
+    const meta = (this.meta = msg.meta !== null ? metaJson(msg.meta) : null);
+    return 4 + 1 + 1 + 8 + (confirm > 0 ? 4 : 0) + 2 + 2 + (meta !== null ? 4 + meta.length : 0) + msg.payload.length;
+  }
+
+  /** Write an ALIASED frame at `start` (after `aliasedBound`); returns its end. */
+  writeAliased(buf: Buffer, start: number, msg: Message, confirm: number, sender: number, topic: number): number {
+    const meta = this.meta;
+    buf[start + 4] = Kind.Aliased;
+    let at = start + 5;
+    buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta !== null ? 16 : 0) | 32 | (confirm > 0 ? 64 : 0);
+    at = this.tail(buf, at, msg, confirm);
+    buf[at] = sender >>> 8;
+    buf[at + 1] = sender & 0xff;
+    buf[at + 2] = topic >>> 8;
+    buf[at + 3] = topic & 0xff;
+    return this.finish(buf, start, at + 4, msg);
+  }
+
+  /** expiresAt and the confirm id. */
+  private tail(buf: Buffer, at: number, msg: Message, confirm: number): number {
+    if (msg.expiresAt === 0) for (let i = 0; i < 8; i++) buf[at++] = 0; // +0.0
+    else at = buf.writeDoubleBE(msg.expiresAt, at);
+    if (confirm > 0) at = buf.writeUInt32BE(confirm, at);
+    return at;
+  }
+
+  /** Metadata, payload and the frame's length. */
+  private finish(buf: Buffer, start: number, at: number, msg: Message): number {
+    const meta = this.meta;
+    if (meta !== null) {
+      at = buf.writeUInt32BE(meta.length, at);
+      at += meta.copy(buf, at);
+      this.meta = null;
+    }
+    buf.set(msg.payload, at);
+    at += msg.payload.length;
+    buf.writeUInt32BE(at - start - 4, start);
+    return at;
+  }
+
   /** Write the frame at `start` (after `bound`, with that much room); returns its end. */
   write(buf: Buffer, start: number, app: string, msg: Message, route: Route, confirm: number): number {
     const meta = this.meta;
@@ -144,24 +194,14 @@ export class MessageFrame {
       buf[at++] = PROFILES.indexOf(route.profile);
     }
     buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta !== null ? 16 : 0) | (sender !== null ? 32 : 0) | (confirm > 0 ? 64 : 0);
-    if (msg.expiresAt === 0) for (let i = 0; i < 8; i++) buf[at++] = 0; // +0.0
-    else at = buf.writeDoubleBE(msg.expiresAt, at);
-    if (confirm > 0) at = buf.writeUInt32BE(confirm, at);
+    at = this.tail(buf, at, msg, confirm);
     at = putStr(buf, at, app);
     at = putStr(buf, at, msg.topic);
     if (sender !== null) {
       at = putStr(buf, at, sender.clientId);
       buf[at++] = PROFILES.indexOf(sender.profile);
     }
-    if (meta !== null) {
-      at = buf.writeUInt32BE(meta.length, at);
-      at += meta.copy(buf, at);
-      this.meta = null;
-    }
-    buf.set(msg.payload, at);
-    at += msg.payload.length;
-    buf.writeUInt32BE(at - start - 4, start);
-    return at;
+    return this.finish(buf, start, at, msg);
   }
 }
 
@@ -175,6 +215,37 @@ export function encodeMessage(app: string, msg: Message, route: Route = FANOUT, 
   const buf = Buffer.allocUnsafe(frameWriter.bound(app, msg, route, confirm));
   const end = frameWriter.write(buf, 0, app, msg, route, confirm);
   return end === buf.length ? buf : buf.subarray(0, end);
+}
+
+/** Room a TOPIC alias definition takes. */
+export function topicAliasBound(topic: string): number {
+  return 4 + 1 + 2 + strBound(topic);
+}
+
+/** Write a TOPIC alias definition at `start`; returns its end. */
+export function writeTopicAlias(buf: Buffer, start: number, id: number, topic: string): number {
+  buf[start + 4] = Kind.TopicAlias;
+  buf[start + 5] = id >>> 8;
+  buf[start + 6] = id & 0xff;
+  const end = putStr(buf, start + 7, topic);
+  buf.writeUInt32BE(end - start - 4, start);
+  return end;
+}
+
+/** Room a SENDER alias definition takes. */
+export function senderAliasBound(app: string, sender: Sender): number {
+  return 4 + 1 + 2 + strBound(app) + strBound(sender.clientId) + 1;
+}
+
+/** Write a SENDER alias definition at `start`; returns its end. */
+export function writeSenderAlias(buf: Buffer, start: number, id: number, app: string, sender: Sender): number {
+  buf[start + 4] = Kind.SenderAlias;
+  buf[start + 5] = id >>> 8;
+  buf[start + 6] = id & 0xff;
+  let end = putStr(buf, putStr(buf, start + 7, app), sender.clientId);
+  buf[end++] = PROFILES.indexOf(sender.profile);
+  buf.writeUInt32BE(end - start - 4, start);
+  return end;
 }
 
 export function encodeClaim(app: string, c: Claim): Buffer {
@@ -269,6 +340,9 @@ class Strings extends Interner {
  */
 export class FrameDecoder {
   private readonly strings = new Strings();
+  /** Aliases the sending node defined on this stream (a direct link): by id. */
+  private readonly topics: string[] = [];
+  private readonly senders: Sender[] = [];
 
   /** Decode every frame of `buf` from `at` (a whole number of frames: one Redis bus message). */
   frames(buf: Buffer, at: number, onFrame: (f: PeerFrame) => void): void {
@@ -276,14 +350,17 @@ export class FrameDecoder {
       if (buf.length - at < 4) throw new Error('cluster: truncated frame');
       const size = buf.readUInt32BE(at);
       if (buf.length - at - 4 < size) throw new Error('cluster: truncated frame');
-      onFrame(this.frame(buf, at + 4, at + 4 + size));
+      const f = this.frame(buf, at + 4, at + 4 + size);
+      if (f !== null) onFrame(f);
       at += 4 + size;
     }
   }
 
-  /** The frame whose body (kind byte onward) is `buf[start, end)`. */
-  frame(buf: Buffer, start: number, end: number): PeerFrame {
-    if (buf[start] === Kind.Message) return this.message(buf, start, end);
+  /** The frame whose body (kind byte onward) is `buf[start, end)`; null: an alias, taken in here. */
+  frame(buf: Buffer, start: number, end: number): PeerFrame | null {
+    const k = buf[start];
+    if (k === Kind.Message) return this.message(buf, start, end);
+    if (k === Kind.Aliased) return this.aliased(buf, start, end);
     let at = start + 1;
     const str = (): string => {
       const n = buf.readUInt16BE(at);
@@ -322,7 +399,7 @@ export class FrameDecoder {
         const n = buf.readUInt32BE(at + 4);
         const client = JSON.parse(buf.toString('utf8', at + 8, at + 8 + n)) as ClientInfo;
         at += 8 + n;
-        const inner = at < end ? this.frame(buf, at + 4, end) : null;
+        const inner = at < end ? this.message(buf, at + 4, end) : null;
         const msg = inner !== null && inner.kind === Kind.Message ? inner.msg : null;
         return { kind: Kind.Will, app, will: { clientId, client, delay, msg } };
       }
@@ -340,9 +417,40 @@ export class FrameDecoder {
         return { kind: Kind.Switch };
       case Kind.Adopted:
         return { kind: Kind.Adopted, node: str() };
+      case Kind.TopicAlias: {
+        const id = buf.readUInt16BE(at);
+        at += 2;
+        this.topics[id] = str();
+        return null;
+      }
+      case Kind.SenderAlias: {
+        const id = buf.readUInt16BE(at);
+        at += 2;
+        const app = str();
+        const clientId = str();
+        this.senders[id] = { clientId, app, profile: profileAt(buf, at) };
+        return null;
+      }
       default:
         throw new Error(`cluster: unknown frame kind ${buf[start]}`);
     }
+  }
+
+  /** A fan-out message in aliases. */
+  private aliased(buf: Buffer, start: number, end: number): PeerFrame {
+    let at = start + 1;
+    const flags = buf[at++]!;
+    const expiresAt = buf.readDoubleBE(at);
+    at += 8;
+    let confirm = 0;
+    if (flags & 64) {
+      confirm = buf.readUInt32BE(at);
+      at += 4;
+    }
+    const sender = this.senders[(buf[at]! << 8) | buf[at + 1]!];
+    const topic = this.topics[(buf[at + 2]! << 8) | buf[at + 3]!];
+    if (sender === undefined || topic === undefined) throw new Error('cluster: unknown alias');
+    return this.built(buf, at + 4, end, flags, expiresAt, confirm, sender.app, topic, sender, FANOUT);
   }
 
   /** The hot path: one message. */
@@ -388,9 +496,14 @@ export class FrameDecoder {
       at += 2 + n;
       sender = strings.sender(clientId, app, profileAt(buf, at++));
     }
+    return this.built(buf, at, end, flags, expiresAt, confirm, app, topic, sender, route);
+  }
+
+  /** The rest of a message frame from `at`: metadata, payload. */
+  private built(buf: Buffer, at: number, end: number, flags: number, expiresAt: number, confirm: number, app: string, topic: string, sender: Sender | null, route: Route): PeerFrame {
     let meta: MessageMeta | null = null;
     if (flags & 16) {
-      n = buf.readUInt32BE(at);
+      const n = buf.readUInt32BE(at);
       const j = JSON.parse((buf as RawBuffer).utf8Slice(at + 4, at + 4 + n)) as MessageMeta & { correlationData?: string };
       meta = j.correlationData !== undefined ? { ...j, correlationData: Buffer.from(j.correlationData, 'base64') } : (j as MessageMeta);
       at += 4 + n;
@@ -443,7 +556,8 @@ export class FrameReader {
       this.parts = [];
       this.partBytes = this.frameBytes = 0;
       at += need;
-      onFrame(decoder.frame(frame, 4, frame.length));
+      const f = decoder.frame(frame, 4, frame.length);
+      if (f !== null) onFrame(f);
     }
     while (chunk.length - at >= 4) {
       const size = chunk.readUInt32BE(at);
@@ -451,7 +565,8 @@ export class FrameReader {
         this.frameBytes = 4 + size;
         break;
       }
-      onFrame(decoder.frame(chunk, at + 4, at + 4 + size));
+      const f = decoder.frame(chunk, at + 4, at + 4 + size);
+      if (f !== null) onFrame(f);
       at += 4 + size;
     }
     if (at < chunk.length) {

@@ -250,6 +250,33 @@ test('redis: fencing: a store that lost a session to another writes nothing more
   await b.close();
 });
 
+test('redis: a node remembers only the sessions it must fence: a deleted one and a never-acquired one leave nothing', { skip }, async () => {
+  const settings = single((await redis()).url);
+  const a = await open({ redis: settings, node: 'a' });
+  const b = await open({ redis: settings, node: 'b' });
+  for (let i = 0; i < 50; i++) {
+    await a.shared.acquire('app', `c${i}`);
+    a.sessions.putSession('app', `c${i}`, meta);
+    a.sessions.deleteSession('app', `c${i}`);
+  }
+  await a.flush();
+  assert.equal(a.sessions.remembered, 0, 'sessions deleted by their holder are forgotten');
+  a.shared.disown('app', 'never-here'); // a clean session taken over by another node
+  assert.equal(a.sessions.remembered, 0);
+  // One given up to another node stays remembered: a's late writes for it are still refused.
+  await a.shared.acquire('app', 'kept');
+  a.sessions.putSession('app', 'kept', meta);
+  await a.flush();
+  await b.shared.acquire('app', 'kept');
+  a.shared.disown('app', 'kept');
+  a.sessions.deleteSession('app', 'kept');
+  await a.flush();
+  assert.equal(a.sessions.remembered, 1);
+  assert.ok((await b.shared.acquire('app', 'kept')) !== null, "a's delete was refused");
+  await a.close();
+  await b.close();
+});
+
 test('redis: a parked session expires in Redis at disconnectedAt + expiry; an online one does not', { skip }, async () => {
   const s = await open({ redis: single((await redis()).url), node: 'n1' });
   s.sessions.putSession('app', 'parked', { ...meta, expiry: 1, disconnectedAt: Date.now() });

@@ -194,13 +194,16 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
   }
 
   disown(app: string, clientId: string): void {
+    // Never acquired here (a clean session, which writes nothing): nothing to remember.
     const h = this.holdings.get(holdingId(app, clientId));
-    if (h === undefined) {
-      this.holdings.set(holdingId(app, clientId), { token: null, epoch: 1, waiting: null });
-      return;
-    }
+    if (h === undefined) return;
     h.epoch++;
     this.release(h, null);
+  }
+
+  /** Sessions this store holds or has given up (tests, stats): what it must remember to fence. */
+  get remembered(): number {
+    return this.holdings.size;
   }
 
   /** The acquire under way for `h` ended: its token (null: none), and the writes that waited for it go. */
@@ -356,7 +359,20 @@ export class RedisSessionStore implements SessionStore, SharedSessionStore {
 
   deleteSession(app: string, clientId: string): void {
     const index = this.keys.sessionIndex(app);
-    this.write(app, clientId, ['del', FENCE_TTL_MS], () => this.client.zrem(index, clientId));
+    const id = holdingId(app, clientId);
+    const h = this.holdings.get(id);
+    const epoch = h?.epoch;
+    this.write(app, clientId, ['del', FENCE_TTL_MS], () => {
+      // Deleted as its holder: the token is forgotten too (the next session of that id acquires
+      // again), unless it was acquired or given up meanwhile. So the holdings do not grow with
+      // every client id that ever had a session here.
+      const now = this.holdings.get(id);
+      if (now !== undefined && now === h && now.epoch === epoch && now.waiting === null && now.token !== null) {
+        this.holdings.delete(id);
+        this.damaged.delete(id);
+      }
+      return this.client.zrem(index, clientId);
+    });
   }
 
   putSubscription(app: string, clientId: string, sub: SubscriptionRecord): void {

@@ -27,6 +27,8 @@ export abstract class Connection {
   room: Buffer = EMPTY;
   private roomStart = 0;
   private roomAt = 0;
+  /** Size of the next room: small for a quiet connection, doubled each time one turn fills it. */
+  private roomSize = MIN_ROOM;
   protected handler: ConnectionHandler | null = null;
   closed = false;
   /** Coalesce writes into one flush per event-loop turn. */
@@ -65,13 +67,17 @@ export abstract class Connection {
 
   /**
    * Room for an encoder to write up to `size` bytes in place, in `room` from the offset returned;
-   * then `commit` the end. Saves a Buffer per packet and the copy that joins a turn's packets:
-   * for many small packets to one connection (cluster links). Coalescing connections only.
+   * then `commit` the end. Saves a Buffer per packet and the copy that joins a turn's packets
+   * (cluster links, MQTT QoS 0 deliveries). Coalescing connections only. A connection keeps one
+   * room: 2 KB while it is quiet, up to 64 KB for one that fills them within a turn.
    */
   reserve(size: number): number {
     if (this.roomAt + size > this.room.length) {
-      if (this.roomAt > this.roomStart) this.takeRoom();
-      this.room = Buffer.allocUnsafe(Math.max(ROOM, size));
+      if (this.roomAt > this.roomStart) {
+        this.takeRoom();
+        if (this.roomSize < MAX_ROOM) this.roomSize *= 2;
+      }
+      this.room = Buffer.allocUnsafe(Math.max(this.roomSize, size));
       this.roomStart = this.roomAt = 0;
     }
     return this.roomAt;
@@ -170,8 +176,9 @@ export abstract class Connection {
 
 /** Average packet size above which a flush writes the buffers as they are instead of concatenating. */
 const LARGE_PACKET = 4096;
-/** Size of the buffers `reserve` hands out room in. */
-const ROOM = 64 * 1024;
+/** Sizes of the buffers `reserve` hands out room in (the smallest come from Node's Buffer pool). */
+const MIN_ROOM = 2048;
+const MAX_ROOM = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 // One flush pass for all dirty connections per event-loop turn (no closure per write).

@@ -48,6 +48,7 @@ test('bytes written in place (reserve/commit) keep their order among writes, acr
     conn.commit(at + s.length);
   };
   put('a');
+  assert.ok(conn.room.length <= 2048, 'a quiet connection keeps a small room');
   put('b');
   conn.write(Buffer.from('c'));
   put('d');

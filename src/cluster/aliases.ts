@@ -33,7 +33,7 @@ export class Aliases {
     return id;
   }
 
-  /** The sender's alias in `app`; -1: it has one in another application (the message goes unaliased). */
+  /** The sender's alias in `app`; -2: it has one in another application (the message goes unaliased). */
   sender(app: string, sender: Sender): number {
     const a = this.senders.get(sender);
     if (a === undefined) {
@@ -41,7 +41,7 @@ export class Aliases {
       this.senders.set(sender, { id, app });
       return id;
     }
-    return a.app === app ? a.id : -1;
+    return a.app === app ? a.id : -2;
   }
 }
 

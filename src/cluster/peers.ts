@@ -383,7 +383,7 @@ export abstract class PeerBus implements Bus {
     let first: Connection | null = null;
     let start = 0;
     let end = 0;
-    // On links a fan-out message with a sender goes in aliases (-1: not yet decided, -2: it does not).
+    // On links a fan-out message with a sender goes in aliases (-1: not decided yet; -2: it does not).
     let sid = -1;
     let tid = 0;
     let n = 0;
@@ -398,39 +398,35 @@ export abstract class PeerBus implements Bus {
       if ((mask & bit) === 0) continue;
       const node = p.sub.node;
       const link = this.linkTo(node);
-      if (link === null) {
-        this.write(node, (buf ??= encodeMessage(app, msg, route, this.confirmId(msg, null))));
-        if (this.current?.msg === msg) this.current.nodes.push(node);
-        if ((interest & bit) !== 0) n++;
-        continue;
-      }
-      const c = link.conn;
-      if (sid === -1) {
-        const sender = msg.sender;
-        if (sender === null || (route !== undefined && route.kind !== 'fanout')) sid = -2;
-        else {
-          this.aliases.begin();
-          tid = this.aliases.topic(msg.topic);
-          sid = this.aliases.sender(app, sender);
-          if (sid < 0) sid = -2;
+      if (link === null) this.write(node, (buf ??= encodeMessage(app, msg, route, this.confirmId(msg, null))));
+      else {
+        const c = link.conn;
+        if (sid === -1) {
+          const sender = msg.sender;
+          if (sender === null || (route !== undefined && route.kind !== 'fanout')) sid = -2;
+          else {
+            this.aliases.begin();
+            tid = this.aliases.topic(msg.topic);
+            sid = this.aliases.sender(app, sender);
+          }
         }
-      }
-      if (sid >= 0) this.tell(link, app, msg, sid, tid);
-      if (first === null) {
-        const confirm = this.confirmId(msg, null);
-        if (sid >= 0) {
-          start = c.reserve(frames.aliasedBound(msg, confirm));
-          end = frames.writeAliased(c.room, start, msg, confirm, sid, tid);
+        if (sid >= 0) this.tell(link, app, msg, sid, tid);
+        if (first === null) {
+          const confirm = this.confirmId(msg, null);
+          if (sid >= 0) {
+            start = c.reserve(frames.aliasedBound(msg, confirm));
+            end = frames.writeAliased(c.room, start, msg, confirm, sid, tid);
+          } else {
+            start = c.reserve(frames.bound(app, msg, route ?? FANOUT, confirm));
+            end = frames.write(c.room, start, app, msg, route ?? FANOUT, confirm);
+          }
+          c.commit(end);
+          first = c;
         } else {
-          start = c.reserve(frames.bound(app, msg, route ?? FANOUT, confirm));
-          end = frames.write(c.room, start, app, msg, route ?? FANOUT, confirm);
+          const at = c.reserve(end - start);
+          first.room.copy(c.room, at, start, end);
+          c.commit(at + end - start);
         }
-        c.commit(end);
-        first = c;
-      } else {
-        const at = c.reserve(end - start);
-        first.room.copy(c.room, at, start, end);
-        c.commit(at + end - start);
       }
       if (this.current?.msg === msg) this.current.nodes.push(node);
       if ((interest & bit) !== 0) n++;

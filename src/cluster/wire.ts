@@ -311,16 +311,18 @@ function profileAt(buf: Buffer, at: number): Profile {
   return PROFILES[buf[at]!] ?? 'AGENT';
 }
 
+const STRING_SLOTS = 512;
+
 /**
  * The strings of a stream of frames, decoded once (shared/interner.ts): a frame's application,
  * topic and sender are nearly always those of a recent frame. Sender records are shared the same
  * way, one per slot of its client id.
  */
 class Strings extends Interner {
-  private readonly senders: Array<Sender | null> = new Array<Sender | null>(512).fill(null);
+  private readonly senders: Array<Sender | null> = new Array<Sender | null>(STRING_SLOTS).fill(null);
 
   constructor() {
-    super(512, 48);
+    super(STRING_SLOTS, 48);
   }
 
   /** The sender record of a client id just read with `get`. */

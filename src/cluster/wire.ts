@@ -5,8 +5,8 @@
  *   u32 length of what follows | u8 kind | body
  *
  *   MESSAGE  u8 route | route fields | u8 flags (bits 0-1 QoS, 2 retain, 4 has meta, 5 has sender,
- *            6 confirm) | f64 expiresAt | [u32 confirm id] | str app | str topic | [str sender client id | u8 sender profile] |
- *            [u32 n | n bytes meta JSON] | payload (rest)
+ *            6 confirm) | str app | str topic | [str sender client id | u8 sender profile] | tail
+ *            tail: f64 expiresAt | [u32 confirm id] | [u32 n | n bytes meta JSON] | payload (rest)
  *            route: 0 fanout | 1 inbox | 2 shared (str filter | str group) | 3 tap (str client | u8 profile)
  *                   | 4 presence | 5 members | 6 retained          (core/bus.ts Route)
  *   CLAIM    u8 profile | u8 online | f64 since | str app | str clientId | str protocol | str transport
@@ -22,7 +22,7 @@
  *   RELEASED str app | str clientId                    (done: closed here, its store writes flushed)
  *   STORED   u32 id                                    (the message with that confirm id is handled and stored here)
  *   SWITCH                                             (the last frame through Redis: the rest come on the direct link)
- *   ALIASED  u8 flags | f64 expiresAt | [u32 confirm id] | u16 sender alias | u16 topic alias | [u32 n | meta] | payload
+ *   ALIASED  u8 flags | u16 sender alias | u16 topic alias | tail (as MESSAGE's)
  *                                                      (a fan-out MESSAGE whose application, sender and topic are
  *                                                      aliases defined earlier on the same direct link: aliases.ts)
  *   TOPIC    u16 alias | str topic                     (defines, or redefines, a topic alias on a direct link)
@@ -150,24 +150,18 @@ export class MessageFrame {
     buf[start + 4] = Kind.Aliased;
     let at = start + 5;
     buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta !== null ? 16 : 0) | 32 | (confirm > 0 ? 64 : 0);
-    at = this.tail(buf, at, msg, confirm);
     buf[at] = sender >>> 8;
     buf[at + 1] = sender & 0xff;
     buf[at + 2] = topic >>> 8;
     buf[at + 3] = topic & 0xff;
-    return this.finish(buf, start, at + 4, msg);
+    return this.tail(buf, start, at + 4, msg, confirm);
   }
 
-  /** expiresAt and the confirm id. */
-  private tail(buf: Buffer, at: number, msg: Message, confirm: number): number {
+  /** What both message frames end with (expiresAt, confirm id, metadata, payload), and the frame's length. */
+  private tail(buf: Buffer, start: number, at: number, msg: Message, confirm: number): number {
     if (msg.expiresAt === 0) for (let i = 0; i < 8; i++) buf[at++] = 0; // +0.0
     else at = buf.writeDoubleBE(msg.expiresAt, at);
     if (confirm > 0) at = buf.writeUInt32BE(confirm, at);
-    return at;
-  }
-
-  /** Metadata, payload and the frame's length. */
-  private finish(buf: Buffer, start: number, at: number, msg: Message): number {
     const meta = this.meta;
     if (meta !== null) {
       at = buf.writeUInt32BE(meta.length, at);
@@ -194,14 +188,13 @@ export class MessageFrame {
       buf[at++] = PROFILES.indexOf(route.profile);
     }
     buf[at++] = msg.qos | (msg.retain ? 4 : 0) | (meta !== null ? 16 : 0) | (sender !== null ? 32 : 0) | (confirm > 0 ? 64 : 0);
-    at = this.tail(buf, at, msg, confirm);
     at = putStr(buf, at, app);
     at = putStr(buf, at, msg.topic);
     if (sender !== null) {
       at = putStr(buf, at, sender.clientId);
       buf[at++] = PROFILES.indexOf(sender.profile);
     }
-    return this.finish(buf, start, at, msg);
+    return this.tail(buf, start, at, msg, confirm);
   }
 }
 
@@ -440,19 +433,11 @@ export class FrameDecoder {
 
   /** A fan-out message in aliases. */
   private aliased(buf: Buffer, start: number, end: number): PeerFrame {
-    let at = start + 1;
-    const flags = buf[at++]!;
-    const expiresAt = buf.readDoubleBE(at);
-    at += 8;
-    let confirm = 0;
-    if (flags & 64) {
-      confirm = buf.readUInt32BE(at);
-      at += 4;
-    }
+    const at = start + 2;
     const sender = this.senders[(buf[at]! << 8) | buf[at + 1]!];
     const topic = this.topics[(buf[at + 2]! << 8) | buf[at + 3]!];
     if (sender === undefined || topic === undefined) throw new Error('cluster: unknown alias');
-    return this.built(buf, at + 4, end, flags, expiresAt, confirm, sender.app, topic, sender, FANOUT);
+    return this.built(buf, at + 4, end, buf[start + 1]!, sender.app, topic, sender, FANOUT);
   }
 
   /** The hot path: one message. */
@@ -478,13 +463,6 @@ export class FrameDecoder {
     } else if (kind === undefined) throw new Error('cluster: unknown route');
     else route = { kind };
     const flags = buf[at++]!;
-    const expiresAt = buf.readDoubleBE(at);
-    at += 8;
-    let confirm = 0;
-    if (flags & 64) {
-      confirm = buf.readUInt32BE(at);
-      at += 4;
-    }
     n = (buf[at]! << 8) | buf[at + 1]!;
     const app = strings.get(buf, at + 2, n);
     at += 2 + n;
@@ -498,11 +476,18 @@ export class FrameDecoder {
       at += 2 + n;
       sender = strings.sender(clientId, app, profileAt(buf, at++));
     }
-    return this.built(buf, at, end, flags, expiresAt, confirm, app, topic, sender, route);
+    return this.built(buf, at, end, flags, app, topic, sender, route);
   }
 
-  /** The rest of a message frame from `at`: metadata, payload. */
-  private built(buf: Buffer, at: number, end: number, flags: number, expiresAt: number, confirm: number, app: string, topic: string, sender: Sender | null, route: Route): PeerFrame {
+  /** What both message frames end with, from `at`: expiresAt, confirm id, metadata, payload. */
+  private built(buf: Buffer, at: number, end: number, flags: number, app: string, topic: string, sender: Sender | null, route: Route): PeerFrame {
+    const expiresAt = buf.readDoubleBE(at);
+    at += 8;
+    let confirm = 0;
+    if (flags & 64) {
+      confirm = buf.readUInt32BE(at);
+      at += 4;
+    }
     let meta: MessageMeta | null = null;
     if (flags & 16) {
       const n = buf.readUInt32BE(at);

@@ -33,11 +33,8 @@ export class Interner {
 
   /** The string of the UTF-8 bytes `buf[at, at + n)` (valid UTF-8: the caller has checked, or trusts, them). */
   get(buf: Buffer, at: number, n: number): string {
-    if (n > this.keep || n === 0) {
-      this.slot = -1;
-      return n === 0 ? '' : (buf as RawBuffer).utf8Slice(at, at + n);
-    }
     const slot = this.slotOf(buf, at, n);
+    if (slot < 0) return n === 0 ? '' : (buf as RawBuffer).utf8Slice(at, at + n);
     if (this.has(slot, buf, at, n)) return this.strs[slot]!;
     return this.put(slot, buf, at, n, (buf as RawBuffer).utf8Slice(at, at + n));
   }

@@ -19,9 +19,14 @@ import { hasProperties, isAsciiShort, propertiesLength, stringFieldSize, varintS
 /** Largest Remaining Length a 4-byte Variable Byte Integer holds (section 1.5.5). */
 export const MAX_REMAINING_LENGTH = 268_435_455;
 
-function allocPacket(first: number, remaining: number): Buffer {
+/** Bytes of a packet with this Remaining Length; throws RangeError beyond what MQTT can carry. */
+function packetSize(remaining: number): number {
   if (remaining > MAX_REMAINING_LENGTH) throw new RangeError(`packet body of ${remaining} bytes exceeds the MQTT maximum of ${MAX_REMAINING_LENGTH}`);
-  const buf = Buffer.allocUnsafe(1 + varintSize(remaining) + remaining);
+  return 1 + varintSize(remaining) + remaining;
+}
+
+function allocPacket(first: number, remaining: number): Buffer {
+  const buf = Buffer.allocUnsafe(packetSize(remaining));
   buf[0] = first;
   return buf;
 }
@@ -63,8 +68,7 @@ export function publishSize(level: ProtocolLevel, topic: string | Buffer, payloa
     } else planPsize = 1;
   }
   const remaining = (planRemaining = 2 + topicLen + (qos > 0 ? 2 : 0) + planPsize + payload.length);
-  if (remaining > MAX_REMAINING_LENGTH) throw new RangeError(`packet body of ${remaining} bytes exceeds the MQTT maximum of ${MAX_REMAINING_LENGTH}`);
-  return 1 + varintSize(remaining) + remaining;
+  return packetSize(remaining);
 }
 
 /** Write the PUBLISH just measured by `publishSize` at `at` (with that much room); returns its end. */

@@ -16,8 +16,14 @@ const root = process.cwd();
 const skip = missingServices('mosquitto_sub', 'mosquitto_pub', 'stdbuf') || (hasStompPy() ? false : 'python3-stomp is not installed');
 const procs: Proc[] = [];
 after(async () => {
-  for (const p of procs) p.proc.kill('SIGTERM');
-  await Promise.all(procs.map((p) => p.exit));
+  // Clients first, the broker last: a mosquitto_sub whose broker is already gone keeps
+  // reconnecting and may not act on SIGTERM (a clean-clone CI run hung here); SIGKILL then.
+  for (const p of [...procs].reverse()) {
+    p.proc.kill('SIGTERM');
+    const kill = setTimeout(() => p.proc.kill('SIGKILL'), 5000);
+    await p.exit;
+    clearTimeout(kill);
+  }
 });
 
 function hasStompPy(): boolean {
